@@ -1,0 +1,45 @@
+"""Shared fixtures: the MLPerf Tiny models from ../shared, an isolated cache, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_MODELS = REPO.parent / "shared" / "models" / "mlperf-tiny"
+MLPERF_MODELS = {
+    "ad": "ad01_int8.tflite",
+    "kws": "kws_ref_model.tflite",
+    "ic": "pretrainedResnet_quant.tflite",
+    "vww": "vww_96_int8.tflite",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_state(tmp_path_factory):
+    """Keep the test run's cache apart from the user's (the PlatformIO core dir stays shared: it is costly)."""
+    cache = tmp_path_factory.mktemp("cache")
+    os.environ["TINYDEPLOY_CACHE_DIR"] = str(cache)
+    yield
+
+
+def mlperf_model(key: str) -> Path:
+    path = SHARED_MODELS / MLPERF_MODELS[key]
+    if not path.exists():
+        pytest.skip(f"MLPerf Tiny model {path} is absent (../shared/models/mlperf-tiny is not beside the checkout)")
+    return path
+
+
+@pytest.fixture(params=sorted(MLPERF_MODELS))
+def mlperf_path(request) -> Path:
+    return mlperf_model(request.param)
+
+
+def run_cli(*args: str, timeout: float = 600, cwd: Path | None = None, env: dict | None = None):
+    """Run the real `tinydeploy` command in a subprocess (exit code, stdout, stderr as the user sees them)."""
+    return subprocess.run([sys.executable, "-m", "tinydeploy", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env={**os.environ, **(env or {}), "COLUMNS": "160"})

@@ -1,0 +1,204 @@
+"""Measure TFLM's minimum tensor arena with TFLM's own allocator, and estimate it for a 32-bit target.
+
+TFLM (the `tflite_micro` package) can segfault or abort() on too-small arenas, so every probe runs in
+a worker subprocess that is restarted after a crash; at most one worker runs at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tinydeploy.analysis.memory import activation_profile
+from tinydeploy.errors import TinydeployError
+from tinydeploy.model.tflite import TfliteModel
+
+MAX_ARENA_BYTES = 256 * 1024 * 1024
+PROBE_TIMEOUT_S = 120.0
+MAX_PROBES = 80
+# Bytes a 32-bit build of TFLM saves over the 64-bit host build, measured (FACTS.md):
+# pointers and size_t in TfLiteTensor/TfLiteEvalTensor (per tensor) and node/registration data (per op).
+HOST_TO_TARGET_PER_TENSOR = 12
+HOST_TO_TARGET_PER_OP = 46
+HOST_TO_TARGET_FIXED = 270
+# Slack for alignment and for allocations that differ between TFLM builds.
+TARGET_SLACK_BYTES = 512
+
+
+@dataclass(frozen=True)
+class ArenaEstimate:
+    host_bytes: int | None  # measured minimum on the 64-bit host (None: TFLM could not run the model)
+    target_bytes: int  # 32-bit estimate of the same arena
+    kernel_margin_bytes: int  # scratch that the target's optimized kernels (CMSIS-NN) may request, plus slack
+    probes: int
+    measured: bool
+    note: str = ""
+
+    @property
+    def recommended_bytes(self) -> int:
+        """What to give kTensorArenaSize on the target."""
+        return self.target_bytes + self.kernel_margin_bytes
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ArenaEstimate":
+        return cls(**data)
+
+
+class _Prober:
+    """One worker at a time; a crash counts as a failed size and the worker is started again."""
+
+    def __init__(self, model_path: Path):
+        self.model_path = model_path
+        self.proc: subprocess.Popen | None = None
+        self.probes = 0
+        self.last_failure = ""
+
+    def _start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tinydeploy.analysis.arena_probe", str(self.model_path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        if self.proc.stdout.readline().strip() != "ready":
+            self.close()
+            raise TinydeployError("the TFLM probe process did not start",
+                                  "check that the tflite-micro package is installed (pip install tflite-micro)")
+
+    def fits(self, size: int, mode: str) -> bool:
+        if self.probes >= MAX_PROBES:
+            raise TinydeployError("arena search did not converge", "report this model as a bug")
+        self.probes += 1
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        assert self.proc and self.proc.stdin and self.proc.stdout
+        try:
+            self.proc.stdin.write(f"{mode} {size}\n")
+            self.proc.stdin.flush()
+            answer = _readline_with_timeout(self.proc, PROBE_TIMEOUT_S)
+        except (BrokenPipeError, TimeoutError):
+            answer = ""
+        if answer.startswith("ok"):
+            return True
+        if not answer:  # crashed (segfault, abort) or hung: restart next time
+            self.close()
+            self.last_failure = "TFLM crashed"
+        else:
+            self.last_failure = answer.removeprefix("fail").strip()
+        return False
+
+    def close(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            for stream in (self.proc.stdin, self.proc.stdout):
+                if stream:
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass
+            self.proc = None
+
+
+def _readline_with_timeout(proc: subprocess.Popen, timeout: float) -> str:
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            raise TimeoutError
+    return proc.stdout.readline().strip()
+
+
+def host_to_target_bytes(model: TfliteModel, host_bytes: int) -> int:
+    saved = (HOST_TO_TARGET_PER_TENSOR * len(model.tensors) + HOST_TO_TARGET_PER_OP * len(model.operators)
+             + HOST_TO_TARGET_FIXED)
+    floor = activation_profile(model).peak_bytes
+    return max(host_bytes - saved, floor)
+
+
+def cmsis_nn_scratch_bytes(model: TfliteModel) -> int:
+    """Largest scratch buffer CMSIS-NN's kernels request for one op (im2col of int16 for convolutions,
+    int16 line buffers for depthwise, int32 sums for average pooling); TFLM's reference kernels need none."""
+    largest = 0
+    for op in model.operators:
+        if len(op.inputs) < 1:
+            continue
+        source = model.tensors[op.inputs[0]]
+        if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(op.inputs) > 1:
+            filt = model.tensors[op.inputs[1]].shape
+            if len(filt) != 4:
+                continue
+            _, kh, kw, ic = filt
+            if op.op == "CONV_2D":
+                pointwise = kh == 1 and kw == 1
+                scratch = 0 if pointwise else 2 * ic * kh * kw * 2
+            else:
+                scratch = source.shape[-1] * kh * kw * 2
+        elif op.op == "AVERAGE_POOL_2D":
+            scratch = source.shape[-1] * 4
+        else:
+            scratch = 0
+        largest = max(largest, scratch)
+    return largest
+
+
+def measure_tflm_arena(model: TfliteModel) -> ArenaEstimate:
+    """Smallest arena with which TFLM allocates and invokes the model, found by bisection.
+
+    The search bisects on allocation alone (fast), then checks that the model also invokes at that
+    size and moves up if it does not (scratch buffers requested during Prepare can need more)."""
+    margin = cmsis_nn_scratch_bytes(model) + TARGET_SLACK_BYTES
+    lower_bound = activation_profile(model).peak_bytes
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-arena-") as tmp:
+        model_path = Path(tmp) / "model.tflite"
+        model_path.write_bytes(model.raw)
+        prober = _Prober(model_path)
+        try:
+            high = max(4096, 2 * lower_bound + 16 * 1024)
+            while not prober.fits(high, "alloc"):
+                if high >= MAX_ARENA_BYTES:
+                    return _unmeasured(model, margin, prober)
+                high = min(high * 2, MAX_ARENA_BYTES)
+            low = max(lower_bound - 1, 0)
+            if low and prober.fits(low, "alloc"):
+                low = 0
+            while high - low > 1:
+                middle = (low + high) // 2
+                if prober.fits(middle, "alloc"):
+                    high = middle
+                else:
+                    low = middle
+            # Invoke at the allocation minimum; if invoking needs more, search upwards for it.
+            if not prober.fits(high, "invoke"):
+                low = high
+                step = 1024
+                while not prober.fits(low + step, "invoke"):
+                    if low + step >= MAX_ARENA_BYTES:
+                        return _unmeasured(model, margin, prober)
+                    low, step = low + step, step * 2
+                high = low + step
+                while high - low > 1:
+                    middle = (low + high) // 2
+                    if prober.fits(middle, "invoke"):
+                        high = middle
+                    else:
+                        low = middle
+            return ArenaEstimate(high, host_to_target_bytes(model, high), margin, prober.probes, True)
+        finally:
+            prober.close()
+
+
+def _unmeasured(model: TfliteModel, margin: int, prober: _Prober) -> ArenaEstimate:
+    """TFLM cannot run this model at any size: fall back to the activation lower bound and say why."""
+    reason = prober.last_failure or "unknown failure"
+    return ArenaEstimate(None, activation_profile(model).peak_bytes, margin, prober.probes, False,
+                         f"TFLM could not allocate and invoke this model ({reason}); the arena shown is the "
+                         "activation lower bound")

@@ -1,0 +1,61 @@
+"""The `tinydeploy` command: thin wrappers that parse options and call the library.
+
+Each command lives in tinydeploy/commands/<name>.py and imports its heavy dependencies inside the
+function, so `tinydeploy --help` and commands that do not convert start fast (no TensorFlow).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+import typer
+
+from tinydeploy.commands import analyze, boards, convert
+from tinydeploy.errors import EXIT_USAGE, TinydeployError
+
+app = typer.Typer(
+    name="tinydeploy",
+    help="Put ML models on microcontrollers and prove that they run there.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback on errors."),
+) -> None:
+    """Put ML models on microcontrollers and prove that they run there."""
+
+
+app.command("boards")(boards.boards)
+app.command("convert")(convert.convert)
+app.command("analyze")(analyze.analyze)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        result = app(args=args, prog_name="tinydeploy", standalone_mode=False)
+    except TinydeployError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except click.exceptions.UsageError as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from tinydeploy.errors import EXIT_FAILED, EXIT_OK, TinydeployError
+
+
+def analyze(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="An int8 or float .tflite file."),
+    board_name: str = typer.Option("virtual", "--board", "-b", help="Board profile (see `tinydeploy boards`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    plot: Path = typer.Option(None, "--plot", help="Draw the activation memory per op into this image (.png)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Measure the TFLM arena again."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --plot file."),
+) -> int:
+    """Ops, MACs, weights, the measured TFLM arena, and whether the model fits the board.
+
+    Exits 0 when the model fits, 1 when it does not, 2 on bad input."""
+    from tinydeploy.analysis.analyze import analyze_model
+    from tinydeploy.boards import get_board
+    from tinydeploy.fsutil import check_output_path
+    from tinydeploy.model.tflite import load_tflite
+
+    board = get_board(board_name)
+    if model_path.is_dir() or model_path.suffix.lower() in (".keras", ".h5", ".hdf5"):
+        raise TinydeployError(f"analyze reads .tflite models, not {model_path}",
+                              f"convert it first: tinydeploy convert {model_path} -o model.tflite")
+    if plot is not None:
+        check_output_path(plot, force)
+    model = load_tflite(model_path)
+    result = analyze_model(model, board, use_cache=not no_cache)
+    if plot is not None:
+        from tinydeploy.analysis.plot import plot_memory
+
+        plot_memory(result, plot)
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        from rich.console import Console
+
+        from tinydeploy.report import render_analysis
+
+        console = Console()
+        render_analysis(result, console)
+        if plot is not None:
+            console.print(f"memory plot written to {plot}")
+    return EXIT_OK if result.verdict.fits else EXIT_FAILED

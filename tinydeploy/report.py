@@ -1,0 +1,77 @@
+"""Human-readable reports (rich tables and bars) for the commands."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tinydeploy.analysis.analyze import Analysis
+from tinydeploy.analysis.fit import Budget
+
+BAR_WIDTH = 40
+
+
+def _shape(shape) -> str:
+    return "x".join(str(d) for d in shape) if shape else "-"
+
+
+def budget_bar(budget: Budget) -> Text:
+    filled = min(BAR_WIDTH, round(BAR_WIDTH * budget.used / budget.available))
+    style = "green" if budget.fits else "red"
+    bar = Text("█" * filled, style=style) + Text("░" * (BAR_WIDTH - filled), style="dim")
+    bar.append(f" {budget.name:5} {budget.used:>11,} / {budget.available:,} B ({budget.percent:.1f}%)")
+    if not budget.fits:
+        bar.append(f"  over by {budget.overshoot:,} B", style="bold red")
+    return bar
+
+
+def render_analysis(analysis: Analysis, console: Console) -> None:
+    model, board = analysis.model, analysis.board
+    ops = Table(title=f"{model.name}: {len(model.operators)} ops", title_justify="left")
+    for column, justify in (("#", "right"), ("op", "left"), ("output", "left"), ("params", "right"),
+                            ("MACs", "right"), ("live act. B", "right")):
+        ops.add_column(column, justify=justify)
+    for cost in analysis.costs:
+        live = analysis.profile.live_bytes[cost.index]
+        mark = " ◀ peak" if cost.index == analysis.profile.peak_op else ""
+        ops.add_row(str(cost.index), cost.op, _shape(cost.output_shape), f"{cost.params:,}", f"{cost.macs:,}",
+                    f"{live:,}{mark}")
+    ops.add_section()
+    ops.add_row("", "total", "", f"{analysis.params:,}", f"{analysis.macs:,}", "")
+    console.print(ops)
+    counts = ", ".join(f"{name} x{count}" for name, count in sorted(analysis.op_counts.items()))
+    console.print(f"op counts: {counts}")
+
+    arena = analysis.arena
+    console.print(f"weights (constant data) in flash: {model.weights_bytes:,} B; model file {model.size_bytes:,} B")
+    console.print(f"activation lower bound (largest live set): {analysis.profile.peak_bytes:,} B at op "
+                  f"{analysis.profile.peak_op} ({model.operators[analysis.profile.peak_op].op})")
+    if arena.measured:
+        source = "cached" if analysis.arena_from_cache else f"{arena.probes} probes"
+        console.print(f"TFLM tensor arena: [bold]{arena.host_bytes:,} B[/] measured on this host (64-bit, TFLM "
+                      f"allocator and reference kernels, {source})")
+        console.print(f"  -> {arena.target_bytes:,} B on a 32-bit target (estimate) + {arena.kernel_margin_bytes:,} B "
+                      f"margin for CMSIS-NN scratch and alignment = [bold]{arena.recommended_bytes:,} B[/] to give "
+                      f"kTensorArenaSize")
+    else:
+        console.print(f"[yellow]TFLM tensor arena not measured: {arena.note}[/]")
+
+    verdict = analysis.verdict
+    console.print(f"\n[bold]{board.title}[/] ({board.name}):")
+    for budget in (verdict.flash, verdict.ram):
+        console.print(budget_bar(budget))
+        console.print("      " + ", ".join(f"{p.label} {p.nbytes:,} B" for p in budget.parts), style="dim")
+    if verdict.fits:
+        spare = min(verdict.flash.available - verdict.flash.used, verdict.ram.available - verdict.ram.used)
+        console.print(f"[bold green]FITS[/] on {board.name} (flash {verdict.flash.available - verdict.flash.used:,} B "
+                      f"and RAM {verdict.ram.available - verdict.ram.used:,} B to spare)" if spare >= 0 else "")
+    else:
+        over = []
+        if not verdict.flash.fits:
+            over.append(f"flash by {verdict.flash.overshoot:,} B")
+        if not verdict.ram.fits:
+            over.append(f"RAM by {verdict.ram.overshoot:,} B")
+        console.print(f"[bold red]DOES NOT FIT[/] on {board.name}: over {' and '.join(over)}")
+        for tip in verdict.suggestions:
+            console.print(f"  - {tip}")
