@@ -57,6 +57,8 @@ class Analysis:
             "arena_margin_bytes": self.arena.kernel_margin_bytes,
             "arena_bytes_recommended": self.arena.recommended_bytes,
             "arena_measured": self.arena.measured,
+            "arena_from_cache": self.arena_from_cache,
+            "arena_note": self.arena.note,
             "flash_bytes": v.flash.used,
             "flash_available": v.flash.available,
             "ram_bytes": v.ram.used,

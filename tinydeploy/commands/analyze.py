@@ -25,7 +25,8 @@ def analyze(
     from tinydeploy.model.tflite import load_tflite
 
     board = get_board(board_name)
-    if model_path.is_dir() or model_path.suffix.lower() in (".keras", ".h5", ".hdf5"):
+    is_saved_model = (model_path / "saved_model.pb").is_file()
+    if is_saved_model or (model_path.is_file() and model_path.suffix.lower() in (".keras", ".h5", ".hdf5")):
         raise TinydeployError(f"analyze reads .tflite models, not {model_path}",
                               f"convert it first: tinydeploy convert {model_path} -o model.tflite")
     if plot is not None:
