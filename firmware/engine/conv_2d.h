@@ -1,0 +1,18 @@
+/* CONV_2D for int8 activations and symmetric int8 weights (per-channel or per-tensor scales). */
+#ifndef TD_CONV_2D_H
+#define TD_CONV_2D_H
+
+#include <stdint.h>
+
+#include "td_window.h"
+
+typedef struct {
+    td_window window;
+    td_requant requant;
+} td_conv_2d_params;
+
+/* filter: [output_depth][filter_height][filter_width][input_depth]; bias: output_depth values or NULL. */
+void td_conv_2d_s8(const td_conv_2d_params *params, const int8_t *input, const int8_t *filter, const int32_t *bias,
+                   int8_t *output);
+
+#endif /* TD_CONV_2D_H */

@@ -1,0 +1,19 @@
+/* DEPTHWISE_CONV_2D for int8 activations and symmetric int8 weights (per-channel or per-tensor scales). */
+#ifndef TD_DEPTHWISE_CONV_2D_H
+#define TD_DEPTHWISE_CONV_2D_H
+
+#include <stdint.h>
+
+#include "td_window.h"
+
+typedef struct {
+    td_window window; /* output_depth = input_depth * depth_multiplier */
+    int32_t depth_multiplier;
+    td_requant requant;
+} td_depthwise_conv_2d_params;
+
+/* filter: [filter_height][filter_width][output_depth]; bias: output_depth values or NULL. */
+void td_depthwise_conv_2d_s8(const td_depthwise_conv_2d_params *params, const int8_t *input, const int8_t *filter,
+                             const int32_t *bias, int8_t *output);
+
+#endif /* TD_DEPTHWISE_CONV_2D_H */

@@ -1,0 +1,17 @@
+/* AVERAGE_POOL_2D (and later MAX_POOL_2D) on int8 NHWC tensors; input and output share scale and zero point. */
+#ifndef TD_POOLING_H
+#define TD_POOLING_H
+
+#include <stdint.h>
+
+#include "td_window.h"
+
+typedef struct {
+    td_window window; /* output_depth = input_depth; dilation 1 */
+    int32_t activation_min;
+    int32_t activation_max;
+} td_pool_params;
+
+void td_average_pool_2d_s8(const td_pool_params *params, const int8_t *input, int8_t *output);
+
+#endif /* TD_POOLING_H */

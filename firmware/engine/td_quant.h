@@ -1,0 +1,53 @@
+/* Fixed-point helpers of the TFLite int8 quantization scheme, shared by every kernel.
+ * A real multiplier M is stored as a Q31 value q in [2^30, 2^31) and a power-of-two exponent s
+ * (M = q * 2^(s - 31)); both are computed by the generator. Rounding follows the reference
+ * ("double rounding") behaviour so results equal TFLM's bit for bit. */
+#ifndef TD_QUANT_H
+#define TD_QUANT_H
+
+#include <stdint.h>
+
+static inline int32_t td_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
+static inline int32_t td_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+
+static inline int32_t td_clamp_i32(int32_t value, int32_t low, int32_t high)
+{
+    return td_min_i32(td_max_i32(value, low), high);
+}
+
+/* High 32 bits of 2*a*b, rounded to nearest (ties away from zero); the one overflowing case saturates. */
+static inline int32_t td_saturating_rounding_doubling_high_mul(int32_t a, int32_t b)
+{
+    if (a == b && a == INT32_MIN) {
+        return INT32_MAX;
+    }
+    const int64_t product = (int64_t)a * (int64_t)b;
+    const int64_t nudge = product >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    return (int32_t)((product + nudge) / ((int64_t)1 << 31));
+}
+
+/* x / 2^exponent rounded to nearest, ties away from zero (exponent in [0, 31]). */
+static inline int32_t td_rounding_divide_by_pot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)((((int64_t)1) << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    /* Arithmetic shift of a negative value: implementation-defined in C, arithmetic on gcc and every target. */
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* x * M for M = multiplier * 2^(shift - 31); shift > 0 scales up first (wrapping like the reference). */
+static inline int32_t td_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left_shift = shift > 0 ? shift : 0;
+    const int32_t right_shift = shift > 0 ? 0 : -shift;
+    const int32_t scaled = (int32_t)((uint32_t)x << left_shift);
+    return td_rounding_divide_by_pot(td_saturating_rounding_doubling_high_mul(scaled, multiplier), right_shift);
+}
+
+static inline int8_t td_saturate_i8(int32_t value)
+{
+    return (int8_t)td_clamp_i32(value, INT8_MIN, INT8_MAX);
+}
+
+#endif /* TD_QUANT_H */

@@ -1,0 +1,105 @@
+"""The native engine on real models: bit-exact with TFLM on the host, planned memory, refusals, Cortex-M4 build."""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import mlperf_model
+from engine_models import assert_engine_matches_tflm
+from tinydeploy.engine import emit_native_sources, supported_ops
+from tinydeploy.engine.host import HostEngine
+from tinydeploy.errors import TinydeployError
+from tinydeploy.model.tflite import TfliteModel, load_tflite
+from tinydeploy.paths import firmware_dir
+
+CORTEX_M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2", "-Wall", "-Wextra",
+                   "-Werror"]
+AD_LOWER_BOUND = 768  # input 640 B + first hidden layer 128 B live together
+
+
+@pytest.fixture(scope="module")
+def ad_model() -> TfliteModel:
+    return load_tflite(mlperf_model("ad"))
+
+
+@pytest.fixture(scope="module")
+def ad_engine(ad_model, tmp_path_factory) -> HostEngine:
+    return HostEngine.build(ad_model, tmp_path_factory.mktemp("ad_native"))
+
+
+def test_ad_autoencoder_matches_tflm_byte_for_byte(ad_model, ad_engine):
+    assert ad_engine.name == "native"
+    assert_engine_matches_tflm(ad_engine, ad_model.raw, (1, 640), count=20, seed=1234, label="AD")
+
+
+def test_ad_plan_reaches_the_liveness_lower_bound(ad_model, ad_engine):
+    plan = ad_engine.plan
+    assert plan.lower_bound_bytes == AD_LOWER_BOUND
+    assert plan.activation_bytes == AD_LOWER_BOUND == ad_engine.activation_bytes
+    assert plan.peak_op == 0
+    for op in ad_model.operators:  # an op never writes over an input it is still reading
+        source, result = op.inputs[0], op.outputs[0]
+        a, b = plan.offsets[source], plan.offsets[result]
+        assert a + ad_model.tensors[source].nbytes <= b or b + ad_model.tensors[result].nbytes <= a
+    assert plan.flash_bytes >= sum(t.nbytes for t in ad_model.tensors if t.is_constant)
+    assert {p.name for p in plan.kernel_sources} >= {"fully_connected.c", "fully_connected.h", "td_quant.h"}
+    assert all(p.is_file() for p in plan.kernel_sources)
+
+
+def test_host_engine_refuses_an_input_of_the_wrong_size(ad_engine):
+    with pytest.raises(TinydeployError, match="640"):
+        ad_engine.run(b"\0" * 10)
+
+
+def test_unsupported_op_is_refused_naming_it_and_the_supported_ops(ad_model, tmp_path):
+    operators = list(ad_model.operators)
+    operators[3] = dataclasses.replace(operators[3], op="CUSTOM:MyFancyOp")
+    model = dataclasses.replace(ad_model, operators=operators)
+    with pytest.raises(TinydeployError) as caught:
+        emit_native_sources(model, tmp_path / "out")
+    message = caught.value.one_line()
+    assert "CUSTOM:MyFancyOp" in message
+    assert "FULLY_CONNECTED" in message and "RESHAPE" in message
+    assert not (tmp_path / "out").exists()  # refused before writing anything
+    assert "FULLY_CONNECTED" in supported_ops()
+
+
+def test_kws_is_refused_with_every_missing_op(tmp_path):
+    model = load_tflite(mlperf_model("kws"))
+    missing = set(model.distinct_ops) - set(supported_ops())
+    with pytest.raises(TinydeployError) as caught:
+        emit_native_sources(model, tmp_path)
+    assert missing and all(name in caught.value.message for name in missing)
+
+
+def _hostile_copy(model: TfliteModel, tmp_path: Path) -> tuple[TfliteModel, str]:
+    """The AD model under a name and tensor names meant to break generated C."""
+    name = 'evil * "quote" \\ \n newline ?? trigraph é'  # a file name cannot hold "/"; tensor names do
+    tensors = [dataclasses.replace(t, name=f"*/ {t.name} \"\\\n\u00fc /*") for t in model.tensors]
+    return dataclasses.replace(model, tensors=tensors, path=tmp_path / f"{name}.tflite"), name
+
+
+def test_hostile_names_cannot_break_the_generated_c(ad_model, tmp_path):
+    model, name = _hostile_copy(ad_model, tmp_path)
+    engine = HostEngine.build(model, tmp_path / "build")  # gcc -Werror accepted it
+    stored = ctypes.string_at(ctypes.addressof(ctypes.c_char.in_dll(engine._lib, "td_native_model_name")))
+    assert stored.decode("utf-8") == name
+    assert engine.run(bytes(640)) == HostEngine.build(ad_model, tmp_path / "plain").run(bytes(640))
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc is not installed")
+def test_kernels_and_generated_model_compile_warning_free_for_cortex_m4(ad_model, tmp_path):
+    model, _ = _hostile_copy(ad_model, tmp_path)
+    plan = emit_native_sources(model, tmp_path)
+    sources = [plan.model_source] + sorted((firmware_dir() / "engine").glob("*.c"))
+    for source in sources:
+        result = subprocess.run(["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, f"-I{firmware_dir() / 'include'}",
+                                 f"-I{firmware_dir() / 'engine'}", "-c", str(source), "-o",
+                                 str(tmp_path / f"{source.stem}.o")], capture_output=True, text=True)
+        assert result.returncode == 0 and not result.stderr, f"{source.name}: {result.stderr}"

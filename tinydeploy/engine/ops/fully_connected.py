@@ -1,0 +1,54 @@
+"""FULLY_CONNECTED: int8 input and weights, int32 bias, per-tensor or per-output-channel weight scales."""
+
+from __future__ import annotations
+
+from tinydeploy.engine.quant import activation_range, quantize_multiplier
+from tinydeploy.engine.registry import LoweringContext, lowering
+
+
+@lowering("FULLY_CONNECTED", kernel="fully_connected")
+def lower_fully_connected(ctx: LoweringContext):
+    op = ctx.op
+    source = ctx.input(0, constant=False)
+    weights = ctx.input(1, constant=True)
+    bias = ctx.optional_input(2, ("int32",), constant=True)
+    result = ctx.output(0)
+    if op.options.get("weightsFormat", 0) != 0:
+        raise ctx.fail("shuffled weight formats are not supported")
+    if len(weights.shape) != 2:
+        raise ctx.fail(f"weights have shape {list(weights.shape)}, expected [outputs, inputs]")
+    output_depth, input_depth = weights.shape
+    if input_depth == 0 or source.elements % input_depth:
+        raise ctx.fail(f"input of {source.elements} values is not a whole number of rows of {input_depth}")
+    batches = source.elements // input_depth
+    if result.elements != batches * output_depth:
+        raise ctx.fail(f"output has {result.elements} values, expected {batches} x {output_depth}")
+    if bias is not None and bias.elements != output_depth:
+        raise ctx.fail(f"bias has {bias.elements} values, expected {output_depth}")
+
+    quant = weights.quant
+    if quant is None or len(quant.scales) not in (1, output_depth):
+        raise ctx.fail("weights are not quantized per tensor or per output channel")
+    per_channel = len(quant.scales) > 1
+    if per_channel and (quant.axis != 0 or any(quant.zero_points)):
+        raise ctx.fail("per-channel weights must be symmetric along the output axis")
+    input_scale, output_scale = ctx.scale(source), ctx.scale(result)
+    # TFLite multiplies the scales in double precision: input * filter / output.
+    pairs = [quantize_multiplier(float(input_scale) * float(s) / float(output_scale)) for s in quant.scales]
+    activation_min, activation_max = activation_range(op.activation, output_scale, ctx.zero_point(result))
+
+    constants = ctx.constants
+    multipliers = constants.array(f"op{op.index}_multipliers", "int32_t", [m for m, _ in pairs],
+                                  f"op {op.index}: Q31 output multipliers")
+    shifts = constants.array(f"op{op.index}_shifts", "int32_t", [s for _, s in pairs],
+                             f"op {op.index}: output shifts (power-of-two exponents)")
+    params = constants.struct(f"op{op.index}_params", "td_fully_connected_params", [
+        ("batches", batches), ("input_depth", input_depth), ("output_depth", output_depth),
+        ("input_offset", -ctx.zero_point(source)), ("filter_offset", -(quant.zero_points[0] if quant.zero_points else 0)),
+        ("output_offset", ctx.zero_point(result)),
+        ("activation_min", activation_min), ("activation_max", activation_max),
+        ("per_channel", per_channel), ("multipliers", multipliers), ("shifts", shifts),
+    ], f"op {op.index}: FULLY_CONNECTED {op.activation}")
+    bias_arg = constants.tensor(bias, "int32_t") if bias is not None else "NULL"
+    return ctx.lowered("td_fully_connected_s8",
+                       (params, ctx.ref(source), constants.tensor(weights, "int8_t"), bias_arg, ctx.ref(result)))

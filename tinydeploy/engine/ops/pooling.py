@@ -1,0 +1,24 @@
+"""AVERAGE_POOL_2D on int8 NHWC tensors (input and output share scale and zero point, as TFLite requires)."""
+
+from __future__ import annotations
+
+from tinydeploy.engine.ops.common import window
+from tinydeploy.engine.quant import activation_range
+from tinydeploy.engine.registry import LoweringContext, lowering
+
+
+@lowering("AVERAGE_POOL_2D", kernel="pooling")
+def lower_average_pool_2d(ctx: LoweringContext):
+    source = ctx.input(0, constant=False)
+    result = ctx.output(0)
+    if ctx.scale(source) != ctx.scale(result) or ctx.zero_point(source) != ctx.zero_point(result):
+        raise ctx.fail("input and output quantization differ")
+    if len(source.shape) == 4 and len(result.shape) == 4 and source.shape[3] != result.shape[3]:
+        raise ctx.fail("pooling cannot change the channel count")
+    options = ctx.op.options
+    geometry = window(ctx, source, result, options.get("filterHeight", 0), options.get("filterWidth", 0))
+    low, high = activation_range(ctx.op.activation, ctx.scale(result), ctx.zero_point(result))
+    params = ctx.constants.struct(f"op{ctx.op.index}_params", "td_pool_params", [
+        ("window", geometry), ("activation_min", low), ("activation_max", high),
+    ], f"op {ctx.op.index}: AVERAGE_POOL_2D {ctx.op.padding} {ctx.op.activation}")
+    return ctx.lowered("td_average_pool_2d_s8", (params, ctx.ref(source), ctx.ref(result)))

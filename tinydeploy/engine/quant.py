@@ -1,0 +1,58 @@
+"""TFLite int8 quantization arithmetic done at generation time (the device only multiplies and shifts)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinydeploy.errors import TinydeployError
+
+INT8_MIN, INT8_MAX = -128, 127
+
+
+def round_half_away(value: float) -> int:
+    """std::round: to nearest, ties away from zero (Python's round() ties to even)."""
+    return int(math.copysign(math.floor(abs(value) + 0.5), value))
+
+
+def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
+    """A positive real multiplier as (Q31 multiplier, shift) with real = multiplier * 2^(shift - 31).
+
+    Same decomposition as TFLite's QuantizeMultiplier: frexp, round the mantissa to 31 bits, renormalize when
+    rounding reaches 2^31, and flush multipliers below 2^-32 to zero."""
+    if not math.isfinite(real_multiplier) or real_multiplier < 0:
+        raise TinydeployError(f"quantization multiplier {real_multiplier!r} is not a finite non-negative number",
+                              "the model's quantization scales are broken; convert it again")
+    if real_multiplier == 0.0:
+        return 0, 0
+    mantissa, shift = math.frexp(real_multiplier)
+    fixed = round_half_away(mantissa * (1 << 31))
+    if fixed == 1 << 31:
+        fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    if shift > 31:
+        raise TinydeployError(f"quantization multiplier {real_multiplier:g} is too large (2^{shift})",
+                              "the model's quantization scales are broken; convert it again")
+    return fixed, shift
+
+
+def activation_range(activation: str, scale: float, zero_point: int,
+                     qmin: int = INT8_MIN, qmax: int = INT8_MAX) -> tuple[int, int]:
+    """Clamp bounds of a fused activation in the output's quantized domain (float32 division, as TFLite does)."""
+
+    def quantize(real: float) -> int:
+        return zero_point + round_half_away(float(np.float32(real) / np.float32(scale)))
+
+    if activation == "NONE":
+        return qmin, qmax
+    if activation == "RELU":
+        return max(qmin, quantize(0.0)), qmax
+    if activation == "RELU6":
+        return max(qmin, quantize(0.0)), min(qmax, quantize(6.0))
+    if activation == "RELU_N1_TO_1":
+        return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
+    raise TinydeployError(f"fused activation {activation} is not supported by the native engine",
+                          "supported fused activations: NONE, RELU, RELU6, RELU_N1_TO_1")

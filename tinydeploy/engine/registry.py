@@ -1,0 +1,235 @@
+"""The per-op lowering registry: one entry per TFLite op turns it into one kernel call (or a view).
+
+A lowering reads the op's tensors and options, precomputes every quantization constant in Python and returns
+a `Lowered`: the C kernel function, its arguments (tensor addresses that the planner resolves later, constant
+arrays, a parameter struct) and the scratch memory it needs. Adding an op: one module in
+tinydeploy/engine/ops/ with a @lowering entry, one C file (+ header) in firmware/engine/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+
+from tinydeploy.errors import TinydeployError
+from tinydeploy.model.tflite import Operator, Tensor, TfliteModel
+
+C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "uint8": "uint8_t", "float32": "float"}
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """The address of an activation tensor inside the planned buffer."""
+
+    tensor: int
+    ctype: str = "int8_t"
+
+
+@dataclass(frozen=True)
+class ScratchRef:
+    """The address of this op's scratch memory inside the planned buffer."""
+
+    ctype: str = "int32_t"
+
+
+@dataclass
+class Lowered:
+    op_index: int
+    op_name: str
+    function: str | None  # None: a pure view, no code runs
+    args: tuple = ()  # TensorRef | ScratchRef | str (a C expression)
+    kernel: str | None = None  # op family: firmware/engine/<kernel>.c and .h
+    scratch_bytes: int = 0
+    view_of: int | None = None  # the input tensor a view's output aliases
+
+
+@dataclass
+class ConstArray:
+    name: str
+    ctype: str
+    values: np.ndarray
+    comment: str
+
+
+@dataclass
+class ParamStruct:
+    name: str
+    ctype: str
+    fields: list[tuple[str, str]]
+    comment: str
+
+
+@dataclass
+class Lowering:
+    op_name: str
+    kernel: str | None
+    function: Callable[["LoweringContext"], Lowered]
+
+
+_LOWERINGS: dict[str, Lowering] = {}
+
+
+def lowering(op_name: str, kernel: str | None = None):
+    """Register the lowering of one TFLite builtin op; `kernel` names its C file family."""
+
+    def register(function: Callable[["LoweringContext"], Lowered]):
+        _LOWERINGS[op_name] = Lowering(op_name, kernel, function)
+        return function
+
+    return register
+
+
+def supported_ops() -> list[str]:
+    _load_ops()
+    return sorted(_LOWERINGS)
+
+
+def _load_ops() -> None:
+    import tinydeploy.engine.ops  # noqa: F401  (registers every lowering)
+
+
+class Constants:
+    """Flash data shared by all ops of a model: arrays (deduplicated per tensor) and parameter structs."""
+
+    def __init__(self) -> None:
+        self.arrays: list[ConstArray] = []
+        self.structs: list[ParamStruct] = []
+        self._by_tensor: dict[tuple[int, str], str] = {}
+
+    def array(self, label: str, ctype: str, values: Iterable, comment: str = "") -> str:
+        values = np.asarray(list(values) if not isinstance(values, np.ndarray) else values).reshape(-1)
+        if values.size == 0:
+            raise ValueError(f"constant {label} is empty")
+        name = f"td_{label}"
+        self.arrays.append(ConstArray(name, ctype, values, comment))
+        return name
+
+    def tensor(self, tensor: Tensor, ctype: str) -> str:
+        key = (tensor.index, ctype)
+        if key not in self._by_tensor:
+            self._by_tensor[key] = self.array(f"t{tensor.index}", ctype, tensor.values(), f"tensor {tensor.index}: "
+                                              f"{tensor.name} {list(tensor.shape)}")
+        return self._by_tensor[key]
+
+    def struct(self, label: str, ctype: str, fields: list[tuple[str, object]], comment: str = "") -> str:
+        name = f"td_{label}"
+        self.structs.append(ParamStruct(name, ctype, [(k, _c_value(v)) for k, v in fields], comment))
+        return f"&{name}"
+
+    @property
+    def flash_bytes(self) -> int:
+        return sum(int(a.values.size) * _CTYPE_BYTES[a.ctype] for a in self.arrays)
+
+
+_CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "float": 4}
+
+
+def c_struct(fields: list[tuple[str, object]]) -> str:
+    """A designated initializer for a nested struct field."""
+    return "{ " + ", ".join(f".{name} = {_c_value(value)}" for name, value in fields) + " }"
+
+
+def _c_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, np.integer)):
+        value = int(value)
+        return "INT32_MIN" if value == -(1 << 31) else str(value)
+    return str(value)
+
+
+class LoweringContext:
+    """What a lowering sees: its op, the model, the model's constants, and helpers that refuse bad input."""
+
+    def __init__(self, model: TfliteModel, op: Operator, constants: Constants):
+        self.model = model
+        self.op = op
+        self.constants = constants
+
+    def fail(self, reason: str) -> TinydeployError:
+        return TinydeployError(f"the native engine cannot run operator {self.op.index} ({self.op.op}): {reason}",
+                               "run this model with the TFLM engine")
+
+    def input(self, position: int, dtypes: tuple[str, ...] = ("int8",), constant: bool | None = None) -> Tensor:
+        tensor = self.optional_input(position, dtypes, constant)
+        if tensor is None:
+            raise self.fail(f"input {position} is missing")
+        return tensor
+
+    def optional_input(self, position: int, dtypes: tuple[str, ...] = ("int8",),
+                       constant: bool | None = None) -> Tensor | None:
+        if position >= len(self.op.inputs) or self.op.inputs[position] == -1:
+            return None
+        return self._check(self.model.tensors[self.op.inputs[position]], f"input {position}", dtypes, constant)
+
+    def output(self, position: int, dtypes: tuple[str, ...] = ("int8",)) -> Tensor:
+        if position >= len(self.op.outputs):
+            raise self.fail(f"output {position} is missing")
+        return self._check(self.model.tensors[self.op.outputs[position]], f"output {position}", dtypes, False)
+
+    def _check(self, tensor: Tensor, what: str, dtypes: tuple[str, ...], constant: bool | None) -> Tensor:
+        if tensor.dtype not in dtypes:
+            raise self.fail(f"{what} ({tensor.name}) is {tensor.dtype}, expected {' or '.join(dtypes)}")
+        if constant is True and not tensor.is_constant:
+            raise self.fail(f"{what} ({tensor.name}) must be constant")
+        if constant is False and tensor.is_constant:
+            raise self.fail(f"{what} ({tensor.name}) is constant; only computed tensors are supported there")
+        return tensor
+
+    def scale(self, tensor: Tensor) -> float:
+        """The single (per-tensor) scale of an activation tensor."""
+        if tensor.quant is None or len(tensor.quant.scales) != 1:
+            raise self.fail(f"tensor {tensor.name} has no per-tensor quantization")
+        return tensor.quant.scales[0]
+
+    def zero_point(self, tensor: Tensor) -> int:
+        if tensor.quant is None or not tensor.quant.zero_points:
+            return 0
+        return tensor.quant.zero_points[0]
+
+    def ref(self, tensor: Tensor) -> TensorRef:
+        return TensorRef(tensor.index, C_TYPES[tensor.dtype])
+
+    def lowered(self, function: str | None, args: tuple = (), scratch_bytes: int = 0,
+                view_of: int | None = None) -> Lowered:
+        entry = _LOWERINGS[self.op.op]
+        return Lowered(self.op.index, self.op.op, function, args, entry.kernel, scratch_bytes, view_of)
+
+
+@dataclass
+class LoweredModel:
+    ops: list[Lowered]
+    constants: Constants
+    kernels: list[str] = field(default_factory=list)  # op families used, in first-use order
+
+
+def check_supported(model: TfliteModel) -> None:
+    """Refuse a model the engine cannot run before any work, naming every missing op."""
+    _load_ops()
+    missing = [name for name in model.distinct_ops if name not in _LOWERINGS]
+    if missing:
+        raise TinydeployError(
+            f"the native engine does not support the operator{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} (supported: {', '.join(supported_ops())})",
+            "run this model with the TFLM engine")
+    if model.subgraph_count != 1:
+        raise TinydeployError(f"the native engine runs single-subgraph models; this one has {model.subgraph_count}",
+                              "run this model with the TFLM engine")
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise TinydeployError(
+            f"the native engine runs models with one input and one output; this one has {len(model.inputs)} "
+            f"input(s) and {len(model.outputs)} output(s)", "run this model with the TFLM engine")
+
+
+def lower_model(model: TfliteModel) -> LoweredModel:
+    check_supported(model)
+    constants = Constants()
+    ops: list[Lowered] = []
+    kernels: list[str] = []
+    for op in model.operators:
+        lowered = _LOWERINGS[op.op].function(LoweringContext(model, op, constants))
+        ops.append(lowered)
+        if lowered.kernel and lowered.kernel not in kernels:
+            kernels.append(lowered.kernel)
+    return LoweredModel(ops, constants, kernels)
