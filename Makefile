@@ -33,7 +33,9 @@ $(VENV)/.installed: pyproject.toml
 python-packages: $(VENV)/.installed
 
 demo: setup
-	$(VENV)/bin/tinydeploy demo
+	$(PY) examples/sine_model.py build/demo/sine.keras build/demo/sine_calib.npy
+	$(VENV)/bin/tinydeploy flash build/demo/sine.keras --calib build/demo/sine_calib.npy --board virtual \
+		--out build/demo/sine-virtual
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

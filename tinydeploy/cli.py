@@ -12,7 +12,7 @@ import traceback
 import click
 import typer
 
-from tinydeploy.commands import analyze, boards, convert
+from tinydeploy.commands import analyze, boards, convert, flash
 from tinydeploy.errors import EXIT_USAGE, TinydeployError
 
 app = typer.Typer(
@@ -35,6 +35,9 @@ def _global_options(
 app.command("boards")(boards.boards)
 app.command("convert")(convert.convert)
 app.command("analyze")(analyze.analyze)
+app.command("generate")(flash.generate)
+app.command("flash")(flash.flash)
+app.command("monitor")(flash.monitor)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -75,3 +75,33 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
         console.print(f"[bold red]DOES NOT FIT[/] on {board.name}: over {' and '.join(over)}")
         for tip in verdict.suggestions:
             console.print(f"  - {tip}")
+
+
+def render_flash(report, console: Console) -> None:
+    """The measured table of `tinydeploy flash`."""
+    data = report.to_json()
+    board = report.board
+    emulated = " (emulated: QEMU -icount, ~64 MHz at 1 instruction/cycle)" if board.is_virtual else ""
+    table = Table(title=f"{report.model.name} on {board.name} ({report.engine} engine)", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("", justify="left")
+    table.add_row("flash (build)", f"{report.flash_bytes:,} B", f"of {board.flash_bytes:,} B "
+                  f"({100 * report.flash_bytes / board.flash_bytes:.1f}%)")
+    table.add_row("latency median", f"{data['latency_us']:,} µs", f"over {data['runs']} runs{emulated}")
+    table.add_row("latency p95", f"{data['latency_us_p95']:,} µs", "")
+    table.add_row("latency min", f"{data['latency_us_min']:,} µs", "")
+    table.add_section()
+    table.add_row("static RAM (.data+.bss)", f"{report.static_ram_bytes:,} B",
+                  f"includes the {report.engine} buffer of {report.run.activation_bytes:,} B")
+    table.add_row("stack high-water", f"{report.run.stack_bytes:,} B", "painted stack")
+    table.add_row("heap high-water", f"{report.run.heap_bytes:,} B", "")
+    table.add_row("RAM total", f"{report.ram_bytes:,} B", f"of {board.ram_bytes:,} B "
+                  f"({100 * report.ram_bytes / board.ram_bytes:.1f}%)")
+    table.add_section()
+    verdict = "[bold green]yes, byte for byte[/]" if report.run.outputs_match else \
+        f"[bold red]NO[/] (samples {report.run.mismatches} differ)"
+    table.add_row("outputs match host TFLM", verdict, f"{report.run.samples} random inputs")
+    console.print(table)
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.stage_seconds.items())
+    console.print(f"project: {report.project_dir}   stages: {stages}", style="dim")

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from tinydeploy.errors import EXIT_FAILED, EXIT_OK
+
+
+def _resolve(board_name: str, engine: str | None):
+    from tinydeploy.boards import ENGINES, get_board
+    from tinydeploy.errors import TinydeployError
+
+    board = get_board(board_name)
+    engine = engine or board.default_engine
+    if engine not in ENGINES:
+        raise TinydeployError(f"unknown engine '{engine}'", f"use one of: {', '.join(ENGINES)}")
+    return board, engine
+
+
+def flash(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="Keras (.keras, .h5), SavedModel dir or .tflite."),
+    board_name: str = typer.Option("virtual", "--board", "-b", help="Board profile (see `tinydeploy boards`)."),
+    engine: str = typer.Option(None, "--engine", "-e", help="native or tflm (default: the board's)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Project directory (default: build/<model>-<board>-<engine>)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite files in --out that tinydeploy did not write."),
+    calib: str = typer.Option(None, "--calib", help="Calibration data when converting: .npy/.npz or 'random'."),
+    port: str = typer.Option(None, "--port", help="Serial port of a real board."),
+    runs: int = typer.Option(20, "--runs", min=1, max=10_000, help="Timed inferences."),
+    warmup: int = typer.Option(2, "--warmup", min=0, max=1_000, help="Untimed inferences before them."),
+    samples: int = typer.Option(5, "--samples", min=1, max=1_000, help="Golden inputs compared with host TFLM."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    skip_fit_check: bool = typer.Option(False, "--skip-fit-check", help="Build even if the estimate says it "
+                                        "does not fit (the linker decides)."),
+) -> int:
+    """Convert, check the fit, generate, build, start the board and measure it over serial."""
+    from rich.console import Console
+
+    from tinydeploy.flow import flash_model, load_model_for_flash
+    from tinydeploy.report import render_flash
+
+    board, engine = _resolve(board_name, engine)
+    console = Console(stderr=True)
+    with console.status("starting") as status:
+        def progress(message: str) -> None:
+            status.update(message[:120])
+
+        stages: dict[str, float] = {}
+        import time
+
+        started = time.monotonic()
+        model = load_model_for_flash(model_path, calib, progress)
+        stages["convert"] = time.monotonic() - started
+        report = flash_model(model, board, engine, out, force, port, samples, runs, warmup, progress, stages,
+                             skip_fit_check)
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        render_flash(report, Console())
+    return EXIT_OK if report.run.outputs_match else EXIT_FAILED
+
+
+def generate(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="Keras (.keras, .h5), SavedModel dir or .tflite."),
+    board_name: str = typer.Option("virtual", "--board", "-b", help="Board profile (see `tinydeploy boards`)."),
+    engine: str = typer.Option(None, "--engine", "-e", help="native or tflm (default: the board's)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Project directory (default: build/<model>-<board>-<engine>)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite files in --out that tinydeploy did not write."),
+    calib: str = typer.Option(None, "--calib", help="Calibration data when converting: .npy/.npz or 'random'."),
+) -> None:
+    """Write the firmware project for a model and stop (no build, no board)."""
+    from rich.console import Console
+
+    from tinydeploy.emit.project import generate_project
+    from tinydeploy.flow import load_model_for_flash
+
+    board, engine = _resolve(board_name, engine)
+    model = load_model_for_flash(model_path, calib, lambda message: None)
+    project = generate_project(model, board, engine, out, force)
+    Console().print(f"wrote {len(project.files)} files to {project.directory} "
+                    f"(build with: pio run -d {project.directory} -e {project.env_name})")
+
+
+def monitor(
+    port: str = typer.Option(..., "--port", help="Serial port or URL (e.g. /dev/ttyACM0, socket://127.0.0.1:PORT)."),
+    baud: int = typer.Option(115_200, "--baud", help="Baud rate."),
+    runs: int = typer.Option(20, "--runs", min=1, max=10_000, help="Timed inferences."),
+    warmup: int = typer.Option(2, "--warmup", min=0, max=1_000, help="Untimed inferences before them."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Talk to a device that already runs a tinydeploy firmware: identify, time it, read its RAM."""
+    import statistics
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from tinydeploy.link import DeviceLink
+
+    with DeviceLink(port, baud) as link:
+        info = link.identify()
+        latencies = link.run(runs, warmup)
+        ram = link.ram()
+    result = {"port": port, **{k: v for k, v in vars(info).items()}, "latency_us": int(statistics.median(latencies)),
+              "latency_us_min": min(latencies), "runs": len(latencies), "stack_bytes": ram.stack_high_water,
+              "heap_bytes": ram.heap_high_water, "activation_bytes": ram.activation_bytes}
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    table = Table(title=f"device on {port}")
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    Console().print(table)

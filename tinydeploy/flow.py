@@ -1,0 +1,176 @@
+"""The whole loop behind `tinydeploy flash`: model -> fit -> project -> build -> start -> measure."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tinydeploy.boards import Board
+from tinydeploy.errors import TinydeployError
+from tinydeploy.model.tflite import TfliteModel
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunMeasurement:
+    latencies_us: list[int]
+    outputs_match: bool
+    mismatches: list[int]  # indices of golden inputs whose output differed
+    samples: int
+    stack_bytes: int
+    heap_bytes: int
+    activation_bytes: int
+    used_bytes: int
+    device: dict
+
+
+@dataclass
+class FlashReport:
+    board: Board
+    engine: str
+    model: TfliteModel
+    project_dir: Path
+    flash_bytes: int
+    static_ram_bytes: int
+    run: RunMeasurement
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ram_bytes(self) -> int:
+        # .data+.bss already hold the native engine's activation buffer (or TFLM's arena): add stack and heap.
+        return self.static_ram_bytes + self.run.stack_bytes + self.run.heap_bytes
+
+    def latency(self, quantile: float) -> int:
+        ordered = sorted(self.run.latencies_us)
+        index = min(len(ordered) - 1, max(0, int(round(quantile * (len(ordered) - 1)))))
+        return ordered[index]
+
+    def to_json(self) -> dict:
+        lat = self.run.latencies_us
+        return {
+            "board": self.board.name,
+            "engine": self.engine,
+            "model": self.model.name,
+            "model_sha256": self.model.sha256,
+            "project_dir": str(self.project_dir),
+            "latency_us": int(statistics.median(lat)),
+            "latency_us_p95": self.latency(0.95),
+            "latency_us_min": min(lat),
+            "latency_emulated": self.board.is_virtual,
+            "runs": len(lat),
+            "flash_bytes": self.flash_bytes,
+            "ram_bytes": self.ram_bytes,
+            "ram_available": self.board.ram_bytes,
+            "static_ram_bytes": self.static_ram_bytes,
+            "stack_bytes": self.run.stack_bytes,
+            "heap_bytes": self.run.heap_bytes,
+            "activation_bytes": self.run.activation_bytes,
+            "outputs_match": self.run.outputs_match,
+            "golden_samples": self.run.samples,
+            "mismatched_samples": self.run.mismatches,
+            "device": self.run.device,
+            "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
+        }
+
+
+def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress) -> TfliteModel:
+    """An int8 TFLite model, converting Keras/SavedModel inputs first."""
+    from tinydeploy.model.tflite import load_tflite, parse_tflite
+
+    if model_path.suffix.lower() == ".tflite" and model_path.is_file() or not model_path.exists():
+        model = load_tflite(model_path)
+        if not model.is_quantized_int8():
+            raise TinydeployError(f"{model_path} is a float TFLite model; the board needs full int8",
+                                  "give the original Keras/SavedModel model so tinydeploy can quantize it")
+        return model
+    from tinydeploy.model.convert import ensure_int8_tflite
+
+    progress(f"converting {model_path} to int8")
+    data = ensure_int8_tflite(model_path, calib)
+    model = parse_tflite(data, model_path.with_suffix(".tflite"))
+    return model
+
+
+def measure_on_device(link, model: TfliteModel, golden_count: int, runs: int, warmup: int,
+                      progress: Progress) -> RunMeasurement:
+    from tinydeploy.golden import random_inputs, tflm_outputs
+
+    info = link.identify()
+    device = {k: getattr(info, k) for k in ("board", "engine", "model", "model_hash", "build_id")
+              if hasattr(info, k)}
+    if getattr(info, "model_hash", "") and not model.sha256.startswith(info.model_hash):
+        raise TinydeployError(f"the device runs another model (hash {info.model_hash}, expected "
+                              f"{model.sha256[:16]})", "flash again, or check --port")
+    inputs = random_inputs(model, golden_count, seed=0)
+    expected = tflm_outputs(model, inputs)
+    mismatches = []
+    for index, (data, want) in enumerate(zip(inputs, expected)):
+        progress(f"golden input {index + 1}/{len(inputs)}")
+        link.load_input(data)
+        link.run(1, 0)
+        if link.read_output() != want:
+            mismatches.append(index)
+    progress(f"timing {runs} runs after {warmup} warm-ups")
+    link.load_input(inputs[0])
+    latencies = link.run(runs, warmup)
+    ram = link.ram()
+    return RunMeasurement(latencies, not mismatches, mismatches, len(inputs), ram.stack_high_water,
+                          ram.heap_high_water, ram.activation_bytes, ram.used_bytes, device)
+
+
+def check_fit(model: TfliteModel, board: Board, engine: str, model_ram_bytes: int) -> None:
+    """Refuse before building when the model cannot fit, with the numbers (exit 1)."""
+    from tinydeploy.analysis.fit import flash_budget, ram_budget, tflm_code_bytes
+
+    label = "native activation buffer" if engine == "native" else "TFLM tensor arena"
+    flash = flash_budget(board, model, tflm_code_bytes(model.op_names), "engine code (estimate)")
+    ram = ram_budget(board, model_ram_bytes, label)
+    problems = [f"{b.name} needs {b.used:,} B of {b.available:,} B (over by {b.overshoot:,} B)"
+                for b in (flash, ram) if not b.fits]
+    if problems:
+        raise TinydeployError(f"{model.name} does not fit {board.name}: {'; '.join(problems)}",
+                              "see tinydeploy analyze for what would help, or pass --skip-fit-check to let the "
+                              "linker decide", exit_code=1)
+
+
+def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | None, force: bool,
+                port: str | None, golden_count: int, runs: int, warmup: int,
+                progress: Progress, stage_seconds: dict[str, float] | None = None,
+                skip_fit_check: bool = False) -> FlashReport:
+    from tinydeploy.build.platformio import build_project
+    from tinydeploy.emit.project import generate_project
+    from tinydeploy.link import DeviceLink
+
+    stages = stage_seconds if stage_seconds is not None else {}
+    started = time.monotonic()
+    progress("generating the project")
+    project = generate_project(model, board, engine, out_dir, force)
+    stages["generate"] = time.monotonic() - started
+    if not skip_fit_check and project.native_plan is not None:
+        check_fit(model, board, engine, project.native_plan.activation_bytes)
+
+    started = time.monotonic()
+    build = build_project(project.directory, project.env_name, on_line=lambda line: progress(f"build: {line}"))
+    stages["build"] = time.monotonic() - started
+
+    started = time.monotonic()
+    with ExitStack() as stack:
+        if board.is_virtual:
+            from tinydeploy.runners.qemu import QemuBoard
+
+            progress("starting the virtual board (QEMU)")
+            qemu = stack.enter_context(QemuBoard(project.directory, project.env_name))
+            url = qemu.port_url
+        else:
+            raise TinydeployError(f"flashing {board.name} is not supported yet", "use --board virtual")
+        link = stack.enter_context(DeviceLink(url, board.baud))
+        link.wait_ready(30.0)
+        measurement = measure_on_device(link, model, golden_count, runs, warmup, progress)
+    stages["run"] = time.monotonic() - started
+    return FlashReport(board, engine, model, project.directory, build.flash_bytes, build.ram_bytes, measurement,
+                       stages)
