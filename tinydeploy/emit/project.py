@@ -69,6 +69,8 @@ def _model_info(model: TfliteModel, board: Board, engine: str) -> dict:
         "model_name": model.name,
         "model_sha256": model.sha256,
         "baud": board.baud,
+        # the protocol keeps its own copy of the input: engines may overwrite the input buffer while running
+        "input_bytes": model.tensors[model.inputs[0]].nbytes,
     }
 
 

@@ -6,13 +6,8 @@ from functools import lru_cache
 
 import jinja2
 
+from tinydeploy.emit.cstrings import c_comment, c_string_literal
 from tinydeploy.paths import templates_dir
-
-
-def c_comment_text(text: object) -> str:
-    """User text made safe inside a C /* */ or // comment: printable ASCII only, no comment terminators."""
-    cleaned = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text))
-    return cleaned.replace("*/", "* /").replace("/*", "/ *").replace("\\", "/")
 
 
 def ini_value(text: object) -> str:
@@ -30,7 +25,8 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["c_comment"] = c_comment_text
+    env.filters["c_comment"] = c_comment
+    env.filters["c_string"] = c_string_literal
     env.filters["ini"] = ini_value
     return env
 

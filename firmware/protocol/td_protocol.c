@@ -1,0 +1,639 @@
+/* Device side of the tinydeploy serial protocol; the wire format is specified in docs/protocol.md.
+ *
+ * Commands:  td <id> <verb> [args]*<crc32, 8 hex>\n
+ * Replies:   @td <id> <ok|err|data|ready> <name> [args] [key=value]*<crc32, 8 hex>\r\n
+ * The CRC-32 (zlib) covers everything before the '*'. */
+#include "td_protocol.h"
+
+#include <string.h>
+
+#include "td_bsp.h"
+#include "td_crc32.h"
+#include "td_engine.h"
+
+#define TD_TX_BUFFER 96u
+#define TD_LATENCIES_PER_LINE 8u
+#define TD_OUTPUT_BYTES_PER_LINE 64u
+#define TD_HEARTBEAT_US 1000000u /* a run sends a line at least this often, so the host can tell it lives */
+#define TD_ID_MAX 9u
+#define TD_MAX_TOKENS 6u
+
+static const td_protocol_config *g_cfg;
+static int g_engine_status;
+
+static char g_line[TD_PROTOCOL_LINE_MAX + 1u];
+static uint32_t g_line_len;
+static int g_line_overflow;
+
+static uint32_t g_input_filled; /* bytes of the input loaded contiguously from offset 0 */
+static int g_has_output;
+
+static char g_tx[TD_TX_BUFFER];
+static uint32_t g_tx_len;
+static uint32_t g_tx_crc;
+static uint32_t g_last_line_us;
+
+/* ---- framed output ---------------------------------------------------------------------------------- */
+
+static void tx_flush(void)
+{
+    if (g_tx_len > 0u && g_cfg != 0 && g_cfg->write != 0) {
+        g_cfg->write(g_tx, g_tx_len);
+    }
+    g_tx_len = 0u;
+}
+
+static void tx_byte_unchecked(char c)
+{
+    if (g_tx_len == TD_TX_BUFFER) {
+        tx_flush();
+    }
+    g_tx[g_tx_len++] = c;
+}
+
+static void put_char(char c)
+{
+    g_tx_crc = td_crc32_update(g_tx_crc, &c, 1u);
+    tx_byte_unchecked(c);
+}
+
+static void put_str(const char *s)
+{
+    while (*s != '\0') {
+        put_char(*s++);
+    }
+}
+
+static const char kHexDigits[] = "0123456789ABCDEF";
+
+static void put_u32(uint32_t value)
+{
+    char digits[10];
+    uint32_t n = 0u;
+    do {
+        digits[n++] = (char)('0' + (value % 10u));
+        value /= 10u;
+    } while (value != 0u);
+    while (n > 0u) {
+        put_char(digits[--n]);
+    }
+}
+
+static void put_i32(int32_t value)
+{
+    if (value < 0) {
+        put_char('-');
+        put_u32((uint32_t)0u - (uint32_t)value);
+    } else {
+        put_u32((uint32_t)value);
+    }
+}
+
+static void put_hex_bytes(const uint8_t *data, uint32_t len)
+{
+    for (uint32_t i = 0; i < len; ++i) {
+        put_char(kHexDigits[data[i] >> 4]);
+        put_char(kHexDigits[data[i] & 0x0Fu]);
+    }
+}
+
+/* Values travel as one token: anything outside printable ASCII, and the characters the framing uses,
+ * become %XX. */
+static void put_escaped(const char *s)
+{
+    if (s == 0) {
+        return;
+    }
+    for (; *s != '\0'; ++s) {
+        uint8_t c = (uint8_t)*s;
+        if (c <= 0x20u || c >= 0x7Fu || c == '%' || c == '*' || c == '=') {
+            put_char('%');
+            put_char(kHexDigits[c >> 4]);
+            put_char(kHexDigits[c & 0x0Fu]);
+        } else {
+            put_char((char)c);
+        }
+    }
+}
+
+static void line_begin(const char *id, const char *kind)
+{
+    g_tx_crc = TD_CRC32_INIT;
+    put_str("@td ");
+    put_str(id);
+    put_char(' ');
+    put_str(kind);
+}
+
+static void put_word(const char *word)
+{
+    put_char(' ');
+    put_str(word);
+}
+
+static void put_key_u32(const char *key, uint32_t value)
+{
+    put_word(key);
+    put_char('=');
+    put_u32(value);
+}
+
+static void put_key_i32(const char *key, int32_t value)
+{
+    put_word(key);
+    put_char('=');
+    put_i32(value);
+}
+
+static void put_key_str(const char *key, const char *value)
+{
+    put_word(key);
+    put_char('=');
+    put_escaped(value);
+}
+
+static void line_end(void)
+{
+    uint32_t crc = td_crc32_final(g_tx_crc);
+    tx_byte_unchecked('*');
+    for (int shift = 28; shift >= 0; shift -= 4) {
+        tx_byte_unchecked(kHexDigits[(crc >> (uint32_t)shift) & 0x0Fu]);
+    }
+    tx_byte_unchecked('\r');
+    tx_byte_unchecked('\n');
+    tx_flush();
+    if (g_cfg != 0 && g_cfg->micros != 0) {
+        g_last_line_us = g_cfg->micros();
+    }
+}
+
+static void reply_error(const char *id, const char *code)
+{
+    line_begin(id, "err");
+    put_word(code);
+    line_end();
+}
+
+void td_protocol_send_line(const char *text)
+{
+    line_begin("-", text);
+    line_end();
+}
+
+/* ---- parsing helpers ------------------------------------------------------------------------------------ */
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Decimal without sign, at most 10 digits, no overflow; 0 on success. */
+static int parse_u32(const char *s, uint32_t *out)
+{
+    uint32_t value = 0u;
+    uint32_t n = 0u;
+    if (*s == '\0') return -1;
+    for (; *s != '\0'; ++s, ++n) {
+        if (*s < '0' || *s > '9' || n >= 10u) return -1;
+        uint32_t digit = (uint32_t)(*s - '0');
+        if (value > (0xFFFFFFFFu - digit) / 10u) return -1;
+        value = value * 10u + digit;
+    }
+    *out = value;
+    return 0;
+}
+
+static int is_valid_id(const char *s, uint32_t len)
+{
+    if (len == 0u || len > TD_ID_MAX) return 0;
+    for (uint32_t i = 0; i < len; ++i) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+    }
+    return 1;
+}
+
+/* ---- engine access ---------------------------------------------------------------------------------------- */
+
+static uint8_t *engine_input(uint32_t *bytes)
+{
+    *bytes = 0u;
+    if (g_engine_status != 0) return 0;
+    int8_t *input = td_engine_input(bytes);
+    if (input == 0) *bytes = 0u;
+    return (uint8_t *)input;
+}
+
+static int staging_used(uint32_t input_bytes)
+{
+    return g_cfg->input_staging != 0 && input_bytes > 0u && g_cfg->input_staging_bytes >= input_bytes;
+}
+
+static int require_engine(const char *id)
+{
+    if (g_engine_status == 0) return 1;
+    line_begin(id, "err");
+    put_word("engine");
+    put_key_i32("status", g_engine_status);
+    line_end();
+    return 0;
+}
+
+/* ---- commands ---------------------------------------------------------------------------------------------- */
+
+static void cmd_identify(const char *id, uint32_t nargs)
+{
+    if (nargs != 0u) {
+        reply_error(id, "args");
+        return;
+    }
+    uint32_t input_bytes = 0u;
+    uint32_t output_bytes = 0u;
+    (void)engine_input(&input_bytes);
+    if (g_engine_status == 0 && td_engine_output(&output_bytes) == 0) output_bytes = 0u;
+    line_begin(id, "ok");
+    put_word("id");
+    put_key_u32("proto", TD_PROTOCOL_VERSION);
+    put_key_str("board", g_cfg->board);
+    put_key_str("engine", td_engine_name());
+    put_key_str("model", g_cfg->model);
+    put_key_str("sha256", g_cfg->model_sha256);
+    put_key_str("build", g_cfg->build_id);
+    put_key_u32("in", input_bytes);
+    put_key_u32("out", output_bytes);
+    put_key_u32("line", TD_PROTOCOL_LINE_MAX);
+    put_key_u32("maxruns", TD_PROTOCOL_MAX_RUNS);
+    put_key_i32("status", g_engine_status);
+    line_end();
+}
+
+static void cmd_input(const char *id, char **args, uint32_t nargs)
+{
+    uint32_t offset;
+    if (nargs != 2u || parse_u32(args[0], &offset) != 0) {
+        reply_error(id, "args");
+        return;
+    }
+    if (!require_engine(id)) return;
+    const char *hex = args[1];
+    uint32_t hex_len = (uint32_t)strlen(hex);
+    if (hex_len == 0u || (hex_len & 1u) != 0u) {
+        reply_error(id, "args");
+        return;
+    }
+    for (uint32_t i = 0; i < hex_len; ++i) {
+        if (hex_value(hex[i]) < 0) {
+            reply_error(id, "args");
+            return;
+        }
+    }
+    uint32_t input_bytes;
+    uint8_t *input = engine_input(&input_bytes);
+    uint32_t len = hex_len / 2u;
+    if (input == 0 || offset > input_bytes || len > input_bytes - offset) {
+        line_begin(id, "err");
+        put_word("range");
+        put_key_u32("size", input_bytes);
+        line_end();
+        return;
+    }
+    if (offset > g_input_filled) { /* chunks arrive in order; a gap means one was lost */
+        line_begin(id, "err");
+        put_word("gap");
+        put_key_u32("next", g_input_filled);
+        line_end();
+        return;
+    }
+    uint8_t *target = staging_used(input_bytes) ? g_cfg->input_staging : input;
+    for (uint32_t i = 0; i < len; ++i) {
+        target[offset + i] = (uint8_t)((hex_value(hex[2u * i]) << 4) | hex_value(hex[2u * i + 1u]));
+    }
+    if (offset == 0u) g_input_filled = 0u; /* offset 0 starts a new input */
+    if (offset + len > g_input_filled) g_input_filled = offset + len;
+    line_begin(id, "ok");
+    put_word("in");
+    put_key_u32("next", g_input_filled);
+    line_end();
+}
+
+static void refill_input(uint8_t *input, uint32_t input_bytes)
+{
+    if (staging_used(input_bytes)) {
+        memcpy(input, g_cfg->input_staging, input_bytes);
+    }
+}
+
+static void send_latencies(const char *id, uint32_t first, const uint32_t *values, uint32_t count)
+{
+    line_begin(id, "data");
+    put_word("lat");
+    put_char(' ');
+    put_u32(first);
+    for (uint32_t i = 0; i < count; ++i) {
+        put_char(' ');
+        put_u32(values[i]);
+    }
+    line_end();
+}
+
+static uint32_t now_us(void)
+{
+    return g_cfg->micros != 0 ? g_cfg->micros() : 0u;
+}
+
+static int heartbeat_due(void)
+{
+    return (uint32_t)(now_us() - g_last_line_us) >= TD_HEARTBEAT_US;
+}
+
+static void invoke_failed(const char *id, int status, uint32_t index, int warmup)
+{
+    g_has_output = 0;
+    line_begin(id, "err");
+    put_word("invoke");
+    put_key_i32("status", status);
+    put_key_u32(warmup ? "warmup" : "run", index);
+    line_end();
+}
+
+static void cmd_run(const char *id, char **args, uint32_t nargs)
+{
+    uint32_t runs;
+    uint32_t warmup = 0u;
+    if (nargs < 1u || nargs > 2u || parse_u32(args[0], &runs) != 0 ||
+        (nargs == 2u && parse_u32(args[1], &warmup) != 0)) {
+        reply_error(id, "args");
+        return;
+    }
+    if (runs == 0u || runs > TD_PROTOCOL_MAX_RUNS || warmup > TD_PROTOCOL_MAX_WARMUP) {
+        line_begin(id, "err");
+        put_word("range");
+        put_key_u32("maxruns", TD_PROTOCOL_MAX_RUNS);
+        put_key_u32("maxwarmup", TD_PROTOCOL_MAX_WARMUP);
+        line_end();
+        return;
+    }
+    if (!require_engine(id)) return;
+    uint32_t input_bytes;
+    uint8_t *input = engine_input(&input_bytes);
+    if (input == 0 || g_input_filled < input_bytes) {
+        line_begin(id, "err");
+        put_word("state");
+        put_word("input-incomplete");
+        put_key_u32("have", g_input_filled);
+        put_key_u32("need", input_bytes);
+        line_end();
+        return;
+    }
+    g_last_line_us = now_us();
+    for (uint32_t i = 0; i < warmup; ++i) {
+        refill_input(input, input_bytes);
+        int status = td_engine_invoke();
+        if (status != 0) {
+            invoke_failed(id, status, i, 1);
+            return;
+        }
+        if (heartbeat_due()) {
+            line_begin(id, "data");
+            put_word("warm");
+            put_char(' ');
+            put_u32(i + 1u);
+            line_end();
+        }
+    }
+    uint32_t latencies[TD_LATENCIES_PER_LINE];
+    uint32_t pending = 0u;
+    for (uint32_t i = 0; i < runs; ++i) {
+        refill_input(input, input_bytes);
+        uint32_t start = now_us();
+        int status = td_engine_invoke();
+        uint32_t elapsed = now_us() - start;
+        if (status != 0) {
+            invoke_failed(id, status, i, 0);
+            return;
+        }
+        latencies[pending++] = elapsed;
+        if (pending == TD_LATENCIES_PER_LINE || i + 1u == runs || heartbeat_due()) {
+            send_latencies(id, i + 1u - pending, latencies, pending);
+            pending = 0u;
+        }
+    }
+    g_has_output = 1;
+    line_begin(id, "ok");
+    put_word("run");
+    put_key_u32("n", runs);
+    put_key_u32("w", warmup);
+    line_end();
+}
+
+static void cmd_output(const char *id, uint32_t nargs)
+{
+    if (nargs != 0u) {
+        reply_error(id, "args");
+        return;
+    }
+    if (!require_engine(id)) return;
+    uint32_t output_bytes = 0u;
+    const int8_t *output = td_engine_output(&output_bytes);
+    if (!g_has_output || output == 0) {
+        line_begin(id, "err");
+        put_word("state");
+        put_word("no-output");
+        line_end();
+        return;
+    }
+    for (uint32_t offset = 0; offset < output_bytes; offset += TD_OUTPUT_BYTES_PER_LINE) {
+        uint32_t len = output_bytes - offset;
+        if (len > TD_OUTPUT_BYTES_PER_LINE) len = TD_OUTPUT_BYTES_PER_LINE;
+        line_begin(id, "data");
+        put_word("out");
+        put_char(' ');
+        put_u32(offset);
+        put_char(' ');
+        put_hex_bytes((const uint8_t *)output + offset, len);
+        line_end();
+    }
+    line_begin(id, "ok");
+    put_word("out");
+    put_key_u32("bytes", output_bytes);
+    line_end();
+}
+
+static void cmd_ram(const char *id, uint32_t nargs)
+{
+    if (nargs != 0u) {
+        reply_error(id, "args");
+        return;
+    }
+    uint32_t input_bytes;
+    (void)engine_input(&input_bytes);
+    line_begin(id, "ok");
+    put_word("ram");
+    put_key_u32("stack", td_bsp_stack_high_water());
+    put_key_u32("heap", td_bsp_heap_high_water());
+    put_key_u32("act", td_engine_activation_bytes());
+    put_key_u32("used", td_engine_used_bytes());
+    put_key_u32("staging", staging_used(input_bytes) ? input_bytes : 0u);
+    line_end();
+}
+
+/* ---- line handling ------------------------------------------------------------------------------------------- */
+
+/* Split in place at spaces; returns the token count (at most max, the rest stays in the last token). */
+static uint32_t tokenize(char *s, char **tokens, uint32_t max)
+{
+    uint32_t n = 0u;
+    while (*s != '\0' && n < max) {
+        while (*s == ' ') ++s;
+        if (*s == '\0') break;
+        tokens[n++] = s;
+        if (n == max) break;
+        while (*s != '\0' && *s != ' ') ++s;
+        if (*s == ' ') *s++ = '\0';
+    }
+    return n;
+}
+
+static void handle_command_line(char *line, uint32_t len)
+{
+    while (len > 0u && (line[len - 1u] == ' ' || line[len - 1u] == '\t')) --len;
+    uint32_t start = 0u;
+    while (start < len && (line[start] == ' ' || line[start] == '\t' || line[start] == '\0')) ++start;
+    if (start == len) return; /* blank lines are harmless: the host sends one before each command */
+    line += start;
+    len -= start;
+    line[len] = '\0';
+
+    if (len < 3u || line[0] != 't' || line[1] != 'd' || line[2] != ' ') {
+        reply_error("-", "frame");
+        return;
+    }
+    /* The id is echoed even on a checksum error when it looks like one, so the host need not wait. */
+    char id[TD_ID_MAX + 1u] = "-";
+    uint32_t id_start = 3u;
+    while (id_start < len && line[id_start] == ' ') ++id_start;
+    uint32_t id_end = id_start;
+    while (id_end < len && line[id_end] != ' ' && line[id_end] != '*') ++id_end;
+    if (is_valid_id(line + id_start, id_end - id_start)) {
+        memcpy(id, line + id_start, id_end - id_start);
+        id[id_end - id_start] = '\0';
+    }
+
+    if (len < 9u || line[len - 9u] != '*') {
+        reply_error(id, "frame");
+        return;
+    }
+    uint32_t claimed = 0u;
+    for (uint32_t i = len - 8u; i < len; ++i) {
+        int digit = hex_value(line[i]);
+        if (digit < 0) {
+            reply_error(id, "frame");
+            return;
+        }
+        claimed = (claimed << 4) | (uint32_t)digit;
+    }
+    uint32_t body_len = len - 9u;
+    if (td_crc32_final(td_crc32_update(TD_CRC32_INIT, line, body_len)) != claimed) {
+        reply_error(id, "crc");
+        return;
+    }
+    if (id[0] == '-') {
+        reply_error("-", "frame");
+        return;
+    }
+    line[body_len] = '\0';
+
+    char *tokens[TD_MAX_TOKENS];
+    uint32_t ntokens = tokenize(line + 3, tokens, TD_MAX_TOKENS);
+    if (ntokens < 2u) {
+        reply_error(id, "frame");
+        return;
+    }
+    const char *verb = tokens[1];
+    char **args = tokens + 2;
+    uint32_t nargs = ntokens - 2u;
+    if (strcmp(verb, "id") == 0) {
+        cmd_identify(id, nargs);
+    } else if (strcmp(verb, "in") == 0) {
+        cmd_input(id, args, nargs);
+    } else if (strcmp(verb, "run") == 0) {
+        cmd_run(id, args, nargs);
+    } else if (strcmp(verb, "out") == 0) {
+        cmd_output(id, nargs);
+    } else if (strcmp(verb, "ram") == 0) {
+        cmd_ram(id, nargs);
+    } else {
+        reply_error(id, "unknown");
+    }
+}
+
+static void handle_percent_line(char *line, uint32_t len)
+{
+    line[len] = '\0';
+    if (g_cfg->percent_command != 0) {
+        g_cfg->percent_command(line, len);
+    } else {
+        reply_error("-", "unsupported");
+    }
+}
+
+void td_protocol_feed_byte(uint8_t byte)
+{
+    if (g_cfg == 0) return;
+    if (byte == '\n' || byte == '\r' || byte == '%') {
+        if (g_line_overflow) {
+            line_begin("-", "err");
+            put_word("too-long");
+            put_key_u32("max", TD_PROTOCOL_LINE_MAX);
+            line_end();
+        } else if (byte == '%') {
+            handle_percent_line(g_line, g_line_len);
+        } else {
+            handle_command_line(g_line, g_line_len);
+        }
+        g_line_len = 0u;
+        g_line_overflow = 0;
+        return;
+    }
+    if (g_line_len >= TD_PROTOCOL_LINE_MAX) {
+        g_line_overflow = 1; /* drop the rest of this line; answer once when it ends */
+        return;
+    }
+    g_line[g_line_len++] = (char)byte;
+}
+
+void td_protocol_feed(const uint8_t *data, uint32_t len)
+{
+    for (uint32_t i = 0; i < len; ++i) {
+        td_protocol_feed_byte(data[i]);
+    }
+}
+
+void td_protocol_init(const td_protocol_config *cfg)
+{
+    g_cfg = cfg;
+    g_engine_status = 0;
+    g_line_len = 0u;
+    g_line_overflow = 0;
+    g_input_filled = 0u;
+    g_has_output = 0;
+    g_tx_len = 0u;
+    g_last_line_us = (cfg != 0 && cfg->micros != 0) ? cfg->micros() : 0u;
+}
+
+void td_protocol_announce(int engine_status)
+{
+    if (g_cfg == 0) return;
+    g_engine_status = engine_status;
+    if (engine_status == 0) {
+        line_begin("-", "ready");
+        put_key_u32("proto", TD_PROTOCOL_VERSION);
+    } else {
+        line_begin("-", "err");
+        put_word("engine");
+        put_key_i32("status", engine_status);
+    }
+    line_end();
+}

@@ -1,0 +1,65 @@
+/* Device side of the tinydeploy serial protocol (docs/protocol.md): bounded line reader, command
+ * dispatch, framed and checksummed replies. Portable C99, no heap, no printf; the board supplies the
+ * byte writer and the microsecond clock. */
+#ifndef TD_PROTOCOL_H
+#define TD_PROTOCOL_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TD_PROTOCOL_VERSION 1
+
+/* Longest command line accepted, terminator excluded; longer lines are discarded with an error reply. */
+#ifndef TD_PROTOCOL_LINE_MAX
+#define TD_PROTOCOL_LINE_MAX 256
+#endif
+
+/* Bounds of `run N W`, so one command cannot block the device for ever. */
+#ifndef TD_PROTOCOL_MAX_RUNS
+#define TD_PROTOCOL_MAX_RUNS 10000u
+#endif
+#ifndef TD_PROTOCOL_MAX_WARMUP
+#define TD_PROTOCOL_MAX_WARMUP 1000u
+#endif
+
+typedef struct td_protocol_config {
+    const char *board;        /* board profile name */
+    const char *model;        /* model name */
+    const char *model_sha256; /* hex digest (or a prefix of it) of the .tflite file */
+    const char *build_id;     /* identifies the exact firmware sources */
+    /* Sends bytes to the host; must send all of them (may block). */
+    void (*write)(const char *data, uint32_t len);
+    /* Free-running microsecond clock; wraps at 2^32. */
+    uint32_t (*micros)(void);
+    /* Optional copy of the input tensor, refilled into the engine before every invoke (engines may reuse the
+     * input memory for activations). NULL or too small: commands write the engine's input directly. */
+    uint8_t *input_staging;
+    uint32_t input_staging_bytes;
+    /* Optional handler for lines terminated by '%' (the MLPerf Tiny / EEMBC runner's commands); NULL: such a
+     * line gets an error reply. The line excludes the '%'. */
+    void (*percent_command)(const char *line, uint32_t len);
+} td_protocol_config;
+
+/* Keep cfg (the struct and its strings must outlive the protocol). Call after td_engine_init(). */
+void td_protocol_init(const td_protocol_config *cfg);
+
+/* Announce the boot: a `ready` line when engine_status is 0, else an `err engine` line; inference commands
+ * then answer errors while identify and ram keep working. */
+void td_protocol_announce(int engine_status);
+
+/* Feed bytes received from the host; complete commands run here (synchronously). */
+void td_protocol_feed_byte(uint8_t byte);
+void td_protocol_feed(const uint8_t *data, uint32_t len);
+
+/* Write one framed, checksummed line `@td - <text>` (text is sent as is: the caller keeps it to printable
+ * ASCII without '*'), e.g. for a board's own diagnostics. */
+void td_protocol_send_line(const char *text);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TD_PROTOCOL_H */

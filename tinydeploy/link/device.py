@@ -1,0 +1,335 @@
+"""Talk to a device running the tinydeploy protocol over any pyserial URL.
+
+The link knows ports and bytes only: a path such as /dev/ttyACM0 or a URL such as socket://127.0.0.1:PORT
+goes in; who started the device (QEMU, an upload tool) is not its business.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import serial
+
+from tinydeploy.errors import EXIT_FAILED, TinydeployError
+from tinydeploy.link.framing import (CorruptLine, FrameError, LineSplitter, NoiseLine, Reply, encode_command,
+                                     parse_reply)
+
+PROTOCOL_VERSION = 1
+POLL_SECONDS = 0.05  # how long one read waits; deadlines are kept by the link, not by the port
+LINE_OVERHEAD = 48  # "td <id> in <offset> " and "*<crc>" in a command line, generously
+MAX_INPUT_CHUNK = 128
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    board: str
+    engine: str
+    model: str
+    model_hash: str
+    build_id: str
+    protocol: int
+    input_bytes: int
+    output_bytes: int
+    line_max: int  # longest command line the device accepts
+    max_runs: int
+    engine_status: int  # td_engine_init()'s result; 0 = ready
+
+
+@dataclass(frozen=True)
+class RamReport:
+    """RAM measured on the device. Static RAM (.data + .bss) is not here: it comes from the ELF file."""
+
+    stack_high_water: int  # deepest stack use since boot (painted stack), 0 = not measured on this board
+    heap_high_water: int  # largest heap extent since boot, 0 = not measured
+    activation_bytes: int  # the engine's activation buffer or TFLM arena
+    used_bytes: int  # the part of it the engine used
+    staging_bytes: int  # the protocol's copy of the input tensor (part of static RAM)
+
+
+class DeviceLink:
+    """One open connection. Every method sends a command and waits for its answer; `timeout` bounds the
+    wait for each line of the answer. Failures raise TinydeployError naming the port."""
+
+    def __init__(self, url: str, baudrate: int = 115200, timeout: float = 10.0):
+        self.url = url
+        self.baudrate = baudrate
+        self.timeout = timeout
+        try:
+            self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=POLL_SECONDS,
+                                               write_timeout=timeout)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise TinydeployError(f"cannot open serial port {url}: {exc}",
+                                  "check the port name (`tinydeploy` lists boards' ports) and that no other "
+                                  "program holds it") from exc
+        self._splitter = LineSplitter()
+        self._lines: deque[bytes] = deque()
+        self._next_id = 1
+        self.info: DeviceInfo | None = None
+        self.noise: deque[bytes] = deque(maxlen=64)  # recent lines that were not the protocol's
+        self.corrupt_lines = 0
+        self.device_errors: deque[Reply] = deque(maxlen=16)  # errors not tied to a command (id "-")
+
+    # ---- lifecycle -------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._port.is_open:
+            self._port.close()
+
+    def __enter__(self) -> DeviceLink:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # ---- bytes and lines ---------------------------------------------------------------------------------
+
+    def _write(self, data: bytes, what: str) -> None:
+        try:
+            self._port.write(data)
+            self._port.flush()
+        except serial.SerialTimeoutException as exc:
+            raise TinydeployError(f"the device on {self.url} does not take input (sending `{what}` timed out "
+                                  f"after {self.timeout:g} s)", "check that the firmware runs") from exc
+        except (serial.SerialException, OSError) as exc:
+            raise TinydeployError(f"lost the serial port {self.url} while sending `{what}`: {exc}",
+                                  "check the cable or whether the device restarted") from exc
+
+    def _read_available(self, what: str) -> None:
+        try:
+            data = self._port.read(max(1, self._port.in_waiting))
+        except (serial.SerialException, OSError) as exc:
+            raise TinydeployError(f"lost the serial port {self.url} while waiting for `{what}`: {exc}",
+                                  "check the cable or whether the device restarted") from exc
+        self._lines.extend(self._splitter.feed(data))
+
+    def _next_reply(self, deadline: float, what: str) -> Reply | None:
+        """The next valid reply line before the deadline, skipping noise and corrupt lines; None on timeout."""
+        while True:
+            while self._lines:
+                line = self._lines.popleft()
+                try:
+                    return parse_reply(line)
+                except NoiseLine:
+                    if line.strip():
+                        self.noise.append(line)
+                except CorruptLine:
+                    self.corrupt_lines += 1
+            if time.monotonic() >= deadline:
+                return None
+            self._read_available(what)
+
+    def _timeout_error(self, what: str, waited: float) -> TinydeployError:
+        hint = f"check that the firmware runs and that {self.url} at {self.baudrate} baud is the device's port"
+        if self.device_errors:
+            hint += f"; the device said: {self.device_errors[-1].payload}"
+        if self.noise:
+            last = self.noise[-1].decode("ascii", errors="replace").strip()[:80]
+            hint += f"; its last other output: {last!r}"
+        if self.corrupt_lines:
+            hint += f"; {self.corrupt_lines} corrupted lines were dropped (baud rate?)"
+        if what == "ready":
+            message = f"the device on {self.url} did not announce `ready` nor answer `id` within {waited:g} s"
+        else:
+            message = f"no answer from the device on {self.url} to `{what}` within {waited:g} s"
+        return TinydeployError(message, hint)
+
+    # ---- commands -----------------------------------------------------------------------------------------
+
+    def _send(self, verb: str, *args: object) -> tuple[str, str]:
+        command_id = self._next_id
+        self._next_id = self._next_id % 999_999_999 + 1
+        line = encode_command(command_id, verb, *args)
+        what = " ".join([verb, *map(str, args)])
+        if len(what) > 40:
+            what = what[:37] + "..."
+        self._write(line, what)
+        return str(command_id), what
+
+    def _exchange(self, verb: str, *args: object, timeout: float | None = None) -> list[Reply]:
+        """Send one command; return its reply lines up to and including the final ok/err line."""
+        reply_id, what = self._send(verb, *args)
+        wait = self.timeout if timeout is None else timeout
+        replies: list[Reply] = []
+        deadline = time.monotonic() + wait
+        while True:
+            reply = self._next_reply(deadline, what)
+            if reply is None:
+                raise self._timeout_error(what, wait)
+            if reply.id != reply_id:
+                if reply.id == "-" and reply.kind == "err":
+                    self.device_errors.append(reply)
+                continue  # an answer to an older command, or an announcement
+            replies.append(reply)
+            deadline = time.monotonic() + wait  # the device is alive: wait afresh for the next line
+            if reply.kind in ("ok", "err"):
+                return replies
+
+    def _checked(self, verb: str, *args: object, timeout: float | None = None) -> list[Reply]:
+        replies = self._exchange(verb, *args, timeout=timeout)
+        final = replies[-1]
+        if final.kind == "err":
+            what = " ".join([verb, *map(str, args)])[:40]
+            raise TinydeployError(f"the device on {self.url} rejected `{what}`: {final.payload}",
+                                  _ERROR_HINTS.get(final.name, "see docs/protocol.md for the error codes"),
+                                  exit_code=EXIT_FAILED)
+        return replies
+
+    def command(self, raw: str, timeout: float | None = None) -> list[str]:
+        """Send a raw command (e.g. "run 3 1"; the link adds the id and checksum) and return the payloads of
+        its reply lines, the final "ok ..." or "err ..." last. Device errors are returned, not raised."""
+        words = raw.split()
+        if not words:
+            raise TinydeployError("empty command", "give a command such as `id`")
+        return [reply.payload for reply in self._exchange(words[0], *words[1:], timeout=timeout)]
+
+    def send_raw(self, data: bytes, chunk: int = 1024) -> None:
+        """Write bytes as they are (robustness tests), draining the device's answers meanwhile so neither
+        side blocks on a full buffer. Answers are dropped (errors are kept in device_errors)."""
+        for start in range(0, len(data), chunk):
+            self._write(data[start:start + chunk], "raw bytes")
+            self.drain(0.0)
+
+    def drain(self, seconds: float = 0.2) -> None:
+        """Read and drop whatever arrives for `seconds` (at least what is already there)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self._port.in_waiting:
+                self._read_available("drain")
+            while self._lines:
+                line = self._lines.popleft()
+                try:
+                    reply = parse_reply(line)
+                except FrameError:
+                    continue
+                if reply.id == "-" and reply.kind == "err":
+                    self.device_errors.append(reply)
+            if time.monotonic() >= deadline and not self._port.in_waiting:
+                return
+            if not self._port.in_waiting:
+                time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+    def wait_ready(self, timeout: float = 30.0, probe_every: float = 1.0) -> DeviceInfo:
+        """Wait until the device has booted: its `ready` line, or (when that was sent before the port was
+        opened, as on USB boards) an answer to an identify probe. Raises if the engine failed to start."""
+        start = time.monotonic()
+        deadline = start + timeout
+        next_probe = start + probe_every
+        probe_ids: set[str] = set()
+        while True:
+            reply = self._next_reply(min(deadline, next_probe), "ready")
+            if reply is not None:
+                if reply.id == "-" and reply.kind == "ready":
+                    break
+                if reply.id == "-" and reply.kind == "err" and reply.name == "engine":
+                    self._engine_failed(reply.fields.get("status", "?"))
+                if reply.id in probe_ids and reply.kind == "ok" and reply.name == "id":
+                    break
+                continue
+            now = time.monotonic()
+            if now >= deadline:
+                raise self._timeout_error("ready", timeout)
+            if now >= next_probe:
+                probe_ids.add(self._send("id")[0])
+                next_probe = now + probe_every
+        info = self.identify()
+        if info.engine_status != 0:
+            self._engine_failed(str(info.engine_status))
+        return info
+
+    def _engine_failed(self, status: str) -> None:
+        raise TinydeployError(f"the inference engine failed to start on the device at {self.url} "
+                              f"(td_engine_init returned {status})",
+                              "the arena may be too small or an op unsupported; rebuild with a larger arena "
+                              "or check the board's output", exit_code=EXIT_FAILED)
+
+    def identify(self) -> DeviceInfo:
+        reply = self._checked("id")[-1]
+        try:
+            info = DeviceInfo(
+                board=reply.fields["board"], engine=reply.fields["engine"], model=reply.fields["model"],
+                model_hash=reply.fields["sha256"], build_id=reply.fields["build"],
+                protocol=reply.int_field("proto"), input_bytes=reply.int_field("in"),
+                output_bytes=reply.int_field("out"), line_max=reply.int_field("line"),
+                max_runs=reply.int_field("maxruns"), engine_status=reply.int_field("status"))
+        except (KeyError, CorruptLine) as exc:
+            raise TinydeployError(f"the device on {self.url} sent an incomplete identity: {reply.payload}",
+                                  "its firmware may be from another tinydeploy version; rebuild it") from exc
+        if info.protocol != PROTOCOL_VERSION:
+            raise TinydeployError(f"the device on {self.url} speaks protocol {info.protocol}, this tinydeploy "
+                                  f"speaks {PROTOCOL_VERSION}", "rebuild and flash the firmware")
+        self.info = info
+        return info
+
+    def load_input(self, data: bytes) -> None:
+        info = self.info or self.identify()
+        if len(data) != info.input_bytes:
+            raise TinydeployError(f"input has {len(data)} bytes but the model on {self.url} takes "
+                                  f"{info.input_bytes}", "give an input of the model's input size")
+        chunk = max(1, min(MAX_INPUT_CHUNK, (info.line_max - LINE_OVERHEAD) // 2))
+        for offset in range(0, len(data), chunk):
+            piece = data[offset:offset + chunk]
+            reply = self._checked("in", offset, piece.hex().upper())[-1]
+            if reply.int_field("next") != offset + len(piece):
+                raise TinydeployError(f"the device on {self.url} lost input bytes at offset {offset}",
+                                      "retry; if it persists the serial line drops data")
+
+    def run(self, runs: int, warmup: int = 0, timeout: float | None = None) -> list[int]:
+        """Run `warmup` untimed and `runs` timed inferences; the latency of each timed run in microseconds.
+        `timeout` bounds the wait between two lines (the device reports at least every second, and after
+        every inference that takes longer)."""
+        if runs < 1 or warmup < 0:
+            raise TinydeployError(f"cannot run {runs} inferences after {warmup} warm-ups",
+                                  "give at least one run and no negative warm-ups")
+        latencies: list[int] = []
+        for reply in self._checked("run", runs, warmup, timeout=timeout):
+            if reply.kind == "data" and reply.name == "lat":
+                try:
+                    first, *values = (int(arg) for arg in reply.args)
+                except ValueError as exc:
+                    raise TinydeployError(f"malformed latency line from {self.url}: {reply.payload}") from exc
+                if first != len(latencies):
+                    raise TinydeployError(f"latency lines from {self.url} are out of order "
+                                          f"(expected run {len(latencies)}, got {first})",
+                                          "retry; the serial line may drop data")
+                latencies.extend(values)
+        if len(latencies) != runs:
+            raise TinydeployError(f"the device on {self.url} reported {len(latencies)} latencies for {runs} runs",
+                                  "retry; the serial line may drop data")
+        return latencies
+
+    def read_output(self) -> bytes:
+        """The output tensor of the last inference."""
+        output = bytearray()
+        replies = self._checked("out")
+        for reply in replies:
+            if reply.kind == "data" and reply.name == "out":
+                if len(reply.args) != 2 or int(reply.args[0]) != len(output):
+                    raise TinydeployError(f"output lines from {self.url} are out of order: {reply.payload}",
+                                          "retry; the serial line may drop data")
+                output.extend(bytes.fromhex(reply.args[1]))
+        if len(output) != replies[-1].int_field("bytes"):
+            raise TinydeployError(f"the device on {self.url} sent {len(output)} of "
+                                  f"{replies[-1].int_field('bytes')} output bytes", "retry")
+        return bytes(output)
+
+    def ram(self) -> RamReport:
+        reply = self._checked("ram")[-1]
+        return RamReport(stack_high_water=reply.int_field("stack"), heap_high_water=reply.int_field("heap"),
+                         activation_bytes=reply.int_field("act"), used_bytes=reply.int_field("used"),
+                         staging_bytes=reply.int_field("staging"))
+
+
+_ERROR_HINTS = {
+    "crc": "the command was damaged on the way; check the baud rate and cable",
+    "frame": "the device did not understand the command's framing; see docs/protocol.md",
+    "unknown": "the firmware does not know this command; is it from another tinydeploy version?",
+    "args": "the command's arguments are malformed; see docs/protocol.md",
+    "range": "a number is outside what the device allows (input size, run count)",
+    "gap": "an input chunk was lost; load the input again from offset 0",
+    "state": "load a whole input before `run`, and run before reading the output",
+    "engine": "the inference engine failed to start; check the arena size and the board's output",
+    "invoke": "the engine returned an error during inference",
+    "too-long": "the command line exceeded the device's line buffer",
+}
