@@ -43,3 +43,9 @@ def run_cli(*args: str, timeout: float = 600, cwd: Path | None = None, env: dict
     """Run the real `tinydeploy` command in a subprocess (exit code, stdout, stderr as the user sees them)."""
     return subprocess.run([sys.executable, "-m", "tinydeploy", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, env={**os.environ, **(env or {}), "COLUMNS": "160"})
+
+
+# Session fixtures with the sine and CNN Keras test models and their int8 conversions (tests/fixtures_models.py).
+from tests.fixtures_models import (  # noqa: E402,F401
+    cnn_converted, cnn_int8_tflite, cnn_model_files, sine_converted, sine_int8_tflite, sine_model_files,
+)

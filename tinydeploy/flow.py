@@ -78,7 +78,8 @@ class FlashReport:
         }
 
 
-def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress) -> TfliteModel:
+def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress,
+                         warn: Callable[[str], None] | None = None) -> TfliteModel:
     """An int8 TFLite model, converting Keras/SavedModel inputs first."""
     from tinydeploy.model.tflite import load_tflite, parse_tflite
 
@@ -91,7 +92,7 @@ def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress
     from tinydeploy.model.convert import ensure_int8_tflite
 
     progress(f"converting {model_path} to int8")
-    data = ensure_int8_tflite(model_path, calib)
+    data = ensure_int8_tflite(model_path, calib, warn=warn)
     model = parse_tflite(data, model_path.with_suffix(".tflite"))
     return model
 

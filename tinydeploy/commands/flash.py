@@ -50,7 +50,8 @@ def flash(
         import time
 
         started = time.monotonic()
-        model = load_model_for_flash(model_path, calib, progress)
+        model = load_model_for_flash(model_path, calib, progress,
+                                     warn=lambda text: console.print(f"[yellow]warning:[/] {text}"))
         stages["convert"] = time.monotonic() - started
         report = flash_model(model, board, engine, out, force, port, samples, runs, warmup, progress, stages,
                              skip_fit_check)

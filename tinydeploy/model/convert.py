@@ -1,0 +1,623 @@
+"""Full-integer int8 conversion of Keras and SavedModel models (TensorFlow is imported only in here, lazily).
+
+Route: export the model as a SavedModel whose one signature takes a batch of exactly 1 (so the converter
+emits no SHAPE/STRIDED_SLICE/PACK ops for a dynamic batch), convert that with Optimize.DEFAULT, int8
+builtins, int8 input and output and a representative dataset, then run float and int8 side by side on
+sample inputs to report how far apart they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from tinydeploy.errors import TinydeployError
+from tinydeploy.fsutil import atomic_write_bytes, check_output_path, sha256_bytes
+from tinydeploy.model.tflite import TfliteModel, parse_tflite
+
+RANDOM_CALIB = "random"
+RANDOM_CALIB_SAMPLES = 64
+MAX_CALIB_SAMPLES = 300  # calibration time grows with samples; a few hundred pin the ranges down
+MAX_VALIDATE_SAMPLES = 1000
+DYNAMIC_BATCH_OPS = ("SHAPE", "STRIDED_SLICE", "PACK")
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+INSTALL_HINT = "pip install 'tinydeploy[convert]'"
+# TFLM's int8 SOFTMAX asserts beta * input_scale * 2^26 > 1 in Prepare (it abort()s otherwise).
+SOFTMAX_MIN_SCALED_BETA = 2.0 ** -26
+
+
+@dataclass
+class OutputAgreement:
+    name: str
+    kind: str  # "classifier" (top-1 compared) or "values" (RMSE in float units)
+    rmse: float
+    max_abs_error: float
+    lsb: float  # one step of the int8 output, in float units, to read the RMSE against
+    top1_agreement: float | None = None
+
+
+@dataclass
+class Agreement:
+    source: str  # "calibration" or "validation"
+    samples: int
+    outputs: list[OutputAgreement]
+
+
+@dataclass
+class ConversionResult:
+    tflite: bytes
+    source_format: str  # "keras", "h5", "saved_model", "tflite"
+    passthrough: bool
+    calibration: str | None  # "random", a file path, or None for a passed-through model
+    calibration_samples: int
+    agreement: Agreement | None
+    warnings: list[str] = field(default_factory=list)
+    tensorflow_import_s: float = 0.0
+    convert_s: float = 0.0
+
+    @property
+    def model(self) -> TfliteModel:
+        return parse_tflite(self.tflite)
+
+    def to_json(self) -> dict:
+        model = self.model
+        tensors = model.tensors
+
+        def describe(index: int) -> dict:
+            t = tensors[index]
+            scale = float(t.quant.scales[0]) if t.quant and len(t.quant.scales) else None
+            zero = int(t.quant.zero_points[0]) if t.quant and len(t.quant.zero_points) else None
+            return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "scale": scale, "zero_point": zero}
+
+        return {
+            "source_format": self.source_format,
+            "passthrough": self.passthrough,
+            "size_bytes": len(self.tflite),
+            "sha256": sha256_bytes(self.tflite),
+            "inputs": [describe(i) for i in model.inputs],
+            "outputs": [describe(i) for i in model.outputs],
+            "op_counts": {op: model.op_names.count(op) for op in model.distinct_ops},
+            "calibration": self.calibration,
+            "calibration_samples": self.calibration_samples,
+            "agreement": asdict(self.agreement) if self.agreement else None,
+            "warnings": self.warnings,
+            "tensorflow_import_s": round(self.tensorflow_import_s, 3),
+            "convert_s": round(self.convert_s, 3),
+        }
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+def detect_format(model_path: Path) -> str:
+    """'tflite', 'keras', 'h5' or 'saved_model', from the content where it tells, else the suffix."""
+    if not model_path.exists():
+        raise TinydeployError(f"model not found: {model_path}", "check the path")
+    if model_path.is_dir():
+        if (model_path / "saved_model.pb").is_file() or (model_path / "saved_model.pbtxt").is_file():
+            return "saved_model"
+        raise TinydeployError(f"{model_path} is a directory but not a SavedModel (no saved_model.pb in it)",
+                              "give a SavedModel directory, a .keras/.h5 file or a .tflite file")
+    try:
+        with open(model_path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as exc:
+        raise TinydeployError(f"cannot read model {model_path}: {exc.strerror}", "check its permissions") from exc
+    if head[4:8] == b"TFL3":
+        return "tflite"
+    if head.startswith(b"PK\x03\x04"):
+        return "keras"
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "h5"
+    suffix = model_path.suffix.lower()
+    if suffix == ".tflite":
+        return "tflite"  # the TFLite reader gives the precise complaint
+    if suffix in KERAS_SUFFIXES:
+        what = "a Keras zip archive" if suffix == ".keras" else "an HDF5 file"
+        raise TinydeployError(f"{model_path} is not a Keras model (it is not {what})",
+                              "give a model saved with model.save()")
+    raise TinydeployError(f"{model_path} is not a model tinydeploy can read",
+                          "give a .keras/.h5 file, a SavedModel directory or an int8 .tflite file")
+
+
+def load_samples(path: Path, sample_shape: tuple[int, ...], input_name: str, what: str) -> np.ndarray:
+    """Samples from a .npy/.npz file as float32 (N, *sample_shape); every defect is a one-line error."""
+    if not path.exists():
+        raise TinydeployError(f"{what} file not found: {path}", "give a .npy or .npz file, or --calib random")
+    if path.is_dir():
+        raise TinydeployError(f"{what} file is a directory: {path}", "give a .npy or .npz file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise TinydeployError(f"cannot read {what} data {path}: not a numpy .npy/.npz array file",
+                              "save it with numpy.save (.npy) or numpy.savez (.npz)") from exc
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            keys = list(loaded.keys())
+            if len(keys) == 1:
+                key = keys[0]
+            elif input_name in keys:
+                key = input_name
+            else:
+                raise TinydeployError(f"{what} archive {path} holds {len(keys)} arrays ({', '.join(keys[:6])})",
+                                      f"keep one array or name it after the model input '{input_name}'")
+            try:
+                array = loaded[key]
+            except (OSError, ValueError) as exc:
+                raise TinydeployError(f"cannot read array '{key}' of {path}: {_first_line(exc)}",
+                                      "save it again with numpy.savez") from exc
+    else:
+        array = loaded
+    return _check_samples(array, sample_shape, path, what)
+
+
+def _check_samples(array: np.ndarray, sample_shape: tuple[int, ...], path: Path, what: str) -> np.ndarray:
+    expected = "(N, " + ", ".join(str(d) for d in sample_shape) + ")"
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+            or array.dtype == np.bool_):
+        raise TinydeployError(f"{what} data {path} has dtype {array.dtype}", "give real numbers (float or int)")
+    shape = tuple(array.shape)
+    if shape[1:] == sample_shape:
+        samples = array
+    elif len(shape) == len(sample_shape) + 2 and shape[1] == 1 and shape[2:] == sample_shape:
+        samples = array.reshape((shape[0], *sample_shape))  # (N, 1, ...): a batch of 1 per sample
+    elif sample_shape == (1,) and len(shape) == 1:
+        samples = array.reshape((-1, 1))  # scalars for a model that takes one number
+    else:
+        raise TinydeployError(f"{what} data {path} has shape {shape}, the model needs {expected}",
+                              "stack one sample per row along the first axis")
+    if samples.shape[0] == 0:
+        raise TinydeployError(f"{what} data {path} holds no samples", f"give at least one sample of shape {expected}")
+    samples = samples.astype(np.float32)
+    bad = ~np.isfinite(samples)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise TinydeployError(f"{what} data {path} contains NaN or Inf (first in sample {row})",
+                              "clean the data before calibrating")
+    return samples
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _spread(samples: np.ndarray, limit: int) -> np.ndarray:
+    """At most `limit` samples, spread evenly over the file (files are often sorted by class)."""
+    if len(samples) <= limit:
+        return samples
+    return samples[np.linspace(0, len(samples) - 1, limit).round().astype(int)]
+
+
+# ---------------------------------------------------------------------------------------------- TensorFlow
+
+
+@contextlib.contextmanager
+def _native_output_captured() -> Iterator[list[str]]:
+    """TensorFlow's C++ side prints to fds 1 and 2; keep that out of the user's terminal, but keep it."""
+    captured: list[str] = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        saved = [os.dup(1), os.dup(2)]
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            sink.seek(0)
+            captured.extend(sink.read().decode("utf-8", errors="replace").splitlines())
+
+
+def import_tensorflow():
+    """Import TensorFlow quietly; a one-line error with the install command when it is absent."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        with _native_output_captured(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import tensorflow as tf
+    except ImportError as exc:
+        raise TinydeployError("converting needs TensorFlow, which is not installed", INSTALL_HINT) from exc
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def _check_keras_archive(model_path: Path) -> None:
+    """A .keras file is a zip holding config.json; say so before Keras gives a misleading message."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise TinydeployError(f"{model_path} is not a Keras model (a damaged zip archive)",
+                              "give a model saved with model.save()") from exc
+    if "config.json" not in names:
+        raise TinydeployError(f"{model_path} is not a Keras model (a zip archive without config.json)",
+                              "give a model saved with model.save()")
+
+
+def _export_batch1_keras(tf, model_path: Path, export_dir: Path) -> None:
+    import keras
+
+    try:
+        with _native_output_captured(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = keras.models.load_model(model_path, compile=False)
+    except Exception as exc:  # Keras raises anything from ValueError to OSError on a bad file
+        raise TinydeployError(f"{model_path} is not a loadable Keras model: {_first_line(exc)}",
+                              "give a model saved with model.save() (custom layers must be importable)") from exc
+    if not hasattr(model, "inputs") or len(model.inputs) != 1:
+        count = len(getattr(model, "inputs", []) or [])
+        raise TinydeployError(f"{model_path} has {count} inputs; tinydeploy converts single-input models",
+                              "wrap the model so it takes one input tensor")
+    spec = model.inputs[0]
+    shape = _batch1_shape(tuple(spec.shape), model_path)
+    signature = [tf.TensorSpec(shape, spec.dtype, name=spec.name.split(":")[0])]
+    try:
+        with _native_output_captured():
+            model.export(str(export_dir), format="tf_saved_model", input_signature=signature, verbose=False)
+    except Exception as exc:
+        raise TinydeployError(f"cannot trace {model_path} with a batch of 1: {_first_line(exc)}",
+                              "check that the model runs on one sample") from exc
+
+
+def _export_batch1_saved_model(tf, model_path: Path, export_dir: Path) -> None:
+    try:
+        with _native_output_captured():
+            loaded = tf.saved_model.load(str(model_path))
+    except Exception as exc:
+        raise TinydeployError(f"{model_path} is not a loadable SavedModel: {_first_line(exc)}",
+                              "export it with tf.saved_model.save or model.export()") from exc
+    signatures = getattr(loaded, "signatures", {}) or {}
+    if "serving_default" not in signatures:
+        raise TinydeployError(f"SavedModel {model_path} has no 'serving_default' signature",
+                              "export it with a serving signature (model.export() writes one)")
+    serving = signatures["serving_default"]
+    _, inputs = serving.structured_input_signature
+    if len(inputs) != 1:
+        raise TinydeployError(f"SavedModel {model_path} has {len(inputs)} inputs; tinydeploy converts "
+                              "single-input models", "wrap the model so it takes one input tensor")
+    (name, spec), = inputs.items()
+    shape = _batch1_shape(tuple(spec.shape.as_list()), model_path)
+
+    class Batch1(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.loaded = loaded  # tracked, so the variables are saved along
+
+        @tf.function(input_signature=[tf.TensorSpec(shape, spec.dtype, name=name)])
+        def serve(self, x):
+            return serving(**{name: x})
+
+    module = Batch1()
+    with _native_output_captured():
+        tf.saved_model.save(module, str(export_dir), signatures={"serving_default": module.serve})
+
+
+def _batch1_shape(shape: tuple, model_path: Path) -> tuple[int, ...]:
+    if not shape or shape[0] not in (None, 1):
+        raise TinydeployError(f"{model_path} takes input of shape {shape}; the first axis must be the batch",
+                              "export the model with a batch axis first")
+    rest = shape[1:]
+    if any(d is None for d in rest):
+        raise TinydeployError(f"{model_path} has an input of unknown size {shape}",
+                              "fix every dimension but the batch (microcontrollers need static shapes)")
+    return (1, *(int(d) for d in rest))
+
+
+class _FloatModel:
+    """The batch-1 SavedModel's serving function: the float reference the int8 model is compared with."""
+
+    def __init__(self, tf, export_dir: Path):
+        loaded = tf.saved_model.load(str(export_dir))
+        self._keep = loaded
+        self.function = loaded.signatures["serving_default"]
+        _, inputs = self.function.structured_input_signature
+        (self.input_name, spec), = inputs.items()
+        if spec.dtype != tf.float32:
+            raise TinydeployError(f"the model's input is {spec.dtype.name}, not float32",
+                                  "tinydeploy quantizes float32 inputs to int8")
+        self.sample_shape = tuple(spec.shape.as_list()[1:])
+        self.output_names = sorted(self.function.structured_outputs)
+        self.tf = tf
+
+    def __call__(self, sample: np.ndarray) -> dict[str, np.ndarray]:
+        result = self.function(**{self.input_name: self.tf.constant(sample[None])})
+        return {name: value.numpy() for name, value in result.items()}
+
+
+class _Int8Model:
+    """TFLite's builtin kernels without XNNPACK: within 1 LSB of TFLM (XNNPACK is not)."""
+
+    def __init__(self, tf, tflite: bytes):
+        with warnings.catch_warnings(), _native_output_captured():
+            warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+            self.interpreter = tf.lite.Interpreter(
+                model_content=tflite,
+                experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            self.runner = self.interpreter.get_signature_runner("serving_default")
+        self.input_details = self.runner.get_input_details()
+        self.output_details = self.runner.get_output_details()
+
+    def __call__(self, input_name: str, sample: np.ndarray) -> dict[str, np.ndarray]:
+        scale, zero = self.input_details[input_name]["quantization"]
+        quantized = np.clip(np.round(sample[None] / scale) + zero, -128, 127).astype(np.int8)
+        raw = self.runner(**{input_name: quantized})
+        out = {}
+        for name, value in raw.items():
+            out_scale, out_zero = self.output_details[name]["quantization"]
+            out[name] = (value.astype(np.float32) - out_zero) * out_scale
+        return out
+
+
+def _convert_saved_model(tf, export_dir: Path, calib: np.ndarray) -> bytes:
+    def representative() -> Iterator[list[np.ndarray]]:
+        for sample in calib:
+            yield [sample[None]]
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(export_dir))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    captured: list[str] = []
+    try:
+        with _native_output_captured() as captured:
+            return converter.convert()
+    except Exception as exc:  # the converter raises ConverterError, ValueError, RuntimeError...
+        reason = next((line.strip() for line in reversed(captured) if "error" in line.lower()), _first_line(exc))
+        raise TinydeployError(f"the TFLite converter failed: {reason[:300]}",
+                              "the model may use an op that has no int8 TFLite kernel; replace that layer") from exc
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def _is_passthrough_int8(model: TfliteModel) -> bool:
+    io_int8 = all(model.tensors[i].dtype == "int8" for i in (*model.inputs, *model.outputs))
+    return io_int8 and not model.float_tensors()
+
+
+def check_int8_tflite(model: TfliteModel, where: Path) -> None:
+    if _is_passthrough_int8(model):
+        return
+    floats = model.float_tensors()
+    io = [model.tensors[i] for i in (*model.inputs, *model.outputs)]
+    if floats and len(floats) == len([t for t in model.tensors if not t.is_constant]):
+        kind = "a float TFLite model"
+    elif any(t.dtype != "int8" for t in io):
+        kind = "a TFLite model with " + "/".join(sorted({t.dtype for t in io if t.dtype != "int8"})) + " input/output"
+    else:
+        kind = "a partly float TFLite model"
+    raise TinydeployError(f"{where} is {kind}; tinydeploy needs full-int8 models and cannot requantize a .tflite",
+                          f"convert the original Keras/SavedModel model: tinydeploy convert MODEL.keras "
+                          f"--calib data.npy -o {where.stem}_int8.tflite")
+
+
+def model_warnings(model: TfliteModel) -> list[str]:
+    """Things in a converted model that will hurt on a microcontroller."""
+    found = []
+    dynamic = sorted({op for op in model.op_names if op in DYNAMIC_BATCH_OPS})
+    if dynamic:
+        found.append(f"the model has {', '.join(dynamic)} ops (dynamic shapes); they cost flash and arena")
+    float_ops = sorted({op.op for op in model.operators if op.op != "DEQUANTIZE"
+                        and any(i >= 0 and model.tensors[i].dtype in ("float32", "float16") for i in op.outputs)})
+    if float_ops:
+        found.append(f"ops without int8 kernels stay float ({', '.join(float_ops)}): the model is not full-int8 "
+                     "and will be slow or unsupported on the microcontroller")
+    for op in model.operators:
+        if op.op != "SOFTMAX" or not op.inputs:
+            continue
+        source = model.tensors[op.inputs[0]]
+        scale = float(source.quant.scales[0]) if source.quant and len(source.quant.scales) else 0.0
+        beta = float(op.options.get("beta", 1.0) or 1.0)
+        if scale * beta <= SOFTMAX_MIN_SCALED_BETA:
+            found.append(f"SOFTMAX (op {op.index}) gets input scale {scale:.3g}: the calibration saw almost "
+                         "constant logits, and TFLM aborts on this model; calibrate on real data or train the model")
+    return found
+
+
+def _agreement(float_model: _FloatModel, int8_model: _Int8Model, samples: np.ndarray, source: str,
+               tflite_model: TfliteModel) -> Agreement:
+    floats: dict[str, list[np.ndarray]] = {name: [] for name in float_model.output_names}
+    ints: dict[str, list[np.ndarray]] = {name: [] for name in float_model.output_names}
+    for sample in samples:
+        reference = float_model(sample)
+        quantized = int8_model(float_model.input_name, sample)
+        for name in float_model.output_names:
+            floats[name].append(reference[name].reshape(-1))
+            ints[name].append(quantized[name].reshape(-1))
+    softmax_outputs = {op.outputs[0] for op in tflite_model.operators if op.op == "SOFTMAX"}
+    results = []
+    for name in float_model.output_names:
+        want, got = np.stack(floats[name]), np.stack(ints[name])
+        detail = int8_model.output_details[name]
+        error = got - want
+        classifier = want.shape[1] >= 2 and (detail["index"] in softmax_outputs or _looks_like_probabilities(want))
+        top1 = float(np.mean(np.argmax(want, axis=1) == np.argmax(got, axis=1))) if classifier else None
+        results.append(OutputAgreement(
+            name=name, kind="classifier" if classifier else "values", rmse=float(np.sqrt(np.mean(error ** 2))),
+            max_abs_error=float(np.max(np.abs(error))), lsb=float(detail["quantization"][0]), top1_agreement=top1))
+    return Agreement(source=source, samples=len(samples), outputs=results)
+
+
+def _looks_like_probabilities(values: np.ndarray) -> bool:
+    return bool(np.all(values >= -1e-6) and np.all(values <= 1 + 1e-6)
+                and np.allclose(values.sum(axis=1), 1.0, atol=1e-3))
+
+
+# ---------------------------------------------------------------------------------------------- API
+
+
+def convert_to_int8(model_path: Path, calib: str | None, validate: Path | None = None,
+                    seed: int = 0) -> ConversionResult:
+    """Convert a Keras/SavedModel model to full-int8 TFLite (batch 1); pass an int8 .tflite through.
+
+    `calib` is a .npy/.npz path or "random" (which adds a warning); `validate` names samples to compare
+    float and int8 on (default: the calibration samples)."""
+    model_path = Path(model_path)
+    source_format = detect_format(model_path)
+    if source_format == "tflite":
+        return _passthrough(model_path, calib, validate)
+
+    if source_format == "keras":
+        _check_keras_archive(model_path)  # before the costly TensorFlow import
+    if calib is None:
+        raise TinydeployError("converting to int8 needs calibration inputs",
+                              "pass --calib samples.npy (a few hundred real inputs), or --calib random to try it out")
+    for given, what in ((None if calib == RANDOM_CALIB else calib, "calibration"), (validate, "validation")):
+        if given is not None and not Path(given).is_file():  # fail before the slow part; shapes are checked later
+            state = "is a directory" if Path(given).is_dir() else "not found"
+            raise TinydeployError(f"{what} file {state}: {given}", "give a .npy or .npz file")
+    found: list[str] = []
+    started = time.perf_counter()
+    tf = import_tensorflow()
+    imported = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-convert-") as tmp:
+        export_dir = Path(tmp) / "batch1"
+        if source_format == "saved_model":
+            _export_batch1_saved_model(tf, model_path, export_dir)
+        else:
+            _export_batch1_keras(tf, model_path, export_dir)
+        with _native_output_captured():
+            float_model = _FloatModel(tf, export_dir)
+
+        if calib == RANDOM_CALIB:
+            rng = np.random.default_rng(seed)
+            calib_samples = rng.uniform(-1.0, 1.0, (RANDOM_CALIB_SAMPLES, *float_model.sample_shape)).astype(np.float32)
+            found.append("calibrating on random uniform [-1, 1] inputs: the int8 scales will be wrong for real "
+                         "inputs; pass --calib with a few hundred real samples")
+        else:
+            calib_samples = load_samples(Path(calib), float_model.sample_shape, float_model.input_name, "calibration")
+            if len(calib_samples) > MAX_CALIB_SAMPLES:
+                found.append(f"calibrating on {MAX_CALIB_SAMPLES} of the {len(calib_samples)} samples")
+            calib_samples = _spread(calib_samples, MAX_CALIB_SAMPLES)
+            if len(calib_samples) < 10:
+                found.append(f"only {len(calib_samples)} calibration samples: the int8 ranges may clip real inputs")
+        if validate is not None:
+            check_samples, check_source = load_samples(Path(validate), float_model.sample_shape,
+                                                       float_model.input_name, "validation"), "validation"
+            check_samples = _spread(check_samples, MAX_VALIDATE_SAMPLES)
+        else:
+            check_samples, check_source = calib_samples, "calibration"
+
+        tflite = _convert_saved_model(tf, export_dir, calib_samples)
+        converted = parse_tflite(tflite)
+        found.extend(model_warnings(converted))
+        int8_model = _Int8Model(tf, tflite)
+        agreement = _agreement(float_model, int8_model, check_samples, check_source, converted)
+    return ConversionResult(
+        tflite=tflite, source_format=source_format, passthrough=False,
+        calibration=RANDOM_CALIB if calib == RANDOM_CALIB else str(calib),
+        calibration_samples=len(calib_samples), agreement=agreement, warnings=found,
+        tensorflow_import_s=imported - started, convert_s=time.perf_counter() - imported)
+
+
+def _passthrough(model_path: Path, calib: str | None, validate: Path | None) -> ConversionResult:
+    from tinydeploy.model.tflite import load_tflite
+
+    model = load_tflite(model_path)
+    check_int8_tflite(model, model_path)
+    found = model_warnings(model)
+    if calib is not None:
+        found.append("the model is already int8: --calib is ignored")
+    if validate is not None:
+        found.append("the model is already int8 and there is no float model to compare with: --validate is ignored")
+    return ConversionResult(tflite=model.raw, source_format="tflite", passthrough=True, calibration=None,
+                            calibration_samples=0, agreement=None, warnings=found)
+
+
+def ensure_int8_tflite(model_path: Path, calib: str | None = None, validate: Path | None = None,
+                       warn: Callable[[str], None] | None = None) -> bytes:
+    """The int8 .tflite bytes for any model tinydeploy accepts (int8 .tflite passes through unchanged)."""
+    result = convert_to_int8(Path(model_path), calib, validate)
+    if warn is not None:
+        for message in result.warnings:
+            warn(message)
+    return result.tflite
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def run_convert_command(model_path: Path, output: Path, calib: str | None, validate: Path | None,
+                        force: bool, as_json: bool) -> None:
+    import json
+
+    from rich.console import Console
+
+    check_output_path(output, force)
+    if model_path.resolve() == output.resolve():
+        raise TinydeployError(f"output {output} is the input model", "choose another output path")
+    result = convert_to_int8(model_path, calib, validate)
+    try:
+        atomic_write_bytes(output, result.tflite)
+    except OSError as exc:  # e.g. a directory that accepts no new files although access() said yes
+        raise TinydeployError(f"cannot write {output}: {exc.strerror}", "choose another output path") from exc
+
+    errors = Console(stderr=True)
+    for message in result.warnings:
+        errors.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    if as_json:
+        print(json.dumps({"model": str(model_path), "output": str(output), **result.to_json()}, indent=2))
+    else:
+        render_conversion(result, model_path, output, Console())
+
+
+def render_conversion(result: ConversionResult, model_path: Path, output: Path, console) -> None:
+    from rich.table import Table
+
+    model = result.model
+    table = Table(title=f"{model_path} -> {output}", title_justify="left", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    for index in model.inputs:
+        t = model.tensors[index]
+        table.add_row("input", f"{t.dtype} {list(t.shape)} {_quant_text(t)}")
+    for index in model.outputs:
+        t = model.tensors[index]
+        table.add_row("output", f"{t.dtype} {list(t.shape)} {_quant_text(t)}")
+    counts = ", ".join(f"{op} x{model.op_names.count(op)}" for op in model.distinct_ops)
+    table.add_row("ops", f"{len(model.operators)} ({counts})")
+    table.add_row("file size", f"{len(result.tflite):,} B (weights {model.weights_bytes:,} B)")
+    if result.passthrough:
+        table.add_row("conversion", "already full-int8: copied unchanged")
+    else:
+        source = ("random inputs (uniform -1..1)" if result.calibration == RANDOM_CALIB
+                  else f"samples from {result.calibration}")
+        table.add_row("calibration", f"{result.calibration_samples} {source}")
+        table.add_row("time", f"{result.convert_s:.1f} s (+ {result.tensorflow_import_s:.1f} s importing TensorFlow)")
+    agreement = result.agreement
+    if agreement is not None:
+        table.add_section()
+        table.add_row("int8 vs float", f"on {agreement.samples} {agreement.source} samples")
+        for out in agreement.outputs:
+            if out.top1_agreement is not None:
+                style = "green" if out.top1_agreement >= 0.95 else "red"
+                table.add_row(f"  {out.name} top-1", f"[{style}]{100 * out.top1_agreement:.1f}% agree[/]")
+            table.add_row(f"  {out.name} RMSE", f"{out.rmse:.4g} (max {out.max_abs_error:.4g}; 1 LSB = {out.lsb:.4g})")
+    console.print(table)
+
+
+def _quant_text(tensor) -> str:
+    q = tensor.quant
+    if q is None or not len(q.scales):
+        return ""
+    return f"scale {float(q.scales[0]):.4g}, zero point {int(q.zero_points[0])}"
