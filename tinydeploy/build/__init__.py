@@ -1,0 +1,1 @@
+"""Building generated firmware projects (PlatformIO, driven in a tinydeploy-owned core directory)."""
