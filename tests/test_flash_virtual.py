@@ -159,3 +159,63 @@ def test_two_virtual_boards_at_once_do_not_mix_outputs(ad_project, tmp_path):
         assert not isinstance(results[name], Exception), results[name]
         assert results[name][0] is True, name
     assert results["ad"][1] != results["other"][1]
+
+
+@pytest.mark.slow
+def test_sine_keras_model_end_to_end_outputs_match(sine_model_files, tmp_path):
+    """The README's main job: a Keras model, converted, built and run on the virtual board."""
+    result = run_cli("flash", sine_model_files.keras, "--calib", sine_model_files.calib, "--board", "virtual",
+                     "--out", tmp_path / "sine", "--json", "--runs", "5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["outputs_match"] is True and report["engine"] == "native"
+    assert report["model"] == "sine" or "sine" in report["model"]
+    assert 0 < report["latency_us"] < 10_000
+
+
+def test_generate_refuses_to_overwrite_what_the_user_wrote(tmp_path):
+    model = mlperf_model("ad")
+    out = tmp_path / "proj"
+    first = run_cli("generate", model, "--out", out)
+    assert first.returncode == 0, first.stderr
+    assert run_cli("generate", model, "--out", out).returncode == 0  # its own files: regenerated freely
+    sketch = out / "src" / "main.cpp"
+    sketch.write_text(sketch.read_text() + "\n// my change\n")
+    again = run_cli("generate", model, "--out", out)
+    assert again.returncode == 2 and "--force" in again.stderr and "main.cpp" in again.stderr
+    assert "my change" in sketch.read_text()
+    assert run_cli("generate", model, "--out", out, "--force").returncode == 0
+    assert "my change" not in sketch.read_text()
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    refused = run_cli("generate", model, "--out", foreign)
+    assert refused.returncode == 2 and "not written by tinydeploy" in refused.stderr
+    assert (foreign / "notes.txt").read_text() == "mine"
+
+
+def test_an_op_the_engine_lacks_is_refused_at_generation(tmp_path):
+    data = mlperf_model("ad").read_bytes()
+
+    def make_custom(model):
+        model.operatorCodes[0].builtinCode = 32  # CUSTOM
+        model.operatorCodes[0].deprecatedBuiltinCode = 32
+        model.operatorCodes[0].customCode = b"MyOp"
+    path = tmp_path / "custom.tflite"
+    path.write_bytes(edit_tflite(data, make_custom))
+    result = run_cli("generate", path, "--out", tmp_path / "proj")
+    assert result.returncode == 2
+    assert "CUSTOM:MyOp" in result.stderr and "FULLY_CONNECTED" in result.stderr
+    assert not (tmp_path / "proj" / "src").exists()
+
+
+def test_monitor_talks_to_a_running_device(ad_project):
+    from tinydeploy.runners.qemu import QemuBoard
+
+    model, project, _ = ad_project
+    with QemuBoard(project.directory, project.env_name) as board:
+        result = run_cli("monitor", "--port", board.port_url, "--runs", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["engine"] == "native" and report["board"] == "virtual"
+    assert model.sha256.startswith(report["model_hash"]) and report["runs"] == 3 and report["latency_us"] > 0

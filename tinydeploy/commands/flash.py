@@ -99,7 +99,11 @@ def monitor(
     from tinydeploy.link import DeviceLink
 
     with DeviceLink(port, baud) as link:
-        info = link.identify()
+        info = link.wait_ready(10.0)
+        import random
+
+        # any input will do for timing; a fixed seed keeps runs comparable
+        link.load_input(random.Random(0).randbytes(info.input_bytes))
         latencies = link.run(runs, warmup)
         ram = link.ram()
     result = {"port": port, **{k: v for k, v in vars(info).items()}, "latency_us": int(statistics.median(latencies)),

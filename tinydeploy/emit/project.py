@@ -9,7 +9,7 @@ user changed, unless --force.
 from __future__ import annotations
 
 import json
-import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,16 +128,12 @@ def generate_project(model: TfliteModel, board: Board, engine: str, directory: P
                      force: bool = False) -> GeneratedProject:
     directory = Path(directory or default_project_dir(model, board, engine))
     previous = _check_overwrite(directory, force)
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-gen-") as staging:
+        files, plan = _render_files(model, board, engine, Path(staging))  # nothing is written if this fails
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise TinydeployError(f"cannot create {directory}: {exc.strerror}", "choose a writable --out") from exc
-    staging = directory / ".tinydeploy-staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        files, plan = _render_files(model, board, engine, staging)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     for name, content in files.items():
         target = directory / name
         target.parent.mkdir(parents=True, exist_ok=True)
