@@ -188,3 +188,23 @@ def test_analyze_does_not_import_tensorflow():
     result = subprocess.run([sys.executable, "-c", code, str(mlperf_model("ad"))], capture_output=True, text=True,
                             timeout=120)
     assert result.stdout.strip().endswith("NO-TF")
+
+
+def test_analyze_native_engine_reports_the_plan_and_blocking_ops(tmp_path):
+    result = run_cli("analyze", mlperf_model("ad"), "--engine", "native", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["engine"] == "native" and report["activation_bytes"] == 640 + 128
+    assert report["ram_bytes"] < json.loads(run_cli("analyze", mlperf_model("ad"), "--json").stdout)["ram_bytes"]
+    text = run_cli("analyze", mlperf_model("ad"), "--engine", "native").stdout
+    assert "native engine plan" in text and "buffer offsets" in text
+
+    def make_custom(model):
+        model.operatorCodes[0].builtinCode = model.operatorCodes[0].deprecatedBuiltinCode = 32
+        model.operatorCodes[0].customCode = b"MyOp"
+    custom = tmp_path / "custom.tflite"
+    custom.write_bytes(edit_tflite(mlperf_model("ad").read_bytes(), make_custom))
+    refused = run_cli("analyze", custom, "--engine", "native")
+    _assert_one_line_error(refused, "CUSTOM:MyOp", "FULLY_CONNECTED")
+    listed = json.loads(run_cli("analyze", custom, "--json").stdout)
+    assert listed["native_blocking_ops"] == ["CUSTOM:MyOp"]

@@ -61,4 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug: still one line, the traceback only with --debug
+        if debug:
+            traceback.print_exc()
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        print(f"error: internal error ({detail}); rerun with --debug and report it", file=sys.stderr)
+        sys.exit(3)
     sys.exit(result if isinstance(result, int) else 0)

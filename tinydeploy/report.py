@@ -57,8 +57,20 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
     else:
         console.print(f"[yellow]TFLM tensor arena not measured: {arena.note}[/]")
 
+    plan = analysis.native_plan
+    if plan is not None:
+        console.print(f"native engine plan: one activation buffer of [bold]{plan.activation_bytes:,} B[/] "
+                      f"(scratch included; lower bound {plan.lower_bound_bytes:,} B, peak at op {plan.peak_op}); "
+                      f"constants in flash {plan.flash_bytes:,} B")
+        offsets = ", ".join(f"t{t}@{o}" for t, o in sorted(plan.offsets.items()))
+        console.print(f"  buffer offsets (tensor@byte): {offsets}", style="dim")
+    elif analysis.native_blockers:
+        console.print(f"native engine: blocked by {', '.join(analysis.native_blockers)}")
+    else:
+        console.print("native engine: supports every op of this model (see --engine native)")
+
     verdict = analysis.verdict
-    console.print(f"\n[bold]{board.title}[/] ({board.name}):")
+    console.print(f"\n[bold]{board.title}[/] ({board.name}, {analysis.engine} engine):")
     for budget in (verdict.flash, verdict.ram):
         console.print(budget_bar(budget))
         console.print("      " + ", ".join(f"{p.label} {p.nbytes:,} B" for p in budget.parts), style="dim")

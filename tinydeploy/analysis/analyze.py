@@ -9,7 +9,9 @@ from importlib import metadata
 from tinydeploy import __version__, cache
 from tinydeploy.analysis.arena import ArenaEstimate, measure_tflm_arena
 from tinydeploy.analysis.compute import OpCost, op_costs
-from tinydeploy.analysis.fit import Verdict, flash_budget, ram_budget, suggestions, tflm_code_bytes
+from tinydeploy.analysis.fit import (Verdict, flash_budget, native_code_bytes, ram_budget, suggestions,
+                                     tflm_code_bytes)
+from tinydeploy.errors import TinydeployError
 from tinydeploy.analysis.memory import ActivationProfile, activation_profile
 from tinydeploy.boards import Board, all_boards
 from tinydeploy.model.tflite import TfliteModel
@@ -24,6 +26,9 @@ class Analysis:
     arena: ArenaEstimate
     verdict: Verdict
     arena_from_cache: bool
+    engine: str = "tflm"
+    native_plan: object | None = None  # tinydeploy.engine.NativePlan when the native engine can run the model
+    native_blockers: list[str] | None = None  # ops the native engine lacks
 
     @property
     def macs(self) -> int:
@@ -43,7 +48,7 @@ class Analysis:
             "model": str(self.model.path) if self.model.path else None,
             "model_sha256": self.model.sha256,
             "board": self.board.name,
-            "engine": "tflm",
+            "engine": self.engine,
             "ops": self.model.op_names,
             "op_counts": self.op_counts,
             "macs": self.macs,
@@ -67,6 +72,13 @@ class Analysis:
             "flash_overshoot_bytes": v.flash.overshoot,
             "ram_overshoot_bytes": v.ram.overshoot,
             "suggestions": v.suggestions,
+            "native_supported": not self.native_blockers,
+            "native_blocking_ops": self.native_blockers or [],
+            **({"activation_bytes": self.native_plan.activation_bytes,
+                "native_flash_bytes": self.native_plan.flash_bytes,
+                "native_peak_op": self.native_plan.peak_op,
+                "native_offsets": {str(k): v for k, v in sorted(self.native_plan.offsets.items())},
+                } if self.native_plan is not None else {}),
         }
 
 
@@ -91,12 +103,38 @@ def tflm_arena(model: TfliteModel, use_cache: bool = True) -> tuple[ArenaEstimat
     return estimate, False
 
 
-def analyze_model(model: TfliteModel, board: Board, use_cache: bool = True) -> Analysis:
+def native_blockers(model: TfliteModel) -> list[str]:
+    from tinydeploy.engine import supported_ops
+
+    return sorted(set(model.op_names) - set(supported_ops()))
+
+
+def analyze_model(model: TfliteModel, board: Board, use_cache: bool = True, engine: str = "tflm") -> Analysis:
     costs = op_costs(model)
     profile = activation_profile(model)
     arena, from_cache = tflm_arena(model, use_cache)
-    flash = flash_budget(board, model, tflm_code_bytes(model.op_names), "TFLM runtime + kernels")
-    ram = ram_budget(board, arena.recommended_bytes, "TFLM tensor arena (32-bit, with margin)")
+    blockers = native_blockers(model)
+    plan = None
+    if engine == "native":
+        if blockers:
+            from tinydeploy.engine import supported_ops
+
+            raise TinydeployError(f"the native engine cannot run {model.name}: it lacks {', '.join(blockers)} "
+                                  f"(supported: {', '.join(sorted(supported_ops()))})", "use --engine tflm")
+        import tempfile
+        from pathlib import Path
+
+        from tinydeploy.engine import emit_native_sources
+
+        with tempfile.TemporaryDirectory(prefix="tinydeploy-plan-") as scratch_dir:
+            plan = emit_native_sources(model, Path(scratch_dir))
+        flash = flash_budget(board, model, native_code_bytes(model.op_names), "native kernels + protocol",
+                             ("weights and quantization constants", plan.flash_bytes))
+        ram = ram_budget(board, plan.activation_bytes, "native activation buffer (incl. scratch)")
+    else:
+        flash = flash_budget(board, model, tflm_code_bytes(model.op_names), "TFLM runtime + kernels")
+        ram = ram_budget(board, arena.recommended_bytes, "TFLM tensor arena (32-bit, with margin)")
     tips = [] if flash.fits and ram.fits else suggestions(model, flash, ram, arena.recommended_bytes,
                                                          all_boards(), board)
-    return Analysis(model, board, costs, profile, arena, Verdict(board, flash, ram, tips), from_cache)
+    return Analysis(model, board, costs, profile, arena, Verdict(board, flash, ram, tips), from_cache, engine, plan,
+                    blockers)

@@ -64,9 +64,19 @@ class Verdict:
         return self.flash.fits and self.ram.fits
 
 
-def flash_budget(board: Board, model: TfliteModel, engine_code_bytes: int, engine_label: str) -> Budget:
+NATIVE_CODE_BYTES_PER_OP = 1_500  # one reference kernel family, -Os, Cortex-M4 (measured: FC 380 B, conv ~1.4 KB)
+NATIVE_RUNTIME_BYTES = 4_000  # protocol, CRC, model glue
+
+
+def native_code_bytes(ops: list[str]) -> int:
+    return NATIVE_RUNTIME_BYTES + NATIVE_CODE_BYTES_PER_OP * len(set(ops))
+
+
+def flash_budget(board: Board, model: TfliteModel, engine_code_bytes: int, engine_label: str,
+                 model_data: tuple[str, int] | None = None) -> Budget:
+    label, nbytes = model_data or ("model (.tflite as a C array)", model.size_bytes)
     return Budget("flash", [
-        Part("model (.tflite as a C array)", model.size_bytes),
+        Part(label, nbytes),
         Part(f"{engine_label} code (estimate)", engine_code_bytes),
         Part(f"{board.name} core/runtime", board.core_flash_bytes),
     ], board.flash_bytes)

@@ -15,6 +15,8 @@ def analyze(
     plot: Path = typer.Option(None, "--plot", help="Draw the activation memory per op into this image (.png)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Measure the TFLM arena again."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --plot file."),
+    engine: str = typer.Option("tflm", "--engine", "-e", help="tflm (TFLite Micro's arena) or native (tinydeploy's "
+                               "compiled engine and its memory plan)."),
 ) -> int:
     """Ops, MACs, weights, the measured TFLM arena, and whether the model fits the board.
 
@@ -25,6 +27,8 @@ def analyze(
     from tinydeploy.model.tflite import load_tflite
 
     board = get_board(board_name)
+    if engine not in ("tflm", "native"):
+        raise TinydeployError(f"unknown engine '{engine}'", "use --engine tflm or --engine native")
     is_saved_model = (model_path / "saved_model.pb").is_file()
     if is_saved_model or (model_path.is_file() and model_path.suffix.lower() in (".keras", ".h5", ".hdf5")):
         raise TinydeployError(f"analyze reads .tflite models, not {model_path}",
@@ -32,7 +36,7 @@ def analyze(
     if plot is not None:
         check_output_path(plot, force)
     model = load_tflite(model_path)
-    result = analyze_model(model, board, use_cache=not no_cache)
+    result = analyze_model(model, board, use_cache=not no_cache, engine=engine)
     if plot is not None:
         from tinydeploy.analysis.plot import plot_memory
 
