@@ -219,3 +219,14 @@ def test_monitor_talks_to_a_running_device(ad_project):
     report = json.loads(result.stdout)
     assert report["engine"] == "native" and report["board"] == "virtual"
     assert model.sha256.startswith(report["model_hash"]) and report["runs"] == 3 and report["latency_us"] > 0
+
+
+@pytest.mark.parametrize("key", ["kws", "ic", "vww"])
+def test_mlperf_tiny_models_run_natively_with_matching_outputs(key, tmp_path):
+    result = run_cli("flash", mlperf_model(key), "--engine", "native", "--out", tmp_path / key, "--json",
+                     "--runs", "2", "--warmup", "0", "--samples", "3")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["outputs_match"] is True and report["golden_samples"] == 3
+    assert report["activation_bytes"] <= json.loads(run_cli("analyze", mlperf_model(key), "--json").stdout)[
+        "arena_bytes"]

@@ -150,6 +150,17 @@ def cmsis_nn_scratch_bytes(model: TfliteModel) -> int:
     return largest
 
 
+def _bisect(prober: _Prober, low: int, high: int, mode: str) -> int:
+    """Smallest size in (low, high] that fits, given that low does not and high does."""
+    while high - low > 1:
+        middle = (low + high) // 2
+        if prober.fits(middle, mode):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def measure_tflm_arena(model: TfliteModel) -> ArenaEstimate:
     """Smallest arena with which TFLM allocates and invokes the model, found by bisection.
 
@@ -170,12 +181,7 @@ def measure_tflm_arena(model: TfliteModel) -> ArenaEstimate:
             low = max(lower_bound - 1, 0)
             if low and prober.fits(low, "alloc"):
                 low = 0
-            while high - low > 1:
-                middle = (low + high) // 2
-                if prober.fits(middle, "alloc"):
-                    high = middle
-                else:
-                    low = middle
+            high = _bisect(prober, low, high, "alloc")
             # Invoke at the allocation minimum; if invoking needs more, search upwards for it.
             if not prober.fits(high, "invoke"):
                 low = high
@@ -184,13 +190,7 @@ def measure_tflm_arena(model: TfliteModel) -> ArenaEstimate:
                     if low + step >= MAX_ARENA_BYTES:
                         return _unmeasured(model, margin, prober)
                     low, step = low + step, step * 2
-                high = low + step
-                while high - low > 1:
-                    middle = (low + high) // 2
-                    if prober.fits(middle, "invoke"):
-                        high = middle
-                    else:
-                        low = middle
+                high = _bisect(prober, low, low + step, "invoke")
             return ArenaEstimate(high, host_to_target_bytes(model, high), margin, prober.probes, True)
         finally:
             prober.close()

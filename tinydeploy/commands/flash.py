@@ -7,6 +7,14 @@ import typer
 
 from tinydeploy.errors import EXIT_FAILED, EXIT_OK
 
+# Options shared by flash and generate.
+MODEL_ARGUMENT = typer.Argument(..., metavar="MODEL", help="Keras (.keras, .h5), SavedModel dir or .tflite.")
+BOARD_OPTION = typer.Option("virtual", "--board", "-b", help="Board profile (see `tinydeploy boards`).")
+ENGINE_OPTION = typer.Option(None, "--engine", "-e", help="native or tflm (default: the board's).")
+OUT_OPTION = typer.Option(None, "--out", "-o", help="Project directory (default: build/<model>-<board>-<engine>).")
+FORCE_OPTION = typer.Option(False, "--force", help="Overwrite files in --out that tinydeploy did not write.")
+CALIB_OPTION = typer.Option(None, "--calib", help="Calibration data when converting: .npy/.npz or 'random'.")
+
 
 def _resolve(board_name: str, engine: str | None):
     from tinydeploy.boards import ENGINES, get_board
@@ -20,12 +28,12 @@ def _resolve(board_name: str, engine: str | None):
 
 
 def flash(
-    model_path: Path = typer.Argument(..., metavar="MODEL", help="Keras (.keras, .h5), SavedModel dir or .tflite."),
-    board_name: str = typer.Option("virtual", "--board", "-b", help="Board profile (see `tinydeploy boards`)."),
-    engine: str = typer.Option(None, "--engine", "-e", help="native or tflm (default: the board's)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Project directory (default: build/<model>-<board>-<engine>)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite files in --out that tinydeploy did not write."),
-    calib: str = typer.Option(None, "--calib", help="Calibration data when converting: .npy/.npz or 'random'."),
+    model_path: Path = MODEL_ARGUMENT,
+    board_name: str = BOARD_OPTION,
+    engine: str = ENGINE_OPTION,
+    out: Path = OUT_OPTION,
+    force: bool = FORCE_OPTION,
+    calib: str = CALIB_OPTION,
     port: str = typer.Option(None, "--port", help="Serial port of a real board."),
     runs: int = typer.Option(20, "--runs", min=1, max=10_000, help="Timed inferences."),
     warmup: int = typer.Option(2, "--warmup", min=0, max=1_000, help="Untimed inferences before them."),
@@ -63,12 +71,12 @@ def flash(
 
 
 def generate(
-    model_path: Path = typer.Argument(..., metavar="MODEL", help="Keras (.keras, .h5), SavedModel dir or .tflite."),
-    board_name: str = typer.Option("virtual", "--board", "-b", help="Board profile (see `tinydeploy boards`)."),
-    engine: str = typer.Option(None, "--engine", "-e", help="native or tflm (default: the board's)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Project directory (default: build/<model>-<board>-<engine>)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite files in --out that tinydeploy did not write."),
-    calib: str = typer.Option(None, "--calib", help="Calibration data when converting: .npy/.npz or 'random'."),
+    model_path: Path = MODEL_ARGUMENT,
+    board_name: str = BOARD_OPTION,
+    engine: str = ENGINE_OPTION,
+    out: Path = OUT_OPTION,
+    force: bool = FORCE_OPTION,
+    calib: str = CALIB_OPTION,
 ) -> None:
     """Write the firmware project for a model and stop (no build, no board)."""
     from rich.console import Console
