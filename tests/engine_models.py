@@ -24,8 +24,10 @@ class DenseCase:
                 f"-{'bias' if self.use_bias else 'nobias'}-{'pc' if self.per_channel else 'pt'}")
 
 
-def convert_int8(keras_model, input_shape: tuple[int, ...], seed: int, per_channel: bool = True) -> bytes:
-    """Full-int8 conversion (int8 input and output) calibrated on seeded normal samples."""
+def convert_int8(keras_model, input_shape: tuple[int, ...], seed: int, per_channel: bool = True,
+                 float_io: bool = False) -> bytes:
+    """Full-int8 conversion calibrated on seeded normal samples; int8 input and output unless float_io (then the
+    model starts with QUANTIZE and ends with DEQUANTIZE)."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -38,10 +40,12 @@ def convert_int8(keras_model, input_shape: tuple[int, ...], seed: int, per_chann
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    if not float_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
     if not per_channel:
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+        converter._experimental_disable_per_channel = True
     return bytes(converter.convert())
 
 
@@ -87,22 +91,37 @@ def tflm_outputs(model_bytes: bytes, inputs: list[np.ndarray], arena_size: int =
     return outputs
 
 
-def random_int8_inputs(shape: tuple[int, ...], count: int, seed: int) -> list[np.ndarray]:
+def random_int8_inputs(shape: tuple[int, ...], count: int, seed: int, dtype: str = "int8") -> list[np.ndarray]:
+    """Uniform int8 values, or for a float32 input normal samples (with some far outside the calibrated range)."""
     rng = np.random.default_rng(seed)
+    if dtype == "float32":
+        return [(rng.normal(0.0, 1.0, size=shape) * rng.choice([0.5, 1.0, 4.0])).astype(np.float32)
+                for _ in range(count)]
     return [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(count)]
 
 
 def assert_engine_matches_tflm(engine, model_bytes: bytes, shape: tuple[int, ...], count: int, seed: int,
-                               label: str = "") -> None:
-    """Byte-for-byte equality with TFLM on seeded random int8 inputs; a failure names the seed and input."""
-    inputs = random_int8_inputs(shape, count, seed)
+                               label: str = "", tolerance: int = 0, dtype: str = "int8") -> None:
+    """Equality with TFLM on seeded random inputs: byte for byte, or within `tolerance` int8 steps (softmax);
+    float32 outputs must be bit-identical. A failure names the case, the seed and the input."""
+    inputs = random_int8_inputs(shape, count, seed, dtype)
     golden = tflm_outputs(model_bytes, inputs)
     for number, (value, expected) in enumerate(zip(inputs, golden)):
         actual = engine.run(value.tobytes())
-        if actual != expected:
+        if actual == expected:
+            continue
+        if len(actual) == len(expected) and tolerance and dtype == "int8":
             diff = np.frombuffer(actual, np.int8).astype(int) - np.frombuffer(expected, np.int8)
-            raise AssertionError(f"{label} seed={seed} input #{number}: {int((diff != 0).sum())} of {diff.size} "
-                                 f"bytes differ from TFLM (max |diff| {int(abs(diff).max())})")
+            if int(abs(diff).max()) <= tolerance:
+                continue
+        width = np.int8 if len(actual) == len(expected) and not engine_output_is_float(engine) else np.uint8
+        diff = np.frombuffer(actual, width).astype(int) - np.frombuffer(expected, width)
+        raise AssertionError(f"{label} seed={seed} input #{number}: {int((diff != 0).sum())} of {diff.size} "
+                             f"bytes differ from TFLM (max |diff| {int(abs(diff).max())})")
+
+
+def engine_output_is_float(engine) -> bool:
+    return engine.output_bytes % 4 == 0 and "DEQUANTIZE" in engine.plan.ops[-1:]
 
 
 def dense_flatten_model(seed: int = 0) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinydeploy.engine.planner import Block, place_blocks
+from tinydeploy.engine.planner import Block, best_placement, build_clusters, place_blocks
 
 
 @st.composite
@@ -43,3 +43,46 @@ def test_disjoint_lifetimes_share_memory():
     offsets = place_blocks(blocks, 4)
     assert offsets["a"] == offsets["c"] == 0
     assert offsets["b"] == 100
+
+
+@st.composite
+def streaming_cases(draw):
+    """Blocks plus (output, input, limit) overlaps between an input dying at an op and the output born there."""
+    op_count, blocks = draw(block_sets())
+    overlaps = []
+    for out in blocks:
+        for source in blocks:
+            if source.first < out.first == source.last and draw(st.booleans()):
+                overlaps.append((out.key, source.key, draw(st.integers(min_value=-3000, max_value=3000))))
+    return blocks, overlaps
+
+
+@settings(max_examples=300, deadline=None)
+@given(streaming_cases(), st.sampled_from([1, 4]))
+def test_streaming_overlaps_stay_within_their_limit(case, alignment):
+    blocks, overlaps = case
+    by_key = {b.key: b for b in blocks}
+    clusters = build_clusters(by_key, overlaps, alignment)
+    offsets = best_placement(blocks, alignment, clusters)
+    limits = {(out, source): limit for out, source, limit in overlaps}
+    for i, a in enumerate(blocks):
+        assert offsets[a.key] >= 0 and offsets[a.key] % alignment == 0
+        for b in blocks[i + 1:]:
+            a_start, b_start = offsets[a.key], offsets[b.key]
+            share = a_start < b_start + b.nbytes and b_start < a_start + a.nbytes and a.nbytes and b.nbytes
+            if not (share and a.overlaps(b)):
+                continue
+            # Only an output over its dying input, starting no later than the limit allows.
+            if (a.key, b.key) in limits:
+                assert a_start - b_start <= limits[(a.key, b.key)], (a, b, offsets)
+            else:
+                assert (b.key, a.key) in limits, (a, b, offsets)
+                assert b_start - a_start <= limits[(b.key, a.key)], (a, b, offsets)
+
+
+def test_a_chain_streams_into_less_than_its_liveness_bound():
+    # input 100 B -> op0 -> 100 B -> op1 -> 100 B; each output may start 10 B before its input.
+    blocks = [Block("x", 100, -1, 0), Block("y", 100, 0, 1), Block("z", 100, 1, 1)]
+    clusters = build_clusters({b.key: b for b in blocks}, [("y", "x", -10), ("z", "y", -10)], 1)
+    offsets = best_placement(blocks, 1, clusters)
+    assert max(offsets[b.key] + b.nbytes for b in blocks) == 120  # not 200

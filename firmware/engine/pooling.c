@@ -39,3 +39,34 @@ void td_average_pool_2d_s8(const td_pool_params *params, const int8_t *input, in
         }
     }
 }
+
+void td_max_pool_2d_s8(const td_pool_params *params, const int8_t *input, int8_t *output)
+{
+    const td_window *w = &params->window;
+    for (int32_t b = 0; b < w->batches; ++b) {
+        for (int32_t out_y = 0; out_y < w->output_height; ++out_y) {
+            const int32_t y0 = out_y * w->stride_height - w->pad_top;
+            const int32_t fy_start = td_max_i32(0, -y0);
+            const int32_t fy_end = td_min_i32(w->filter_height, w->input_height - y0);
+            for (int32_t out_x = 0; out_x < w->output_width; ++out_x) {
+                const int32_t x0 = out_x * w->stride_width - w->pad_left;
+                const int32_t fx_start = td_max_i32(0, -x0);
+                const int32_t fx_end = td_min_i32(w->filter_width, w->input_width - x0);
+                for (int32_t c = 0; c < w->output_depth; ++c) {
+                    int32_t largest = INT8_MIN;
+                    for (int32_t fy = fy_start; fy < fy_end; ++fy) {
+                        for (int32_t fx = fx_start; fx < fx_end; ++fx) {
+                            largest = td_max_i32(largest,
+                                                 input[(((size_t)b * (size_t)w->input_height + (size_t)(y0 + fy)) *
+                                                        (size_t)w->input_width + (size_t)(x0 + fx)) *
+                                                       (size_t)w->input_depth + (size_t)c]);
+                        }
+                    }
+                    output[(((size_t)b * (size_t)w->output_height + (size_t)out_y) * (size_t)w->output_width +
+                            (size_t)out_x) * (size_t)w->output_depth + (size_t)c] =
+                        (int8_t)td_clamp_i32(largest, params->activation_min, params->activation_max);
+                }
+            }
+        }
+    }
+}

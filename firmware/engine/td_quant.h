@@ -50,4 +50,34 @@ static inline int8_t td_saturate_i8(int32_t value)
     return (int8_t)td_clamp_i32(value, INT8_MIN, INT8_MAX);
 }
 
+/* std::round for float without libm: to nearest, ties away from zero. */
+static inline float td_round_f32(float value)
+{
+    if (!(value > -8388608.0f && value < 8388608.0f)) {
+        return value; /* |value| >= 2^23 is already integral (and NaN stays NaN) */
+    }
+    const float truncated = (float)(int32_t)value;
+    const float fraction = value - truncated; /* exact below 2^23 */
+    if (fraction >= 0.5f) {
+        return truncated + 1.0f;
+    }
+    if (fraction <= -0.5f) {
+        return truncated - 1.0f;
+    }
+    return truncated;
+}
+
+/* A float rounded and clamped into [low, high] (NaN gives low). */
+static inline int32_t td_round_clamp_f32(float value, int32_t low, int32_t high)
+{
+    const float rounded = td_round_f32(value);
+    if (!(rounded >= (float)low)) {
+        return low;
+    }
+    if (rounded > (float)high) {
+        return high;
+    }
+    return (int32_t)rounded;
+}
+
 #endif /* TD_QUANT_H */

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from tinydeploy.engine.csafe import c_comment, c_string
+from tinydeploy.analysis.memory import tensor_lifetimes
 from tinydeploy.engine.planner import MemoryPlan, plan_memory
-from tinydeploy.engine.registry import LoweredModel, ScratchRef, TensorRef, lower_model
+from tinydeploy.engine.registry import LoweredModel, RefList, ScratchRef, TensorRef, lower_model
 from tinydeploy.fsutil import atomic_write_text
 from tinydeploy.model.tflite import TfliteModel
 from tinydeploy.paths import firmware_dir, templates_dir
@@ -24,11 +25,57 @@ class NativePlan:
     activation_bytes: int  # the static activation buffer, scratch included
     peak_op: int
     lower_bound_bytes: int  # most activation bytes live at once
-    flash_bytes: int  # weights, biases, multipliers, shifts
+    flash_bytes: int  # constants: weights, biases, multipliers, shifts, parameter structs
     offsets: dict[int, int]  # tensor index -> offset in the buffer
     scratch: dict[int, tuple[int, int]]  # op index -> (offset, bytes)
     kernel_sources: list[Path] = field(default_factory=list)  # firmware/engine files the project must copy
     ops: list[str] = field(default_factory=list)
+    steps: list["PlanStep"] = field(default_factory=list)  # per op: what runs and where its output lives
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    op_index: int
+    op: str
+    kernel: str | None  # the firmware/engine family, None for a view
+    function: str | None  # the C function called, None for a view
+    output_tensor: int
+    output_offset: int
+    output_bytes: int
+    scratch: tuple[int, int] | None  # (offset, bytes) of its scratch memory
+    placement: str  # "own" (memory no live tensor uses), "view" (aliases its input, no code), "in place" (over
+    # its input) or "overlaps input" (a window kernel writing behind its reads over the input it consumes)
+
+
+def describe_plan(plan: NativePlan) -> list[dict]:
+    """One row per op for `tinydeploy analyze --engine native`: op, kernel, output offset and bytes, scratch."""
+    return [{"op_index": s.op_index, "op": s.op, "kernel": s.kernel or "(view)", "function": s.function,
+             "output_tensor": s.output_tensor, "output_offset": s.output_offset, "output_bytes": s.output_bytes,
+             "scratch_offset": s.scratch[0] if s.scratch else None,
+             "scratch_bytes": s.scratch[1] if s.scratch else 0, "placement": s.placement} for s in plan.steps]
+
+
+def _share_bytes(model: TfliteModel, plan: MemoryPlan, a: int, b: int) -> bool:
+    a_start, b_start = plan.offsets[a], plan.offsets[b]
+    return a_start < b_start + model.tensors[b].nbytes and b_start < a_start + model.tensors[a].nbytes
+
+
+def _steps(model: TfliteModel, lowered: LoweredModel, plan: MemoryPlan) -> list[PlanStep]:
+    steps = []
+    for item in lowered.ops:
+        output = model.operators[item.op_index].outputs[0]
+        if item.view_of is not None:
+            placement = "view"
+        elif item.in_place_of is not None and plan.offsets.get(output) == plan.offsets.get(item.in_place_of):
+            placement = "in place"
+        elif item.streams_over is not None and _share_bytes(model, plan, output, item.streams_over[0]):
+            placement = "overlaps input"
+        else:
+            placement = "own"
+        steps.append(PlanStep(item.op_index, item.op_name, item.kernel, item.function, output,
+                              plan.offsets[output], model.tensors[output].nbytes, plan.scratch.get(item.op_index),
+                              placement))
+    return steps
 
 
 def engine_dir() -> Path:
@@ -55,6 +102,8 @@ def _render_call(lowered, plan: MemoryPlan) -> str:
             return f"TD_AT({item.ctype}, {plan.offsets[item.tensor]}u)"
         if isinstance(item, ScratchRef):
             return f"TD_AT({item.ctype}, {plan.scratch[lowered.op_index][0]}u)"
+        if isinstance(item, RefList):
+            return f"(const {item.ctype} *const[]){{{', '.join(arg(i) for i in item.items)}}}"
         return str(item)
 
     return f"{lowered.function}({', '.join(arg(a) for a in lowered.args)});"
@@ -90,11 +139,91 @@ def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryP
         output_offset=plan.offsets[output_index], output_bytes=tensors[output_index].nbytes)
 
 
+def _in_place_candidates(model: TfliteModel, lowered: LoweredModel) -> list[tuple[int, int]]:
+    """(output, input) pairs where an op's kernel may write its output over an input."""
+    return [(model.operators[op.op_index].outputs[0], op.in_place_of) for op in lowered.ops
+            if op.in_place_of is not None and op.in_place_of not in model.outputs]
+
+
+def _dies_at(model: TfliteModel, views: dict[int, int], tensor: int, op_index: int) -> bool:
+    """True when no tensor sharing `tensor`'s memory is used after op `op_index` (nor is a model output)."""
+    def root(t: int) -> int:
+        while t in views:
+            t = views[t]
+        return t
+
+    group = root(tensor)
+    return all(lt.last <= op_index for lt in tensor_lifetimes(model) if root(lt.tensor) == group) and \
+        not any(root(t) == group for t in model.outputs)
+
+
+def _with_in_place(model: TfliteModel, views: dict[int, int], pairs: list[tuple[int, int]]) -> dict[int, int]:
+    merged = dict(views)
+    for output, source in pairs:
+        op_index = next(op.index for op in model.operators if output in op.outputs)
+        if output not in merged and _dies_at(model, merged, source, op_index):
+            merged[output] = source
+    return merged
+
+
+def _streaming_overlaps(model: TfliteModel, lowered: LoweredModel, views: dict[int, int]) -> dict[int, tuple[int, int]]:
+    """Window kernels whose input dies at the op: output tensor -> (input, max offset of the output's start)."""
+    overlaps = {}
+    for op in lowered.ops:
+        if op.streams_over is None:
+            continue
+        source, limit = op.streams_over
+        if source not in model.outputs and _dies_at(model, views, source, op.op_index):
+            overlaps[model.operators[op.op_index].outputs[0]] = (source, limit)
+    return overlaps
+
+
 def plan_native(model: TfliteModel) -> tuple[LoweredModel, MemoryPlan]:
+    """Lower and plan. Elementwise kernels compute in place and window kernels stream their output over the input
+    they consume, wherever that makes the buffer smaller (several combinations are planned, the smallest wins)."""
     lowered = lower_model(model)
     views = {model.operators[op.op_index].outputs[0]: op.view_of for op in lowered.ops if op.view_of is not None}
     scratch = {op.op_index: op.scratch_bytes for op in lowered.ops if op.scratch_bytes}
-    return lowered, plan_memory(model, views, scratch)
+    plain = plan_memory(model, views, scratch)
+    trials = [views]
+    candidates = _in_place_candidates(model, lowered)
+    if candidates:
+        trials.append(_with_in_place(model, views, candidates))  # all at once, then one at a time greedily
+        greedy = dict(views)
+        for pair in candidates:
+            trial = _with_in_place(model, greedy, [pair])
+            if plan_memory(model, trial, scratch).activation_bytes < \
+                    plan_memory(model, greedy, scratch).activation_bytes:
+                greedy = trial
+        trials.append(greedy)
+    best = plain
+    for trial in trials:
+        plain_trial = plan_memory(model, trial, scratch)
+        if plain_trial.activation_bytes < best.activation_bytes:
+            best = plain_trial
+        # Overlaps chain ops into rigid clusters: all at once, then greedily one at a time (two passes: the peak
+        # moves as overlaps are added).
+        candidates = _streaming_overlaps(model, lowered, trial)
+        if not candidates:
+            continue
+        every = plan_memory(model, trial, scratch, overlaps=candidates)
+        if every.activation_bytes < best.activation_bytes:
+            best = every
+        for strict in (True, False):  # only shrinking, or also not growing (peaks often come in pairs)
+            chosen: dict[int, tuple[int, int]] = {}
+            plan = plain_trial
+            for _ in range(2):
+                for output, overlap in candidates.items():
+                    if output in chosen:
+                        continue
+                    attempt = plan_memory(model, trial, scratch, overlaps={**chosen, output: overlap})
+                    if attempt.activation_bytes < plan.activation_bytes or \
+                            (not strict and attempt.activation_bytes == plan.activation_bytes):
+                        chosen[output], plan = overlap, attempt
+            if plan.activation_bytes < best.activation_bytes:
+                best = plan
+    best.lower_bound_bytes = plain.lower_bound_bytes  # the bound without computing in place
+    return lowered, best
 
 
 def emit_native_sources(model: TfliteModel, out_dir: Path) -> NativePlan:
@@ -109,4 +238,4 @@ def emit_native_sources(model: TfliteModel, out_dir: Path) -> NativePlan:
     atomic_write_text(path, source)
     return NativePlan(path, plan.activation_bytes, plan.peak_op, plan.lower_bound_bytes,
                       lowered.constants.flash_bytes, plan.offsets, plan.scratch, kernel_files(lowered.kernels),
-                      [op.op for op in model.operators])
+                      [op.op for op in model.operators], _steps(model, lowered, plan))

@@ -1,8 +1,8 @@
 """Static memory plan: every activation tensor and scratch buffer gets an offset in one buffer.
 
 Blocks whose lifetimes overlap never share bytes; views (RESHAPE) share their input's block. Placement is
-greedy by size: the largest block first, each at the lowest aligned offset that fits between the blocks
-already placed that are live at the same time."""
+greedy: blocks in some order, each at an aligned offset that fits between the blocks already placed that are
+live at the same time; several orders are tried and the smallest buffer wins."""
 
 from __future__ import annotations
 
@@ -30,21 +30,130 @@ def _align(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
 
-def place_blocks(blocks: Sequence[Block], alignment: int = ALIGNMENT) -> dict[Hashable, int]:
-    """Offsets for blocks such that two blocks with overlapping lifetimes never overlap in memory."""
+# Orders in which blocks are placed; plan_memory keeps the one that ends lowest (greedy placement has no
+# single best order: chains of convolutions favour chronological order, branching graphs largest-first).
+ORDERS = {
+    "largest first": lambda b: (-b.nbytes, b.first, b.last, str(b.key)),
+    "chronological": lambda b: (b.first, -b.nbytes, b.last, str(b.key)),
+    "longest lived first": lambda b: (-(b.last - b.first), -b.nbytes, b.first, str(b.key)),
+    "largest area first": lambda b: (-(b.nbytes * (b.last - b.first + 1)), b.first, str(b.key)),
+}
+
+
+def place_blocks(blocks: Sequence[Block], alignment: int = ALIGNMENT, order: str = "largest first",
+                 best_fit: bool = False, clusters: Sequence[dict[Hashable, int]] = (),
+                 first: Sequence[Hashable] = ()) -> dict[Hashable, int]:
+    """Offsets for blocks such that two blocks with overlapping lifetimes never overlap in memory, except the
+    members of a cluster: blocks placed together at fixed relative offsets (an op streaming its output over
+    the input it consumes), which the caller has checked.
+
+    Each block (or cluster) goes, in `order` (the blocks in `first` before all others), into the lowest gap that
+    holds it (best_fit: the smallest gap)."""
+    by_key = {b.key: b for b in blocks}
+    units: list[dict[Hashable, int]] = [dict(c) for c in clusters]
+    clustered = {key for c in units for key in c}
+    units += [{b.key: 0} for b in blocks if b.key not in clustered]
+
+    def summary(unit: dict[Hashable, int]) -> Block:
+        members = [by_key[k] for k in unit]
+        extent = max(unit[b.key] + b.nbytes for b in members) - min(unit.values())
+        key = members[0].key if len(members) == 1 else ("cluster", min(str(k) for k in unit))
+        return Block(key, extent, min(b.first for b in members), max(b.last for b in members))
+
     offsets: dict[Hashable, int] = {}
     placed: list[Block] = []
-    for block in sorted(blocks, key=lambda b: (-b.nbytes, b.first, b.last, str(b.key))):
-        busy = sorted((offsets[other.key], offsets[other.key] + other.nbytes)
-                      for other in placed if other.overlaps(block) and other.nbytes)
-        offset = 0
-        for start, end in busy:
-            if offset + block.nbytes <= start:
+    promoted = {key: rank for rank, key in enumerate(first)}
+
+    def unit_order(unit):
+        rank = min((promoted[k] for k in unit if k in promoted), default=len(promoted))
+        return (rank, ORDERS[order](summary(unit)))
+
+    for unit in sorted(units, key=unit_order):
+        if len(unit) == 1:
+            (key,) = unit
+            block = by_key[key]
+            busy = sorted((offsets[other.key], offsets[other.key] + other.nbytes)
+                          for other in placed if other.overlaps(block) and other.nbytes)
+            gaps, offset = [], 0
+            for start, end in busy:
+                if offset + block.nbytes <= start:
+                    gaps.append((start - offset, offset))
+                offset = max(offset, _align(end, alignment))
+            offsets[key] = (min(gaps)[1] if best_fit else gaps[0][1]) if gaps else offset
+            placed.append(block)
+            continue
+        base_min = -min(unit.values())  # every member at a non-negative offset
+        members = [(by_key[k], rel) for k, rel in unit.items()]
+        conflicts = [(block, rel, other) for block, rel in members for other in placed
+                     if other.overlaps(block) and other.nbytes and block.nbytes]
+        candidates = {base_min} | {max(base_min, _align(offsets[o.key] + o.nbytes - rel, alignment))
+                                   for _, rel, o in conflicts}
+        for base in sorted(candidates):
+            if all(base + rel + b.nbytes <= offsets[o.key] or offsets[o.key] + o.nbytes <= base + rel
+                   for b, rel, o in conflicts):
                 break
-            offset = max(offset, _align(end, alignment))
-        offsets[block.key] = offset
-        placed.append(block)
+        for block, rel in members:
+            offsets[block.key] = base + rel
+            placed.append(block)
     return offsets
+
+
+def best_placement(blocks: Sequence[Block], alignment: int = ALIGNMENT,
+                   clusters: Sequence[dict[Hashable, int]] = (), rounds: int = 8) -> dict[Hashable, int]:
+    """The placement, over every order and fit rule, whose buffer ends lowest; then, a few rounds, the block
+    that ends highest is placed before the others (greedy placement regrets its early choices)."""
+    def end_of(offsets):
+        return max((offsets[b.key] + b.nbytes for b in blocks), default=0)
+
+    best, best_end, best_rule = {}, None, ("largest first", False)
+    for order in ORDERS:
+        for best_fit in (False, True):
+            offsets = place_blocks(blocks, alignment, order, best_fit, clusters)
+            if best_end is None or end_of(offsets) < best_end:
+                best, best_end, best_rule = offsets, end_of(offsets), (order, best_fit)
+    first: list[Hashable] = []
+    offsets = best
+    for _ in range(rounds if blocks else 0):
+        top = max(blocks, key=lambda b: (offsets[b.key] + b.nbytes, str(b.key)))
+        if top.key in first:
+            break
+        first.append(top.key)
+        offsets = place_blocks(blocks, alignment, *best_rule, clusters, first)
+        if end_of(offsets) < best_end:
+            best, best_end = offsets, end_of(offsets)
+    return best
+
+
+def build_clusters(blocks: dict[Hashable, Block], overlaps: list[tuple[Hashable, Hashable, int]],
+                   alignment: int = ALIGNMENT) -> list[dict[Hashable, int]]:
+    """Clusters of blocks at fixed relative offsets from (output block, input block, max offset) overlaps: the
+    output may start at most `max offset` bytes after the input's start (negative: before it). An overlap is
+    dropped when it would make two other members that live together share bytes."""
+    cluster_of: dict[Hashable, dict[Hashable, int]] = {}
+    allowed: set[frozenset] = set()
+    for out_key, in_key, max_offset in overlaps:
+        out_block, in_block = blocks[out_key], blocks[in_key]
+        delta = min(0, max_offset // alignment * alignment)
+        if delta + out_block.nbytes <= 0 or delta >= in_block.nbytes:
+            continue  # no bytes would be shared: nothing to gain
+        first = cluster_of.get(in_key, {in_key: 0})
+        second = cluster_of.get(out_key, {out_key: 0})
+        if first is second:
+            continue
+        shift = first[in_key] + delta - second[out_key]
+        merged = {**first, **{k: rel + shift for k, rel in second.items()}}
+        pairs = allowed | {frozenset((out_key, in_key))}
+        keys = list(merged)
+        clash = any(blocks[a].overlaps(blocks[b]) and frozenset((a, b)) not in pairs and
+                    merged[a] < merged[b] + blocks[b].nbytes and merged[b] < merged[a] + blocks[a].nbytes
+                    for i, a in enumerate(keys) for b in keys[i + 1:])
+        if clash:
+            continue
+        allowed = pairs
+        for key in merged:
+            cluster_of[key] = merged
+    unique = {id(c): c for c in cluster_of.values()}
+    return list(unique.values())
 
 
 @dataclass
@@ -58,10 +167,13 @@ class MemoryPlan:
 
 
 def plan_memory(model: TfliteModel, views: dict[int, int] | None = None,
-                scratch_bytes: dict[int, int] | None = None, alignment: int = ALIGNMENT) -> MemoryPlan:
+                scratch_bytes: dict[int, int] | None = None, alignment: int = ALIGNMENT,
+                overlaps: dict[int, tuple[int, int]] | None = None) -> MemoryPlan:
     """Plan the activation buffer of `model`.
 
-    views: output tensor -> the input tensor it aliases; scratch_bytes: op index -> bytes it needs while it runs."""
+    views: output tensor -> the input tensor it aliases; scratch_bytes: op index -> bytes it needs while it runs;
+    overlaps: output tensor -> (input tensor, max offset): the op may write its output starting at most
+    `max offset` bytes after the start of that input (which dies at the op)."""
     views = views or {}
     lifetimes = tensor_lifetimes(model)
 
@@ -81,7 +193,10 @@ def plan_memory(model: TfliteModel, views: dict[int, int] | None = None,
                                 max(old.last, lifetime.last))
     blocks = list(groups.values())
     blocks += [Block(("scratch", op), size, op, op) for op, size in sorted((scratch_bytes or {}).items()) if size]
-    placed = place_blocks(blocks, alignment)
+    clusters = build_clusters({b.key: b for b in blocks},
+                              [(root(out), root(inp), limit) for out, (inp, limit) in sorted((overlaps or {}).items())
+                               if root(out) != root(inp)], alignment)
+    placed = best_placement(blocks, alignment, clusters)
 
     total = max((placed[b.key] + b.nbytes for b in blocks), default=0)
     total = _align(total, alignment) if total else 0

@@ -56,3 +56,40 @@ def activation_range(activation: str, scale: float, zero_point: int,
         return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
     raise TinydeployError(f"fused activation {activation} is not supported by the native engine",
                           "supported fused activations: NONE, RELU, RELU6, RELU_N1_TO_1")
+
+
+def calculate_input_radius(integer_bits: int, left_shift: int, total_signed_bits: int = 31) -> int:
+    """Largest |input difference| whose rescaled value still fits Q(integer_bits): beyond it the output saturates."""
+    max_rescaled = (1.0 * ((1 << integer_bits) - 1) * float(1 << (total_signed_bits - integer_bits))
+                    / float(1 << left_shift))
+    return int(math.floor(max_rescaled))
+
+
+SOFTMAX_DIFF_INTEGER_BITS = 5
+
+
+def softmax_input_scaling(beta: float, input_scale: float) -> tuple[int, int, int]:
+    """(multiplier, left shift, diff_min) turning int8 differences to the row maximum into Q5.26 values."""
+    real = min(float(beta) * float(input_scale) * float(1 << (31 - SOFTMAX_DIFF_INTEGER_BITS)), (1 << 31) - 1.0)
+    multiplier, shift = quantize_multiplier(real)
+    if shift < 0:
+        raise TinydeployError(f"softmax input scale {input_scale:g} (beta {beta:g}) is too small",
+                              "the model's quantization scales are broken; convert it again")
+    diff_min = -calculate_input_radius(SOFTMAX_DIFF_INTEGER_BITS, shift)
+    return multiplier, shift, diff_min
+
+
+TRANSCENDENTAL_INPUT_INTEGER_BITS = 4
+
+
+def transcendental_input_scaling(input_scale: float) -> tuple[int, int, int]:
+    """(multiplier, left shift, range radius) turning int8 inputs into Q4.27 for LOGISTIC and TANH.
+
+    The reference takes frexp() of scale * 2^27 and rounds the mantissa, without renormalizing."""
+    real = float(input_scale) * float(1 << (31 - TRANSCENDENTAL_INPUT_INTEGER_BITS))
+    mantissa, shift = math.frexp(real)
+    multiplier = round_half_away(mantissa * (1 << 31))
+    if not 0 < multiplier < (1 << 31) or not 0 <= shift <= 31:
+        raise TinydeployError(f"input scale {input_scale:g} cannot be rescaled to Q4.27",
+                              "the model's quantization scales are broken; convert it again")
+    return multiplier, shift, calculate_input_radius(TRANSCENDENTAL_INPUT_INTEGER_BITS, shift)

@@ -33,6 +33,14 @@ class ScratchRef:
     ctype: str = "int32_t"
 
 
+@dataclass(frozen=True)
+class RefList:
+    """A C array of pointers built at the call (a compound literal): tensor addresses and/or constant arrays."""
+
+    items: tuple  # TensorRef | str (a constant array's name)
+    ctype: str = "int8_t"
+
+
 @dataclass
 class Lowered:
     op_index: int
@@ -42,6 +50,8 @@ class Lowered:
     kernel: str | None = None  # op family: firmware/engine/<kernel>.c and .h
     scratch_bytes: int = 0
     view_of: int | None = None  # the input tensor a view's output aliases
+    in_place_of: int | None = None  # an input the kernel may overwrite with its output (if it dies here)
+    streams_over: tuple[int, int] | None = None  # (input, max offset): output may overlap that input, see planner
 
 
 @dataclass
@@ -119,10 +129,33 @@ class Constants:
 
     @property
     def flash_bytes(self) -> int:
-        return sum(int(a.values.size) * _CTYPE_BYTES[a.ctype] for a in self.arrays)
+        """Constant arrays plus parameter structs (every struct member is 4 bytes on a 32-bit target)."""
+        arrays = sum(int(a.values.size) * _CTYPE_BYTES[a.ctype] for a in self.arrays)
+        return arrays + sum(4 * _scalar_count(value) for struct in self.structs for _, value in struct.fields)
 
 
 _CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "float": 4}
+
+
+def _scalar_count(c_initializer: str) -> int:
+    """Scalars in a C initializer ("{ .a = 1, .b = { 2, 3 } }" has 3)."""
+    depth, count, has_value = 0, 0, False
+    for ch in c_initializer:
+        if ch == "{":
+            depth += 1
+        elif ch in ",}":
+            count += has_value
+            has_value = False
+        elif not ch.isspace():
+            has_value = True
+    return max(count + has_value, 1)
+
+
+def c_float(value: float) -> str:
+    """An exact C float literal (hexadecimal) of a value that is a float32."""
+    if float(np.float32(value)) != value:
+        raise ValueError(f"{value!r} is not a float32 value")
+    return f"{value.hex()}f"
 
 
 def c_struct(fields: list[tuple[str, object]]) -> str:
@@ -131,6 +164,10 @@ def c_struct(fields: list[tuple[str, object]]) -> str:
 
 
 def _c_value(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return "{ " + ", ".join(_c_value(v) for v in value) + " }"
+    if isinstance(value, (float, np.floating)):
+        return c_float(float(value))
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, (int, np.integer)):
@@ -146,6 +183,8 @@ class LoweringContext:
         self.model = model
         self.op = op
         self.constants = constants
+        # Set by window(): (input tensor, how far after its start the output may begin) for streaming kernels.
+        self.streams_over: tuple[int, int] | None = None
 
     def fail(self, reason: str) -> TinydeployError:
         return TinydeployError(f"the native engine cannot run operator {self.op.index} ({self.op.op}): {reason}",
@@ -192,9 +231,18 @@ class LoweringContext:
         return TensorRef(tensor.index, C_TYPES[tensor.dtype])
 
     def lowered(self, function: str | None, args: tuple = (), scratch_bytes: int = 0,
-                view_of: int | None = None) -> Lowered:
+                view_of: int | None = None, in_place_of: int | None = None) -> Lowered:
         entry = _LOWERINGS[self.op.op]
-        return Lowered(self.op.index, self.op.op, function, args, entry.kernel, scratch_bytes, view_of)
+        return Lowered(self.op.index, self.op.op, function, args, entry.kernel, scratch_bytes, view_of, in_place_of,
+                       self.streams_over)
+
+    def same_quantization(self, a: Tensor, b: Tensor) -> bool:
+        return self.scale(a) == self.scale(b) and self.zero_point(a) == self.zero_point(b)
+
+    def constant_ints(self, position: int) -> list[int]:
+        """The values of a constant integer input (axes, paddings)."""
+        tensor = self.input(position, ("int32", "int64"), constant=True)
+        return [int(v) for v in tensor.values().reshape(-1)]
 
 
 @dataclass

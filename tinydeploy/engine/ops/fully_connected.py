@@ -44,7 +44,8 @@ def lower_fully_connected(ctx: LoweringContext):
                              f"op {op.index}: output shifts (power-of-two exponents)")
     params = constants.struct(f"op{op.index}_params", "td_fully_connected_params", [
         ("batches", batches), ("input_depth", input_depth), ("output_depth", output_depth),
-        ("input_offset", -ctx.zero_point(source)), ("filter_offset", -(quant.zero_points[0] if quant.zero_points else 0)),
+        ("input_offset", -ctx.zero_point(source)),
+        ("filter_offset", -(quant.zero_points[0] if quant.zero_points else 0)),
         ("output_offset", ctx.zero_point(result)),
         ("activation_min", activation_min), ("activation_max", activation_max),
         ("per_channel", per_channel), ("multipliers", multipliers), ("shifts", shifts),

@@ -1,4 +1,4 @@
-"""AVERAGE_POOL_2D on int8 NHWC tensors (input and output share scale and zero point, as TFLite requires)."""
+"""AVERAGE_POOL_2D and MAX_POOL_2D on int8 NHWC tensors (input and output quantized alike, as TFLite requires)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from tinydeploy.engine.quant import activation_range
 from tinydeploy.engine.registry import LoweringContext, lowering
 
 
-@lowering("AVERAGE_POOL_2D", kernel="pooling")
-def lower_average_pool_2d(ctx: LoweringContext):
+def _lower_pool(ctx: LoweringContext, function: str):
     source = ctx.input(0, constant=False)
     result = ctx.output(0)
     if ctx.scale(source) != ctx.scale(result) or ctx.zero_point(source) != ctx.zero_point(result):
@@ -20,5 +19,15 @@ def lower_average_pool_2d(ctx: LoweringContext):
     low, high = activation_range(ctx.op.activation, ctx.scale(result), ctx.zero_point(result))
     params = ctx.constants.struct(f"op{ctx.op.index}_params", "td_pool_params", [
         ("window", geometry), ("activation_min", low), ("activation_max", high),
-    ], f"op {ctx.op.index}: AVERAGE_POOL_2D {ctx.op.padding} {ctx.op.activation}")
-    return ctx.lowered("td_average_pool_2d_s8", (params, ctx.ref(source), ctx.ref(result)))
+    ], f"op {ctx.op.index}: {ctx.op.op} {ctx.op.padding} {ctx.op.activation}")
+    return ctx.lowered(function, (params, ctx.ref(source), ctx.ref(result)))
+
+
+@lowering("AVERAGE_POOL_2D", kernel="pooling")
+def lower_average_pool_2d(ctx: LoweringContext):
+    return _lower_pool(ctx, "td_average_pool_2d_s8")
+
+
+@lowering("MAX_POOL_2D", kernel="pooling")
+def lower_max_pool_2d(ctx: LoweringContext):
+    return _lower_pool(ctx, "td_max_pool_2d_s8")

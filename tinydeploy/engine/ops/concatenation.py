@@ -1,0 +1,40 @@
+"""CONCATENATION of int8 tensors quantized like the output (TFLM requires it): a copy, no arithmetic."""
+
+from __future__ import annotations
+
+from tinydeploy.engine.ops.shapes import elements
+from tinydeploy.engine.registry import LoweringContext, RefList, lowering
+
+
+@lowering("CONCATENATION", kernel="concatenation")
+def lower_concatenation(ctx: LoweringContext):
+    result = ctx.output(0)
+    rank = len(result.shape)
+    axis = int(ctx.op.options.get("axis", 0))
+    if not -rank <= axis < rank:
+        raise ctx.fail(f"axis {axis} is out of range for {rank} dimensions")
+    axis %= rank
+    if ctx.op.activation != "NONE":
+        raise ctx.fail(f"fused activation {ctx.op.activation} is not supported")
+    sources = [ctx.input(i) for i in range(len(ctx.op.inputs))]
+    if not sources:
+        raise ctx.fail("no inputs")
+    chunks, axis_total = [], 0
+    for tensor in sources:
+        shape = list(tensor.shape)
+        if len(shape) != rank or shape[:axis] != list(result.shape[:axis]) or \
+                shape[axis + 1:] != list(result.shape[axis + 1:]):
+            raise ctx.fail(f"input shape {shape} does not concatenate into {list(result.shape)} along axis {axis}")
+        if not ctx.same_quantization(tensor, result):
+            raise ctx.fail(f"input {tensor.name} is quantized unlike the output")
+        chunks.append(elements(shape[axis:]))
+        axis_total += int(shape[axis])
+    if axis_total != result.shape[axis]:
+        raise ctx.fail("the inputs' sizes along the axis do not add up to the output's")
+    chunk_array = ctx.constants.array(f"op{ctx.op.index}_chunks", "int32_t", chunks,
+                                      f"op {ctx.op.index}: bytes per input and outer index")
+    params = ctx.constants.struct(f"op{ctx.op.index}_params", "td_concatenation_params", [
+        ("inputs", len(sources)), ("outer", elements(result.shape[:axis])), ("chunks", chunk_array),
+    ], f"op {ctx.op.index}: CONCATENATION along axis {axis}")
+    pointers = RefList(tuple(ctx.constants.tensor(t, "int8_t") if t.is_constant else ctx.ref(t) for t in sources))
+    return ctx.lowered("td_concatenation_s8", (params, pointers, ctx.ref(result)))
