@@ -62,8 +62,17 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
         console.print(f"native engine plan: one activation buffer of [bold]{plan.activation_bytes:,} B[/] "
                       f"(scratch included; lower bound {plan.lower_bound_bytes:,} B, peak at op {plan.peak_op}); "
                       f"constants in flash {plan.flash_bytes:,} B")
-        offsets = ", ".join(f"t{t}@{o}" for t, o in sorted(plan.offsets.items()))
-        console.print(f"  buffer offsets (tensor@byte): {offsets}", style="dim")
+        from tinydeploy.engine import describe_plan
+
+        steps = Table(title="native memory plan (offsets in the activation buffer)", title_justify="left")
+        for column in ("#", "op", "kernel", "output tensor", "offset", "bytes", "placement", "scratch"):
+            steps.add_column(column, justify="right" if column in ("#", "offset", "bytes", "scratch") else "left")
+        for row in describe_plan(plan):
+            mark = " ◀ peak" if row["op_index"] == plan.peak_op else ""
+            steps.add_row(str(row["op_index"]), row["op"] + mark, row["kernel"], str(row["output_tensor"]),
+                          f"{row['output_offset']:,}", f"{row['output_bytes']:,}", row["placement"],
+                          f"{row['scratch_bytes']:,}" if row["scratch_bytes"] else "-")
+        console.print(steps)
     elif analysis.native_blockers:
         console.print(f"native engine: blocked by {', '.join(analysis.native_blockers)}")
     else:

@@ -19,7 +19,12 @@ def plot_memory(analysis: Analysis, path: Path) -> None:
 
     model, profile = analysis.model, analysis.profile
     ops = list(range(len(model.operators)))
-    fig, ax = plt.subplots(figsize=(max(8, 0.35 * len(ops) + 3), 5))
+    plan = analysis.native_plan
+    width = max(8, 0.35 * len(ops) + 3)
+    if plan is not None:
+        fig, (ax, plan_ax) = plt.subplots(1, 2, figsize=(2 * width, 5))
+    else:
+        fig, ax = plt.subplots(figsize=(width, 5))
     colors = plt.get_cmap("tab20")
     bottoms = [0] * len(ops)
     for lt in profile.lifetimes:
@@ -43,13 +48,16 @@ def plot_memory(analysis: Analysis, path: Path) -> None:
         ax.text(0, ram_for_model, f" {board.name} RAM left for the model {ram_for_model:,} B", va="bottom",
                 fontsize=8, color="tab:red")
     else:
-        ax.set_title(f"{board.name} RAM left for the model: {ram_for_model:,} B (above this scale)", fontsize=9,
-                     loc="right", color="tab:red")
+        ax.text(0.99, 0.97, f"{board.name} RAM left for the model: {ram_for_model:,} B (above this scale)",
+                transform=ax.transAxes, ha="right", va="top", fontsize=8, color="tab:red")
     ax.set_ylim(0, top)
     ax.set_xticks(ops)
     ax.set_xticklabels([f"{i} {model.operators[i].op}" for i in ops], rotation=90, fontsize=7)
     ax.set_ylabel("live activation bytes")
-    ax.set_title(f"{model.name}: activation memory per op", loc="left")
+    ax.set_title(f"{model.name}: live activations per op (TFLM keeps each tensor whole)", loc="left",
+                 fontsize=10)
+    if plan is not None:
+        _draw_native_plan(plan_ax, analysis, colors)
     fig.tight_layout()
     buffer = io.BytesIO()
     try:
@@ -59,3 +67,35 @@ def plot_memory(analysis: Analysis, path: Path) -> None:
     finally:
         plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _draw_native_plan(ax, analysis: Analysis, colors) -> None:
+    """The native engine's buffer: each tensor a box from the op that writes it to its last reader, at its offset."""
+    plan, model = analysis.native_plan, analysis.model
+    lifetimes = {lt.tensor: lt for lt in analysis.profile.lifetimes}
+    for tensor, offset in plan.offsets.items():
+        lt = lifetimes.get(tensor)
+        if lt is None:
+            continue
+        start, end = max(lt.first, 0) - 0.4, lt.last + 0.4
+        ax.add_patch(matplotlib_rectangle((start, offset), end - start, model.tensors[tensor].nbytes,
+                                          facecolor=colors(tensor % 20), alpha=0.8, linewidth=0.5, edgecolor="black"))
+    ax.axhline(plan.activation_bytes, color="tab:green", linewidth=1.2)
+    ax.text(0, plan.activation_bytes, f" native buffer {plan.activation_bytes:,} B", va="bottom", fontsize=8,
+            color="tab:green")
+    arena = analysis.arena.recommended_bytes
+    ax.axhline(arena, color="tab:orange", linestyle="--", linewidth=1)
+    ax.text(len(model.operators) - 1, arena, f" TFLM arena {arena:,} B", va="bottom", ha="right", fontsize=8,
+            color="tab:orange")
+    ax.set_xlim(-1, len(model.operators))
+    ax.set_ylim(0, max(plan.activation_bytes, arena) * 1.2)
+    ax.set_xticks(range(len(model.operators)))
+    ax.set_xticklabels([f"{i} {op.op}" for i, op in enumerate(model.operators)], rotation=90, fontsize=7)
+    ax.set_ylabel("offset in the activation buffer (bytes)")
+    ax.set_title(f"native engine plan: peak at op {plan.peak_op}", loc="left", fontsize=10)
+
+
+def matplotlib_rectangle(*args, **kwargs):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle(*args, **kwargs)
