@@ -197,7 +197,7 @@ def test_analyze_native_engine_reports_the_plan_and_blocking_ops(tmp_path):
     assert report["engine"] == "native" and report["activation_bytes"] == 640 + 128
     assert report["ram_bytes"] < json.loads(run_cli("analyze", mlperf_model("ad"), "--json").stdout)["ram_bytes"]
     text = run_cli("analyze", mlperf_model("ad"), "--engine", "native").stdout
-    assert "native engine plan" in text and "buffer offsets" in text
+    assert "native engine plan" in text and "native memory plan (offsets" in text and "placement" in text
 
     def make_custom(model):
         model.operatorCodes[0].builtinCode = model.operatorCodes[0].deprecatedBuiltinCode = 32
