@@ -34,9 +34,9 @@ MAX_COMMENT_CHARS = 120
 def c_comment(text: object, limit: int = MAX_COMMENT_CHARS) -> str:
     """User text made safe inside a C /* */ or // comment: printable ASCII, no delimiters, one line, bounded."""
     clean = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text))
+    clean = clean.replace("\\", "/")  # a trailing backslash would splice lines in a // comment
     while "*/" in clean or "/*" in clean:
         clean = clean.replace("*/", "* /").replace("/*", "/ *")
-    clean = clean.replace("\\", "/")  # a trailing backslash would splice lines in a // comment
     if len(clean) > limit:
         clean = clean[: limit - 3] + "..."
     return clean
