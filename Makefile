@@ -37,8 +37,12 @@ demo: setup
 	$(VENV)/bin/tinydeploy flash build/demo/sine.keras --calib build/demo/sine_calib.npy --board virtual \
 		--out build/demo/sine-virtual
 
+HIL_OUT := build/hil
+
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest hil/ --junitxml=$(HIL_OUT)/junit.xml --td-metrics=$(HIL_OUT)/metrics.txt --td-log-dir=$(HIL_OUT)/logs
+	@grep -q 'name="td_latency_us_median"' $(HIL_OUT)/junit.xml || { echo "no latency metrics in $(HIL_OUT)/junit.xml"; exit 1; }
 
 clean:
 	rm -rf build .pytest_cache

@@ -13,6 +13,8 @@ import click
 import typer
 
 from tinydeploy.commands import analyze, boards, convert, flash
+from tinydeploy.commands import bench, doctor, lab
+from tinydeploy.commands import setup as setup_command
 from tinydeploy.errors import EXIT_USAGE, TinydeployError
 
 app = typer.Typer(
@@ -38,6 +40,10 @@ app.command("analyze")(analyze.analyze)
 app.command("generate")(flash.generate)
 app.command("flash")(flash.flash)
 app.command("monitor")(flash.monitor)
+app.command("bench")(bench.bench)
+app.command("doctor")(doctor.doctor)
+app.add_typer(lab.app, name="lab")
+app.command("setup")(setup_command.setup)
 
 
 def main(argv: list[str] | None = None) -> None:

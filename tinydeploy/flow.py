@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import statistics
 import time
-from contextlib import ExitStack
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from tinydeploy.boards import Board
 from tinydeploy.errors import TinydeployError
@@ -139,37 +139,109 @@ def check_fit(model: TfliteModel, board: Board, engine: str, model_ram_bytes: in
                               "linker decide", exit_code=1)
 
 
+def check_downloads(board: Board, engine: str, project, env_name: str) -> None:
+    """Fail in seconds, with the fix, when the build needs a download that cannot happen (PlatformIO itself
+    retries for ~60 s): the Arduino TFLM library from GitHub, a real board's platform from PlatformIO's registry."""
+    from tinydeploy.build.packages import check_board_packages
+
+    library = getattr(project, "tflm_library", None)
+    if engine == "tflm" and library is not None and library.local_path is None:
+        from tinydeploy.emit.tflm import TFLM_LIBRARY_NAME, github_reachable, tflm_library_unreachable
+
+        if not (project.directory / ".pio" / "libdeps" / env_name / TFLM_LIBRARY_NAME).is_dir() \
+                and not github_reachable():
+            raise tflm_library_unreachable()
+    if not board.is_virtual:
+        check_board_packages(board)
+
+
+@contextmanager
+def started_board(board: Board, project, port: str | None, progress: Progress) -> Iterator[str]:
+    """Puts the built firmware on the board and yields the pyserial URL of its port (stopped/closed on exit)."""
+    if board.is_virtual:
+        from tinydeploy.runners.qemu import QemuBoard
+
+        progress("starting the virtual board (QEMU)")
+        with QemuBoard(project.directory, project.env_name) as qemu:
+            yield qemu.port_url
+        return
+    if board.upload_runner != "platformio":
+        raise TinydeployError(f"flashing {board.name} ({board.upload_runner}) is not supported yet",
+                              "use --board virtual or --board nano33ble")
+    from tinydeploy.runners.usb import PlatformioUploader, check_port_free, find_board_port, wait_for_port
+
+    device = find_board_port(board, port)
+    check_port_free(device, board.baud)
+    progress(f"uploading to {device}")
+    PlatformioUploader(project.directory, project.env_name, board).upload(device, progress)
+    progress("waiting for the board to restart")
+    yield wait_for_port(board, preferred=device)
+
+
+def _build(project, progress: Progress):
+    from tinydeploy.build.platformio import build_project
+
+    return build_project(project.directory, project.env_name, on_line=lambda line: progress(f"build: {line}"))
+
+
+def calibrate_tflm_arena(model: TfliteModel, board: Board, out_dir: Path | None, force: bool, port: str | None,
+                         progress: Progress, tflm_lib: str | Path | None = None) -> int:
+    """Builds once with a generous arena, reads arena_used_bytes() from the device and caches it for this model,
+    board and library version; returns the used bytes. The next generate/build of the model uses that figure."""
+    from tinydeploy.emit.project import generate_project
+    from tinydeploy.emit.tflm import arena_from_analysis, calibration_arena, store_device_arena
+    from tinydeploy.link import DeviceLink
+
+    hint = arena_from_analysis(model).arena_bytes
+    arena = calibration_arena(board.ram_bytes, board.core_ram_bytes, hint)
+    progress(f"calibration build with a {arena.arena_bytes:,} B arena")
+    project = generate_project(model, board, "tflm", out_dir, force, tflm_lib=tflm_lib, arena=arena)
+    check_downloads(board, "tflm", project, project.env_name)
+    _build(project, progress)
+    with started_board(board, project, port, progress) as url, DeviceLink(url, board.baud) as link:
+        link.wait_ready(30.0)
+        used = link.ram().used_bytes
+    if used <= 0 or used > arena.arena_bytes:
+        raise TinydeployError(f"the device reported {used} B of arena used (of {arena.arena_bytes} B)",
+                              "the firmware did not start its engine; check its serial output", exit_code=1)
+    store_device_arena(model, board.name, project.tflm_library, used)
+    progress(f"the device used {used:,} B of the arena")
+    return used
+
+
 def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | None, force: bool,
                 port: str | None, golden_count: int, runs: int, warmup: int,
                 progress: Progress, stage_seconds: dict[str, float] | None = None,
-                skip_fit_check: bool = False) -> FlashReport:
-    from tinydeploy.build.platformio import build_project
+                skip_fit_check: bool = False, tflm_lib: str | Path | None = None,
+                calibrate_arena: bool = False) -> FlashReport:
     from tinydeploy.emit.project import generate_project
     from tinydeploy.link import DeviceLink
 
     stages = stage_seconds if stage_seconds is not None else {}
+    if calibrate_arena:
+        if engine != "tflm":
+            raise TinydeployError("--calibrate-arena is for the TFLM engine (the native engine plans its memory "
+                                  "exactly)", "add --engine tflm, or leave out --calibrate-arena")
+        started = time.monotonic()
+        calibrate_tflm_arena(model, board, out_dir, force, port, progress, tflm_lib)
+        stages["calibrate"] = time.monotonic() - started
     started = time.monotonic()
     progress("generating the project")
-    project = generate_project(model, board, engine, out_dir, force)
+    project = generate_project(model, board, engine, out_dir, force, tflm_lib=tflm_lib)
     stages["generate"] = time.monotonic() - started
-    if not skip_fit_check and project.native_plan is not None:
-        check_fit(model, board, engine, project.native_plan.activation_bytes)
+    if not skip_fit_check:
+        if project.native_plan is not None:
+            check_fit(model, board, engine, project.native_plan.activation_bytes)
+        elif project.arena is not None:
+            check_fit(model, board, engine, project.arena.arena_bytes)
+    check_downloads(board, engine, project, project.env_name)
 
     started = time.monotonic()
-    build = build_project(project.directory, project.env_name, on_line=lambda line: progress(f"build: {line}"))
+    build = _build(project, progress)
     stages["build"] = time.monotonic() - started
 
     started = time.monotonic()
-    with ExitStack() as stack:
-        if board.is_virtual:
-            from tinydeploy.runners.qemu import QemuBoard
-
-            progress("starting the virtual board (QEMU)")
-            qemu = stack.enter_context(QemuBoard(project.directory, project.env_name))
-            url = qemu.port_url
-        else:
-            raise TinydeployError(f"flashing {board.name} is not supported yet", "use --board virtual")
-        link = stack.enter_context(DeviceLink(url, board.baud))
+    with started_board(board, project, port, progress) as url, DeviceLink(url, board.baud) as link:
         link.wait_ready(30.0)
         measurement = measure_on_device(link, model, golden_count, runs, warmup, progress)
     stages["run"] = time.monotonic() - started

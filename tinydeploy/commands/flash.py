@@ -14,6 +14,9 @@ ENGINE_OPTION = typer.Option(None, "--engine", "-e", help="native or tflm (defau
 OUT_OPTION = typer.Option(None, "--out", "-o", help="Project directory (default: build/<model>-<board>-<engine>).")
 FORCE_OPTION = typer.Option(False, "--force", help="Overwrite files in --out that tinydeploy did not write.")
 CALIB_OPTION = typer.Option(None, "--calib", help="Calibration data when converting: .npy/.npz or 'random'.")
+TFLM_LIB_OPTION = typer.Option(None, "--tflm-lib", help="Local copy of the Arduino TFLM library "
+                               "(tflite-micro-arduino-examples) instead of PlatformIO's download; "
+                               "default: $TINYDEPLOY_TFLM_LIB.")
 
 
 def _resolve(board_name: str, engine: str | None):
@@ -41,6 +44,10 @@ def flash(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     skip_fit_check: bool = typer.Option(False, "--skip-fit-check", help="Build even if the estimate says it "
                                         "does not fit (the linker decides)."),
+    tflm_lib: Path = TFLM_LIB_OPTION,
+    calibrate_arena: bool = typer.Option(False, "--calibrate-arena", help="TFLM: build once with a generous arena, "
+                                         "read the bytes used on the device, rebuild with that plus a margin "
+                                         "(cached per model, board and library version)."),
 ) -> int:
     """Convert, check the fit, generate, build, start the board and measure it over serial."""
     from rich.console import Console
@@ -62,7 +69,7 @@ def flash(
                                      warn=lambda text: console.print(f"[yellow]warning:[/] {text}"))
         stages["convert"] = time.monotonic() - started
         report = flash_model(model, board, engine, out, force, port, samples, runs, warmup, progress, stages,
-                             skip_fit_check)
+                             skip_fit_check, tflm_lib=tflm_lib, calibrate_arena=calibrate_arena)
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -77,6 +84,7 @@ def generate(
     out: Path = OUT_OPTION,
     force: bool = FORCE_OPTION,
     calib: str = CALIB_OPTION,
+    tflm_lib: Path = TFLM_LIB_OPTION,
 ) -> None:
     """Write the firmware project for a model and stop (no build, no board)."""
     from rich.console import Console
@@ -86,9 +94,12 @@ def generate(
 
     board, engine = _resolve(board_name, engine)
     model = load_model_for_flash(model_path, calib, lambda message: None)
-    project = generate_project(model, board, engine, out, force)
-    Console().print(f"wrote {len(project.files)} files to {project.directory} "
-                    f"(build with: pio run -d {project.directory} -e {project.env_name})")
+    project = generate_project(model, board, engine, out, force, tflm_lib=tflm_lib)
+    console = Console()
+    console.print(f"wrote {len(project.files)} files to {project.directory} "
+                  f"(build with: pio run -d {project.directory} -e {project.env_name})")
+    if project.arena is not None:
+        console.print(f"TFLM tensor arena: {project.arena.arena_bytes:,} B = {project.arena.describe()}")
 
 
 def monitor(

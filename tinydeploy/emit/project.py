@@ -9,6 +9,7 @@ user changed, unless --force.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from tinydeploy.paths import firmware_dir
 
 MANIFEST = ".tinydeploy.json"
 # Firmware parts every project gets, copied flat into lib/tinydeploy/src (headers are included flat).
-COMMON_FIRMWARE = ("include", "protocol")
+COMMON_FIRMWARE = ("include", "protocol", "mlperf")
 
 
 @dataclass
@@ -35,6 +36,8 @@ class GeneratedProject:
     env_name: str
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
     native_plan: object | None = None
+    arena: object | None = None  # tinydeploy.emit.tflm.ArenaSizing for the TFLM engine
+    tflm_library: object | None = None  # tinydeploy.emit.tflm.TflmLibrary for the TFLM engine
 
     @property
     def build_id(self) -> str:
@@ -74,9 +77,37 @@ def _model_info(model: TfliteModel, board: Board, engine: str) -> dict:
     }
 
 
-def _render_files(model: TfliteModel, board: Board, engine: str, staging: Path) -> tuple[dict[str, bytes], object]:
+# Where a local copy of the TFLM library is linked into a project (PlatformIO's lib_extra_dirs).
+TFLM_LOCAL_LIB_DIR = ".tinydeploy-libs"
+TFLM_FILTER_SCRIPT = "tinydeploy_tflm_filter.py"
+
+
+def _tflm_files(model: TfliteModel, board: Board, arena, library) -> tuple[dict[str, bytes], dict]:
+    """The TFLM engine's sources: the model and its resolver (generated), the engine glue (firmware/tflm)."""
+    from tinydeploy.emit.tflm import TFLM_LIBRARY_DEPS, c_byte_array_body, resolver_methods
+
+    ops = resolver_methods(model)
+    context = {"model_name": model.name, "board_name": board.name, "model_sha256": model.sha256, "ops": ops,
+               "arena": arena, "model_bytes": len(model.raw)}
+    files = {
+        "src/td_tflm_model.h": render("tflm/td_tflm_model.h.j2", **context).encode(),
+        "src/td_tflm_model.cpp": render("tflm/td_tflm_model.cpp.j2", model_array=c_byte_array_body(model.raw),
+                                        **context).encode(),
+    }
+    glue = firmware_dir() / "tflm"
+    for path in sorted(glue.glob("*.cpp")):
+        files[f"src/{path.name}"] = path.read_bytes()
+    files[TFLM_FILTER_SCRIPT] = (glue / TFLM_FILTER_SCRIPT).read_bytes()
+    ini = {"local": library.local_path is not None, "extra_dir": TFLM_LOCAL_LIB_DIR, "lib_deps": TFLM_LIBRARY_DEPS,
+           "filter_script": TFLM_FILTER_SCRIPT}
+    return files, ini
+
+
+def _render_files(model: TfliteModel, board: Board, engine: str, staging: Path, arena=None,
+                  library=None) -> tuple[dict[str, bytes], object]:
     files: dict[str, bytes] = {}
     plan = None
+    tflm_ini = None
     extra_firmware: list[Path] = []
     if engine == "native":
         from tinydeploy.engine import emit_native_sources
@@ -86,8 +117,11 @@ def _render_files(model: TfliteModel, board: Board, engine: str, staging: Path) 
         for path in sorted(staging.iterdir()):
             files[f"src/{path.name}"] = path.read_bytes()
         extra_firmware = [Path(p) for p in plan.kernel_sources]
+    elif engine == "tflm":
+        tflm_sources, tflm_ini = _tflm_files(model, board, arena, library)
+        files.update(tflm_sources)
     else:
-        raise TinydeployError(f"engine '{engine}' cannot generate projects yet", "use --engine native")
+        raise TinydeployError(f"unknown engine '{engine}'", "use --engine native or --engine tflm")
     files.update(_firmware_files(COMMON_FIRMWARE, extra_firmware))
     info = _model_info(model, board, engine)
     # The build id names the exact sources, so the device can prove which build it runs.
@@ -95,7 +129,8 @@ def _render_files(model: TfliteModel, board: Board, engine: str, staging: Path) 
     files["src/td_model_info.h"] = render("sketch/td_model_info.h.j2", **info).encode()
     files["src/main.cpp"] = render("sketch/main.cpp.j2", **info).encode()
     files["platformio.ini"] = render("platformio.ini.j2", board=board, boards=all_boards(), engine=engine,
-                                     version=__version__, firmware_dir=str(firmware_dir()), **info).encode()
+                                     version=__version__, firmware_dir=str(firmware_dir()), tflm=tflm_ini,
+                                     **info).encode()
     return files, plan
 
 
@@ -124,12 +159,41 @@ def _check_overwrite(directory: Path, force: bool) -> dict[str, str]:
     return previous
 
 
+def _link_tflm_library(directory: Path, library) -> None:
+    """Points the project's lib_extra_dirs entry at the local TFLM copy (a symlink: the copy is not duplicated)."""
+    from tinydeploy.emit.tflm import TFLM_LIBRARY_NAME
+
+    link = directory / TFLM_LOCAL_LIB_DIR / TFLM_LIBRARY_NAME
+    if library is None or library.local_path is None:
+        if link.is_symlink():
+            link.unlink()
+        return
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() and Path(os.readlink(link)) == library.local_path:
+        return
+    staging = link.with_name(f".{TFLM_LIBRARY_NAME}-{os.getpid()}")
+    staging.unlink(missing_ok=True)
+    staging.symlink_to(library.local_path, target_is_directory=True)
+    os.replace(staging, link)
+
+
 def generate_project(model: TfliteModel, board: Board, engine: str, directory: Path | None = None,
-                     force: bool = False) -> GeneratedProject:
+                     force: bool = False, tflm_lib: str | Path | None = None, arena=None) -> GeneratedProject:
+    """Write the project. For the TFLM engine, `tflm_lib` is a local copy of the Arduino TFLM library (default:
+    $TINYDEPLOY_TFLM_LIB, else the pinned download) and `arena` an ArenaSizing (default: a calibrated figure
+    cached for this model, board and library, else the one measured by analyze)."""
     directory = Path(directory or default_project_dir(model, board, engine))
+    library = None
+    if engine == "tflm":
+        from tinydeploy.emit.tflm import arena_for, resolve_tflm_library, resolver_methods
+
+        library = resolve_tflm_library(tflm_lib)
+        resolver_methods(model)  # refuse ops TFLM lacks before measuring anything
+        arena = arena or arena_for(model, board.name, library)
     previous = _check_overwrite(directory, force)
     with tempfile.TemporaryDirectory(prefix="tinydeploy-gen-") as staging:
-        files, plan = _render_files(model, board, engine, Path(staging))  # nothing is written if this fails
+        # nothing is written if this fails
+        files, plan = _render_files(model, board, engine, Path(staging), arena, library)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -146,4 +210,5 @@ def generate_project(model: TfliteModel, board: Board, engine: str, directory: P
     manifest = {"tinydeploy": __version__, "board": board.name, "engine": engine, "model": model.name,
                 "model_sha256": model.sha256, "files": digests}
     atomic_write_bytes(directory / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
-    return GeneratedProject(directory, board, engine, model, board.name, digests, plan)
+    _link_tflm_library(directory, library)
+    return GeneratedProject(directory, board, engine, model, board.name, digests, plan, arena, library)

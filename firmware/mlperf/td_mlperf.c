@@ -1,0 +1,407 @@
+/* MLPerf Tiny / EEMBC runner commands (performance mode) on top of td_engine.h; see td_mlperf.h.
+ * Portable C99, no heap, no printf: replies are formatted here and written through the protocol's writer. */
+#include "td_mlperf.h"
+
+#include <string.h>
+
+#include "td_engine.h"
+
+#define TD_MLPERF_TX_BUFFER 64u
+#define TD_MLPERF_MAX_TOKENS 4u
+#define TD_MLPERF_PRINT_PER_LINE 8u
+
+static const td_protocol_config *g_cfg;
+static uint32_t g_db_expected; /* bytes announced by `db load N`; 0 = no load started */
+static uint32_t g_db_loaded;
+static int g_has_results;
+
+static char g_tx[TD_MLPERF_TX_BUFFER];
+static uint32_t g_tx_len;
+
+/* ---- output ------------------------------------------------------------------------------------------------ */
+
+static void flush(void)
+{
+    if (g_tx_len > 0u && g_cfg->write != 0) {
+        g_cfg->write(g_tx, g_tx_len);
+    }
+    g_tx_len = 0u;
+}
+
+static void put_char(char c)
+{
+    if (g_tx_len == TD_MLPERF_TX_BUFFER) {
+        flush();
+    }
+    g_tx[g_tx_len++] = c;
+}
+
+static void put_str(const char *s)
+{
+    while (*s != '\0') {
+        put_char(*s++);
+    }
+}
+
+static void put_u32(uint32_t value)
+{
+    char digits[10];
+    uint32_t n = 0u;
+    do {
+        digits[n++] = (char)('0' + (value % 10u));
+        value /= 10u;
+    } while (value != 0u);
+    while (n > 0u) {
+        put_char(digits[--n]);
+    }
+}
+
+static void put_i32(int32_t value)
+{
+    if (value < 0) {
+        put_char('-');
+        put_u32((uint32_t)0u - (uint32_t)value);
+    } else {
+        put_u32((uint32_t)value);
+    }
+}
+
+/* Names go inside [...]: keep printable ASCII and leave out the brackets and the runner's terminator. */
+static void put_bracket_safe(const char *s)
+{
+    if (s == 0) {
+        return;
+    }
+    for (; *s != '\0'; ++s) {
+        char c = *s;
+        put_char((c > ' ' && c < 0x7F && c != '[' && c != ']' && c != '%') ? c : '_');
+    }
+}
+
+static void end_line(void)
+{
+    put_char('\r');
+    put_char('\n');
+    flush();
+}
+
+static void line(const char *text)
+{
+    put_str(text);
+    end_line();
+}
+
+static uint32_t now_us(void)
+{
+    return g_cfg->micros != 0 ? g_cfg->micros() : 0u;
+}
+
+static void timestamp(void)
+{
+    uint32_t t = now_us();
+    put_str("m-lap-us-");
+    put_u32(t);
+    end_line();
+}
+
+/* ---- parsing ------------------------------------------------------------------------------------------------- */
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Decimal without sign, overflow-checked; 0 on success. */
+static int parse_u32(const char *s, uint32_t *out)
+{
+    uint32_t value = 0u;
+    if (*s == '\0') return -1;
+    for (; *s != '\0'; ++s) {
+        if (*s < '0' || *s > '9') return -1;
+        uint32_t digit = (uint32_t)(*s - '0');
+        if (value > (0xFFFFFFFFu - digit) / 10u) return -1;
+        value = value * 10u + digit;
+    }
+    *out = value;
+    return 0;
+}
+
+static uint32_t tokenize(char *s, char **tokens, uint32_t max)
+{
+    uint32_t n = 0u;
+    while (*s != '\0') {
+        while (*s == ' ' || *s == '\t') ++s;
+        if (*s == '\0') break;
+        if (n == max) return max + 1u; /* too many: the caller rejects the command */
+        tokens[n++] = s;
+        while (*s != '\0' && *s != ' ' && *s != '\t') ++s;
+        if (*s != '\0') *s++ = '\0';
+    }
+    return n;
+}
+
+/* ---- the input buffer ----------------------------------------------------------------------------------------- */
+
+/* Where `db` bytes go: the protocol's staging copy (refilled into the engine before every inference, since engines
+ * may reuse the input memory), else the engine's input itself. */
+static uint8_t *db_buffer(uint32_t *capacity)
+{
+    uint32_t input_bytes = 0u;
+    int8_t *input = td_engine_input(&input_bytes);
+    if (input == 0) input_bytes = 0u;
+    *capacity = input_bytes;
+    if (g_cfg->input_staging != 0 && input_bytes > 0u && g_cfg->input_staging_bytes >= input_bytes) {
+        return g_cfg->input_staging;
+    }
+    return (uint8_t *)input;
+}
+
+static void refill_input(void)
+{
+    uint32_t input_bytes = 0u;
+    int8_t *input = td_engine_input(&input_bytes);
+    uint32_t capacity;
+    uint8_t *buffer = db_buffer(&capacity);
+    if (input != 0 && buffer != (uint8_t *)input && capacity == input_bytes) {
+        memcpy(input, buffer, input_bytes);
+    }
+}
+
+static void cmd_db(char **args, uint32_t nargs)
+{
+    uint32_t capacity;
+    uint8_t *buffer = db_buffer(&capacity);
+    if (nargs == 0u) {
+        line("e-[Command 'db' requires a subcommand]");
+        return;
+    }
+    if (strcmp(args[0], "load") == 0) {
+        uint32_t n;
+        if (nargs != 2u || parse_u32(args[1], &n) != 0 || n == 0u) {
+            line("e-[Command 'db load' requires the # of bytes (>0)]");
+            return;
+        }
+        if (buffer == 0 || n != capacity) {
+            put_str("e-[db load ");
+            put_u32(n);
+            put_str(": the model's input tensor takes ");
+            put_u32(capacity);
+            put_str(" bytes (raw int8)]");
+            end_line();
+            g_db_expected = 0u;
+            return;
+        }
+        g_db_expected = n;
+        g_db_loaded = 0u;
+        put_str("m-[Expecting ");
+        put_u32(n);
+        put_str(" bytes]");
+        end_line();
+        return;
+    }
+    if (strcmp(args[0], "print") == 0) {
+        uint32_t count = 16u;
+        uint32_t offset = 0u;
+        if (nargs > 3u || (nargs >= 2u && parse_u32(args[1], &count) != 0) ||
+            (nargs == 3u && parse_u32(args[2], &offset) != 0)) {
+            line("e-[Usage: db print [N=16] [offset=0]]");
+            return;
+        }
+        if (buffer == 0 || offset > capacity) {
+            line("e-[db print: offset outside the buffer]");
+            return;
+        }
+        if (count > capacity - offset) count = capacity - offset;
+        for (uint32_t i = 0; i < count; ++i) {
+            static const char kHex[] = "0123456789abcdef";
+            if (i % TD_MLPERF_PRINT_PER_LINE == 0u) put_str("m-buffer-");
+            uint8_t b = buffer[offset + i];
+            put_char(kHex[b >> 4]);
+            put_char(kHex[b & 0x0Fu]);
+            if ((i + 1u) % TD_MLPERF_PRINT_PER_LINE == 0u || i + 1u == count) {
+                end_line();
+            } else {
+                put_char('-');
+            }
+        }
+        return;
+    }
+    if (nargs != 1u) {
+        line("e-[Command 'db' takes one run of hex digits]");
+        return;
+    }
+    const char *hex = args[0];
+    uint32_t digits = (uint32_t)strlen(hex);
+    if ((digits & 1u) != 0u) {
+        line("e-[Insufficient number of hex digits]");
+        return;
+    }
+    for (uint32_t i = 0; i < digits; ++i) {
+        if (hex_value(hex[i]) < 0) {
+            line("e-[Invalid hex digit]");
+            return;
+        }
+    }
+    if (g_db_expected == 0u || buffer == 0) {
+        line("e-[Send 'db load N' first]");
+        return;
+    }
+    for (uint32_t i = 0; i < digits && g_db_loaded < g_db_expected; i += 2u) {
+        buffer[g_db_loaded++] = (uint8_t)((hex_value(hex[i]) << 4) | hex_value(hex[i + 1u]));
+    }
+    if (g_db_loaded == g_db_expected) {
+        line("m-load-done"); /* further digits are ignored, as the reference firmware does */
+    }
+}
+
+static void results(void)
+{
+    uint32_t output_bytes = 0u;
+    const int8_t *output = td_engine_output(&output_bytes);
+    if (!g_has_results || output == 0) {
+        line("e-[No results: run 'infer' first]");
+        return;
+    }
+    put_str("m-results-[");
+    for (uint32_t i = 0; i < output_bytes; ++i) {
+        if (i > 0u) put_char(',');
+        put_i32(output[i]);
+    }
+    put_char(']');
+    end_line();
+}
+
+static int invoke_checked(uint32_t index, int warmup)
+{
+    refill_input();
+    int status = td_engine_invoke();
+    if (status != 0) {
+        g_has_results = 0;
+        put_str("e-[Inference failed: status ");
+        put_i32(status);
+        put_str(warmup ? " in warm-up " : " in run ");
+        put_u32(index);
+        put_char(']');
+        end_line();
+    }
+    return status;
+}
+
+static void cmd_infer(char **args, uint32_t nargs)
+{
+    uint32_t runs = 1u;
+    uint32_t warmup = 10u; /* the reference firmware's default */
+    if (nargs > 2u || (nargs >= 1u && parse_u32(args[0], &runs) != 0) ||
+        (nargs == 2u && parse_u32(args[1], &warmup) != 0)) {
+        line("e-[Usage: infer N [W]]");
+        return;
+    }
+    if (runs == 0u || runs > TD_MLPERF_MAX_INFER || warmup > TD_MLPERF_MAX_WARMUP) {
+        put_str("e-[infer: N must be 1..");
+        put_u32(TD_MLPERF_MAX_INFER);
+        put_str(" and W at most ");
+        put_u32(TD_MLPERF_MAX_WARMUP);
+        put_char(']');
+        end_line();
+        return;
+    }
+    uint32_t capacity;
+    if (db_buffer(&capacity) == 0) {
+        line("e-[The inference engine is not ready]");
+        return;
+    }
+    if (g_db_expected == 0u || g_db_loaded < g_db_expected) {
+        put_str("e-[Input incomplete: ");
+        put_u32(g_db_loaded);
+        put_str(" of ");
+        put_u32(capacity);
+        put_str(" bytes loaded]");
+        end_line();
+        return;
+    }
+    put_str("m-warmup-start-");
+    put_u32(warmup);
+    end_line();
+    for (uint32_t i = 0; i < warmup; ++i) {
+        if (invoke_checked(i, 1) != 0) return;
+    }
+    line("m-warmup-done");
+    put_str("m-infer-start-");
+    put_u32(runs);
+    end_line();
+    timestamp();
+    for (uint32_t i = 0; i < runs; ++i) {
+        if (invoke_checked(i, 0) != 0) return;
+    }
+    timestamp();
+    g_has_results = 1;
+    line("m-infer-done");
+    results();
+}
+
+static void model_id(void)
+{
+    /* The runner picks its data set by the model id (kws01, vww01, ic01, ad01); the MLPerf Tiny reference
+     * models' file names map to them, any other model reports its own name. */
+    static const char *const kKnown[][2] = {
+        {"kws", "kws01"}, {"vww", "vww01"}, {"ad01", "ad01"}, {"pretrainedResnet", "ic01"}, {"ic01", "ic01"},
+    };
+    const char *name = g_cfg->model != 0 ? g_cfg->model : "";
+    for (uint32_t i = 0; i < sizeof(kKnown) / sizeof(kKnown[0]); ++i) {
+        if (strncmp(name, kKnown[i][0], strlen(kKnown[i][0])) == 0) {
+            name = kKnown[i][1];
+            break;
+        }
+    }
+    put_str("m-model-[");
+    put_bracket_safe(name);
+    put_char(']');
+    end_line();
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------------------------ */
+
+void td_mlperf_command(const td_protocol_config *cfg, const char *text, uint32_t len)
+{
+    char buffer[TD_PROTOCOL_LINE_MAX + 1u];
+    char *tokens[TD_MLPERF_MAX_TOKENS];
+    if (cfg == 0) return;
+    g_cfg = cfg;
+    g_tx_len = 0u;
+    if (len > TD_PROTOCOL_LINE_MAX) len = TD_PROTOCOL_LINE_MAX;
+    memcpy(buffer, text, len);
+    buffer[len] = '\0';
+    uint32_t ntokens = tokenize(buffer, tokens, TD_MLPERF_MAX_TOKENS);
+    if (ntokens > TD_MLPERF_MAX_TOKENS) {
+        line("e-[Too many arguments]");
+    } else if (ntokens == 0u) {
+        /* an empty command still gets its m-ready, so a runner can probe with a bare '%' */
+    } else if (strcmp(tokens[0], "name") == 0) {
+        put_str("m-name-dut-[tinydeploy-");
+        put_bracket_safe(cfg->board);
+        put_char(']');
+        end_line();
+    } else if (strcmp(tokens[0], "profile") == 0) {
+        line("m-profile-[tinydeploy MLPerf Tiny performance mode]");
+        model_id();
+    } else if (strcmp(tokens[0], "timestamp") == 0) {
+        timestamp();
+    } else if (strcmp(tokens[0], "db") == 0) {
+        cmd_db(tokens + 1, ntokens - 1u);
+    } else if (strcmp(tokens[0], "infer") == 0) {
+        cmd_infer(tokens + 1, ntokens - 1u);
+    } else if (strcmp(tokens[0], "results") == 0) {
+        results();
+    } else if (strcmp(tokens[0], "help") == 0) {
+        line("name | profile | timestamp | db load N | db HH[HH]* | db print [N] [offset] | infer N [W=10] | results");
+    } else {
+        put_str("e-[Unknown command: ");
+        put_bracket_safe(tokens[0]);
+        put_char(']');
+        end_line();
+    }
+    line("m-ready");
+}

@@ -1,0 +1,118 @@
+/* The TFLM engine behind td_engine.h: a MicroInterpreter on the generated model (td_tflm_model.h), with an
+ * op resolver that holds exactly the model's ops and a statically allocated tensor arena.
+ * The interpreter and resolver are built in place in td_engine_init(): no global constructors and no
+ * function-local statics (those need __dso_handle and guard code on bare-metal startups). */
+#include <stddef.h>
+#include <stdint.h>
+
+#include <new>
+
+#include <Arduino.h>
+
+#include "tensorflow/lite/micro/debug_log.h"
+#include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/schema/schema_generated.h"
+
+#include "td_engine.h"
+#include "td_tflm_model.h"
+
+namespace {
+
+alignas(16) uint8_t tensor_arena[kTensorArenaSize];
+alignas(td_tflm_op_resolver) uint8_t resolver_storage[sizeof(td_tflm_op_resolver)];
+alignas(tflite::MicroInterpreter) uint8_t interpreter_storage[sizeof(tflite::MicroInterpreter)];
+
+tflite::MicroInterpreter *interpreter = nullptr;
+TfLiteTensor *input_tensor = nullptr;
+TfLiteTensor *output_tensor = nullptr;
+
+enum : int {
+    kSchemaMismatch = -1,
+    kOpsNotRegistered = -2,
+    kAllocationFailed = -3,
+    kNotSingleInputOutput = -4,
+};
+
+}  // namespace
+
+extern "C" int td_engine_init(void)
+{
+    if (interpreter != nullptr) {
+        return 0;
+    }
+    const tflite::Model *model = tflite::GetModel(td_tflm_model_data);
+    if (model->version() != TFLITE_SCHEMA_VERSION) {
+        return kSchemaMismatch;
+    }
+    td_tflm_op_resolver *resolver = new (resolver_storage) td_tflm_op_resolver();
+    if (td_tflm_register_ops(*resolver) != kTfLiteOk) {
+        return kOpsNotRegistered;
+    }
+    tflite::MicroInterpreter *candidate =
+        new (interpreter_storage) tflite::MicroInterpreter(model, *resolver, tensor_arena, kTensorArenaSize);
+    if (candidate->AllocateTensors() != kTfLiteOk) {
+        return kAllocationFailed;
+    }
+    if (candidate->inputs_size() != 1u || candidate->outputs_size() != 1u) {
+        return kNotSingleInputOutput;
+    }
+    input_tensor = candidate->input(0);
+    output_tensor = candidate->output(0);
+    interpreter = candidate;
+    return 0;
+}
+
+extern "C" int td_engine_invoke(void)
+{
+    if (interpreter == nullptr) {
+        return -1;
+    }
+    return interpreter->Invoke() == kTfLiteOk ? 0 : -2;
+}
+
+extern "C" int8_t *td_engine_input(uint32_t *bytes)
+{
+    if (input_tensor == nullptr) {
+        *bytes = 0u;
+        return nullptr;
+    }
+    *bytes = static_cast<uint32_t>(input_tensor->bytes);
+    return reinterpret_cast<int8_t *>(input_tensor->data.raw);
+}
+
+extern "C" const int8_t *td_engine_output(uint32_t *bytes)
+{
+    if (output_tensor == nullptr) {
+        *bytes = 0u;
+        return nullptr;
+    }
+    *bytes = static_cast<uint32_t>(output_tensor->bytes);
+    return reinterpret_cast<const int8_t *>(output_tensor->data.raw);
+}
+
+extern "C" uint32_t td_engine_activation_bytes(void)
+{
+    return static_cast<uint32_t>(kTensorArenaSize);
+}
+
+extern "C" uint32_t td_engine_used_bytes(void)
+{
+    return interpreter == nullptr ? 0u : static_cast<uint32_t>(interpreter->arena_used_bytes());
+}
+
+extern "C" const char *td_engine_name(void)
+{
+    return "tflm";
+}
+
+#if !defined(ARDUINO_ARDUINO_NANO33BLE)
+/* The library defines DebugLog only for the Nano 33 BLE (its system_setup.cpp); elsewhere TFLM's messages
+ * go to the serial port here, where the host link skips them as noise. */
+
+extern "C" void DebugLog(const char *text)
+{
+    if (text != nullptr) {
+        Serial.write(text);
+    }
+}
+#endif

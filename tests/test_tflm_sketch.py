@@ -1,0 +1,170 @@
+"""The TFLite Micro sketch: op resolver, arena, model array and platformio.ini from the analyzed model; built and
+run on the virtual board where a local copy of the Arduino TFLM library is given ($TINYDEPLOY_TFLM_LIB)."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import mlperf_model, run_cli
+from tinydeploy.boards import get_board
+from tinydeploy.emit.project import generate_project
+from tinydeploy.emit.tflm import (CALIBRATION_MARGIN_BYTES, TFLM_LIB_ENV, TFLM_LIBRARY_COMMIT, TFLM_OP_METHODS,
+                                  github_reachable)
+from tinydeploy.model.tflite import load_tflite
+
+OUR_SOURCES = re.compile(r"(^|/)(src/|lib/tinydeploy/)")
+
+
+def local_tflm_library() -> Path:
+    path = os.environ.get(TFLM_LIB_ENV)
+    if not path or not (Path(path) / "src" / "TensorFlowLite.h").is_file():
+        reason = (f"no local Arduino TFLM library: set ${TFLM_LIB_ENV} to a copy of tensorflow/tflite-micro-arduino-"
+                  f"examples (commit {TFLM_LIBRARY_COMMIT[:7]}) to build and run the TFLM sketch")
+        print(f"SKIP: {reason}", file=sys.stderr)
+        pytest.skip(reason)
+    return Path(path)
+
+
+def _array_bytes(source: str) -> bytes:
+    body = source.split("td_tflm_model_data[", 1)[1].split("{", 1)[1].split("};", 1)[0]
+    return bytes(int(value, 16) for value in re.findall(r"0x([0-9a-f]{2})", body))
+
+
+@pytest.mark.parametrize("key", ["ad", "kws", "ic", "vww"])
+def test_sketch_sources_follow_the_analyzed_model(key, tmp_path):
+    from tinydeploy.analysis.analyze import tflm_arena
+
+    model = load_tflite(mlperf_model(key))
+    project = generate_project(model, get_board("nano33ble"), "tflm", tmp_path / key)
+    header = (project.directory / "src" / "td_tflm_model.h").read_text()
+    source = (project.directory / "src" / "td_tflm_model.cpp").read_text()
+    # the resolver: exactly the distinct ops, each once, N = their number
+    distinct = sorted(set(model.op_names))
+    assert re.search(rf"#define TD_TFLM_OP_COUNT {len(distinct)}u", header)
+    assert "MicroMutableOpResolver<TD_TFLM_OP_COUNT>" in header and "AllOpsResolver" not in header + source
+    registered = re.findall(r"resolver\.(Add\w+)\(\)", source)
+    assert sorted(registered) == sorted(TFLM_OP_METHODS[op] for op in distinct)
+    # the arena: analyze's 32-bit estimate plus the stated margin, 16-byte aligned
+    estimate, _ = tflm_arena(model)
+    arena = int(re.search(r"kTensorArenaSize = (\d+)u", header).group(1))
+    base = int(re.search(r"kTensorArenaBaseBytes = (\d+)u", header).group(1))
+    margin = int(re.search(r"kTensorArenaMarginBytes = (\d+)u", header).group(1))
+    assert arena % 16 == 0 and arena == base + margin and base == estimate.target_bytes
+    assert estimate.recommended_bytes <= arena < estimate.recommended_bytes + 16
+    # the model: the exact file, const (flash), aligned for TFLM, with its length and hash
+    assert _array_bytes(source) == model.raw
+    assert f"alignas(16) const unsigned char td_tflm_model_data[{len(model.raw)}]" in source
+    assert f"td_tflm_model_bytes = {len(model.raw)}u" in source and model.sha256 in source
+    # the engine glue and the one sketch for every engine
+    assert (project.directory / "src" / "td_tflm_engine.cpp").is_file()
+    assert '#define TD_ENGINE_NAME "tflm"' in (project.directory / "src" / "td_model_info.h").read_text()
+
+
+def test_platformio_ini_builds_the_board_and_the_virtual_board(tmp_path):
+    model = load_tflite(mlperf_model("ad"))
+    project = generate_project(model, get_board("nano33ble"), "tflm", tmp_path / "nano")
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(project.directory / "platformio.ini")
+    nano = config["env:nano33ble"]
+    assert (nano["platform"], nano["board"], nano["framework"]) == ("nordicnrf52", "nano33ble", "arduino")
+    assert nano["upload_protocol"] == "sam-ba"
+    assert config["env"]["monitor_speed"] == "115200"
+    assert config["env"]["lib_deps"].strip() == ("Arduino_TensorFlowLite=https://github.com/tensorflow/"
+                                                 f"tflite-micro-arduino-examples.git#{TFLM_LIBRARY_COMMIT}")
+    assert config["env:virtual"]["board"] == "virtual"
+    assert "extra_scripts" not in nano and "tinydeploy_tflm_filter.py" in config["env:virtual"]["extra_scripts"]
+    # PlatformIO itself reads it (offline): both environments, with the settings above
+    from tinydeploy.build.platformio import platformio_command, platformio_env
+
+    result = subprocess.run(platformio_command("project", "config", "-d", str(project.directory), "--json-output"),
+                            capture_output=True, text=True, env=platformio_env(), timeout=120)
+    assert result.returncode == 0, result.stderr
+    sections = dict(json.loads(result.stdout))
+    assert {"env:nano33ble", "env:virtual"} <= set(sections)
+    assert dict(sections["env:nano33ble"])["board"] == "nano33ble"
+
+
+def test_a_local_library_replaces_the_download(tmp_path):
+    library = tmp_path / "Arduino_TensorFlowLite"
+    (library / "src").mkdir(parents=True)
+    (library / "src" / "TensorFlowLite.h").write_text("// stand-in: only its presence is checked here\n")
+    (library / "library.properties").write_text("name=Arduino_TensorFlowLite\nversion=2.4.0-ALPHA\n")
+    model = load_tflite(mlperf_model("ad"))
+    project = generate_project(model, get_board("nano33ble"), "tflm", tmp_path / "p", tflm_lib=library)
+    ini = (project.directory / "platformio.ini").read_text()
+    assert "lib_deps" not in ini and "lib_extra_dirs = .tinydeploy-libs" in ini
+    link = project.directory / ".tinydeploy-libs" / "Arduino_TensorFlowLite"
+    assert link.resolve() == library.resolve()
+    bad = run_cli("generate", mlperf_model("ad"), "--board", "nano33ble", "--tflm-lib", tmp_path / "p" / "src", "--out",
+                  tmp_path / "q")
+    assert bad.returncode == 2 and "TensorFlowLite.h" in bad.stderr and not (tmp_path / "q").exists()
+
+
+def test_without_the_library_the_tflm_build_says_how_to_proceed(tmp_path):
+    if github_reachable(2.0):
+        pytest.skip("GitHub is reachable here: PlatformIO would download the library")
+    env = {k: v for k, v in os.environ.items() if k != TFLM_LIB_ENV}
+    result = subprocess.run([sys.executable, "-m", "tinydeploy", "flash", str(mlperf_model("ad")), "--engine", "tflm",
+                             "--out", str(tmp_path / "p")], capture_output=True, text=True, timeout=120, env=env)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-1500:]
+    assert "--engine native" in lines[0] and "--tflm-lib" in lines[0] and "GitHub" in lines[0]
+
+
+# ---- built and run: needs the library -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built_tflm_ad(tmp_path_factory):
+    from tinydeploy.build.platformio import build_project
+
+    library = local_tflm_library()
+    model = load_tflite(mlperf_model("ad"))
+    project = generate_project(model, get_board("virtual"), "tflm", tmp_path_factory.mktemp("tflm") / "ad",
+                               tflm_lib=library)
+    return model, project, build_project(project.directory, project.env_name), library
+
+
+@pytest.mark.slow
+@pytest.mark.virtual
+def test_tflm_sketch_compiles_without_warnings_and_matches_host_tflm(built_tflm_ad):
+    from tinydeploy.flow import measure_on_device
+    from tinydeploy.link import DeviceLink
+    from tinydeploy.runners.qemu import QemuBoard
+
+    model, project, build, _ = built_tflm_ad
+    ours = [line for line in build.log.splitlines() if "warning:" in line and OUR_SOURCES.search(line)
+            and ".tinydeploy-libs" not in line]
+    assert ours == []
+    with QemuBoard(project.directory, project.env_name) as board, DeviceLink(board.port_url, 115_200) as link:
+        info = link.wait_ready(30.0)
+        assert info.engine == "tflm" and info.engine_status == 0
+        result = measure_on_device(link, model, 3, 3, 1, lambda _: None)
+    assert result.outputs_match
+    assert result.activation_bytes == project.arena.arena_bytes
+    assert 0 < result.used_bytes <= project.arena.arena_bytes  # analyze's arena is large enough on the target
+
+
+@pytest.mark.slow
+@pytest.mark.virtual
+def test_calibrated_arena_is_used_bytes_plus_the_stated_margin(built_tflm_ad, tmp_path):
+    from tinydeploy.flow import flash_model
+
+    model, project, _, library = built_tflm_ad
+    board = get_board("virtual")
+    report = flash_model(model, board, "tflm", project.directory, False, None, 2, 2, 0, lambda _: None,
+                         tflm_lib=library, calibrate_arena=True)
+    used = report.run.used_bytes
+    assert report.run.outputs_match
+    assert used <= report.run.activation_bytes <= used + CALIBRATION_MARGIN_BYTES + 15
+    # cached: a new project for the same model, board and library gets that arena without a device
+    again = generate_project(model, board, "tflm", tmp_path / "again", tflm_lib=library)
+    assert again.arena.source == "device" and again.arena.arena_bytes == report.run.activation_bytes

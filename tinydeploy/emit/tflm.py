@@ -1,0 +1,198 @@
+"""What a TFLite Micro sketch needs from a model: its op resolver, its arena size and the library to build with.
+
+The Arduino TFLM library is tensorflow/tflite-micro-arduino-examples, pinned to one commit. A local copy
+(--tflm-lib PATH or $TINYDEPLOY_TFLM_LIB) replaces the download: needed where GitHub is unreachable.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinydeploy.errors import TinydeployError
+from tinydeploy.model.tflite import TfliteModel
+
+TFLM_LIBRARY_NAME = "Arduino_TensorFlowLite"
+TFLM_LIBRARY_REPO = "https://github.com/tensorflow/tflite-micro-arduino-examples.git"
+# The last commit of the library (2023-12-22; its last sync from tflite-micro is bd7e861, 2023-02-27).
+TFLM_LIBRARY_COMMIT = "7948b85e020470a30a83bf00e10fc43b486bfcba"
+TFLM_LIBRARY_DEPS = f"{TFLM_LIBRARY_NAME}={TFLM_LIBRARY_REPO}#{TFLM_LIBRARY_COMMIT}"
+TFLM_LIB_ENV = "TINYDEPLOY_TFLM_LIB"
+GITHUB_HOST = "github.com"
+
+ARENA_ALIGN = 16
+# arena_used_bytes() is below the smallest arena that allocates (scratch buffers held during Prepare):
+# measured +12 B for KWS/VWW/IC and ~+380 B for AD (FACTS.md). A calibrated arena adds this much.
+CALIBRATION_MARGIN_BYTES = 512
+# Arena for the calibration build: large, so allocation cannot fail, and still within the board's RAM.
+CALIBRATION_ARENA_FRACTION = 0.5
+
+# BuiltinOperator name -> the MicroMutableOpResolver method that registers it, as declared in the pinned
+# library's tensorflow/lite/micro/micro_mutable_op_resolver.h. The one table of this mapping.
+TFLM_OP_METHODS: dict[str, str] = {
+    "ABS": "AddAbs", "ADD": "AddAdd", "ADD_N": "AddAddN", "ARG_MAX": "AddArgMax", "ARG_MIN": "AddArgMin",
+    "ASSIGN_VARIABLE": "AddAssignVariable", "AVERAGE_POOL_2D": "AddAveragePool2D",
+    "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd", "BROADCAST_ARGS": "AddBroadcastArgs",
+    "BROADCAST_TO": "AddBroadcastTo", "CALL_ONCE": "AddCallOnce", "CAST": "AddCast", "CEIL": "AddCeil",
+    "CONCATENATION": "AddConcatenation", "CONV_2D": "AddConv2D", "COS": "AddCos", "CUMSUM": "AddCumSum",
+    "DEPTH_TO_SPACE": "AddDepthToSpace", "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
+    "DEQUANTIZE": "AddDequantize", "DIV": "AddDiv", "ELU": "AddElu", "EQUAL": "AddEqual", "EXP": "AddExp",
+    "EXPAND_DIMS": "AddExpandDims", "FILL": "AddFill", "FLOOR": "AddFloor", "FLOOR_DIV": "AddFloorDiv",
+    "FLOOR_MOD": "AddFloorMod", "FULLY_CONNECTED": "AddFullyConnected", "GATHER": "AddGather",
+    "GATHER_ND": "AddGatherNd", "GREATER": "AddGreater", "GREATER_EQUAL": "AddGreaterEqual",
+    "HARD_SWISH": "AddHardSwish", "IF": "AddIf", "L2_NORMALIZATION": "AddL2Normalization",
+    "L2_POOL_2D": "AddL2Pool2D", "LEAKY_RELU": "AddLeakyRelu", "LESS": "AddLess", "LESS_EQUAL": "AddLessEqual",
+    "LOG": "AddLog", "LOGICAL_AND": "AddLogicalAnd", "LOGICAL_NOT": "AddLogicalNot",
+    "LOGICAL_OR": "AddLogicalOr", "LOGISTIC": "AddLogistic", "LOG_SOFTMAX": "AddLogSoftmax",
+    "MAXIMUM": "AddMaximum", "MAX_POOL_2D": "AddMaxPool2D", "MIRROR_PAD": "AddMirrorPad", "MEAN": "AddMean",
+    "MINIMUM": "AddMinimum", "MUL": "AddMul", "NEG": "AddNeg", "NOT_EQUAL": "AddNotEqual", "PACK": "AddPack",
+    "PAD": "AddPad", "PADV2": "AddPadV2", "PRELU": "AddPrelu", "QUANTIZE": "AddQuantize",
+    "READ_VARIABLE": "AddReadVariable", "REDUCE_MAX": "AddReduceMax", "RELU": "AddRelu", "RELU6": "AddRelu6",
+    "RESHAPE": "AddReshape", "RESIZE_BILINEAR": "AddResizeBilinear",
+    "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor", "ROUND": "AddRound", "RSQRT": "AddRsqrt",
+    "SELECT_V2": "AddSelectV2", "SHAPE": "AddShape", "SIN": "AddSin", "SLICE": "AddSlice",
+    "SOFTMAX": "AddSoftmax", "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd", "SPACE_TO_DEPTH": "AddSpaceToDepth",
+    "SPLIT": "AddSplit", "SPLIT_V": "AddSplitV", "SQUEEZE": "AddSqueeze", "SQRT": "AddSqrt",
+    "SQUARE": "AddSquare", "SQUARED_DIFFERENCE": "AddSquaredDifference", "STRIDED_SLICE": "AddStridedSlice",
+    "SUB": "AddSub", "SUM": "AddSum", "SVDF": "AddSvdf", "TANH": "AddTanh", "TRANSPOSE_CONV": "AddTransposeConv",
+    "TRANSPOSE": "AddTranspose", "UNPACK": "AddUnpack",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM", "VAR_HANDLE": "AddVarHandle",
+    "WHILE": "AddWhile", "ZEROS_LIKE": "AddZerosLike",
+}
+
+
+def resolver_methods(model: TfliteModel) -> list[tuple[str, str]]:
+    """(op, method) for each distinct op of the model, in first-use order; refuses ops TFLM lacks."""
+    ops = list(dict.fromkeys(model.op_names))
+    missing = [op for op in ops if op not in TFLM_OP_METHODS]
+    if missing:
+        raise TinydeployError(f"the TFLM library ({TFLM_LIBRARY_COMMIT[:7]}) has no kernel for "
+                              f"{', '.join(missing)} used by {model.name}",
+                              "replace those layers before converting, or try --engine native")
+    return [(op, TFLM_OP_METHODS[op]) for op in ops]
+
+
+def _align(n: int) -> int:
+    return (n + ARENA_ALIGN - 1) // ARENA_ALIGN * ARENA_ALIGN
+
+
+@dataclass(frozen=True)
+class ArenaSizing:
+    """kTensorArenaSize and where it comes from."""
+
+    arena_bytes: int  # kTensorArenaSize
+    base_bytes: int  # the measured figure: 32-bit estimate from analyze, or arena_used_bytes() read on a device
+    margin_bytes: int  # arena_bytes - base_bytes: the stated margin for the target's kernels (and alignment)
+    source: str  # "analyze" (host TFLM, 32-bit estimate), "device" (calibrated) or "calibration" (generous)
+
+    def describe(self) -> str:
+        what = {"analyze": "32-bit estimate of TFLM's measured minimum (tinydeploy analyze)",
+                "device": "arena_used_bytes() read on the device (--calibrate-arena)",
+                "calibration": "generous arena of the calibration build"}[self.source]
+        return f"{self.base_bytes} B {what} + {self.margin_bytes} B margin"
+
+
+def arena_from_analysis(model: TfliteModel) -> ArenaSizing:
+    from tinydeploy.analysis.analyze import tflm_arena
+
+    estimate, _ = tflm_arena(model)
+    arena = _align(estimate.recommended_bytes)
+    return ArenaSizing(arena, estimate.target_bytes, arena - estimate.target_bytes, "analyze")
+
+
+def arena_from_device(used_bytes: int) -> ArenaSizing:
+    arena = _align(used_bytes + CALIBRATION_MARGIN_BYTES)
+    return ArenaSizing(arena, used_bytes, arena - used_bytes, "device")
+
+
+def calibration_arena(board_ram_bytes: int, core_ram_bytes: int, model_hint_bytes: int) -> ArenaSizing:
+    """A generous arena for the calibration build: twice the estimate, capped by the board's free RAM."""
+    room = int((board_ram_bytes - core_ram_bytes) * CALIBRATION_ARENA_FRACTION)
+    arena = _align(max(min(2 * model_hint_bytes + 16 * 1024, room), model_hint_bytes))
+    return ArenaSizing(arena, model_hint_bytes, arena - model_hint_bytes, "calibration")
+
+
+# ---- the library: pinned download or a local copy ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TflmLibrary:
+    local_path: Path | None  # a local copy of the library (its root: library.properties, src/)
+
+    @property
+    def version(self) -> str:
+        """Identifies the library's code for caches: the pinned commit, or the local copy's version line."""
+        if self.local_path is None:
+            return TFLM_LIBRARY_COMMIT[:12]
+        try:
+            for line in (self.local_path / "library.properties").read_text().splitlines():
+                if line.startswith("version="):
+                    return "local-" + line.split("=", 1)[1].strip()
+        except OSError:
+            pass
+        return "local"
+
+
+def resolve_tflm_library(path: str | Path | None = None) -> TflmLibrary:
+    """The library to build with: PATH, else $TINYDEPLOY_TFLM_LIB, else the pinned download."""
+    chosen = path or os.environ.get(TFLM_LIB_ENV) or None
+    if chosen is None:
+        return TflmLibrary(None)
+    root = Path(chosen).expanduser().resolve()
+    if (root / TFLM_LIBRARY_NAME / "src" / "TensorFlowLite.h").is_file():
+        root = root / TFLM_LIBRARY_NAME  # the folder that holds the library was given
+    if not (root / "src" / "TensorFlowLite.h").is_file():
+        raise TinydeployError(f"{chosen} is not the Arduino TFLM library (no src/TensorFlowLite.h)",
+                              f"give the root of a copy of {TFLM_LIBRARY_REPO.removesuffix('.git')} "
+                              f"(e.g. git clone it; commit {TFLM_LIBRARY_COMMIT[:7]} is the tested one)")
+    return TflmLibrary(root)
+
+
+def github_reachable(timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((GITHUB_HOST, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def tflm_library_unreachable() -> TinydeployError:
+    return TinydeployError("the TFLM engine needs the Arduino TFLM library, which PlatformIO downloads from GitHub, "
+                           "and GitHub is unreachable (no internet?)",
+                           f"use --engine native, or --tflm-lib PATH (or ${TFLM_LIB_ENV}) to a local copy of "
+                           f"{TFLM_LIBRARY_REPO.removesuffix('.git')}")
+
+
+def c_byte_array_body(data: bytes, per_line: int = 16) -> str:
+    lines = (", ".join(f"0x{b:02x}" for b in data[i:i + per_line]) for i in range(0, len(data), per_line))
+    return ",\n".join("    " + line for line in lines)
+
+
+# ---- arena calibrated on a device, cached per model, board and library version --------------------------------
+
+
+def _calibration_key(model: TfliteModel, board_name: str, library: TflmLibrary) -> str:
+    return f"{model.sha256}-{board_name}-{library.version}"
+
+
+def cached_device_arena(model: TfliteModel, board_name: str, library: TflmLibrary) -> ArenaSizing | None:
+    from tinydeploy import cache
+
+    hit = cache.load("tflm-arena", _calibration_key(model, board_name, library))
+    if not hit or not isinstance(hit.get("used_bytes"), int) or hit["used_bytes"] <= 0:
+        return None
+    return arena_from_device(hit["used_bytes"])
+
+
+def store_device_arena(model: TfliteModel, board_name: str, library: TflmLibrary, used_bytes: int) -> None:
+    from tinydeploy import cache
+
+    cache.store("tflm-arena", _calibration_key(model, board_name, library),
+                {"used_bytes": int(used_bytes), "model": model.name, "board": board_name, "library": library.version})
+
+
+def arena_for(model: TfliteModel, board_name: str, library: TflmLibrary) -> ArenaSizing:
+    """The arena a build gets without a device: a calibrated figure if one is cached, else analyze's."""
+    return cached_device_arena(model, board_name, library) or arena_from_analysis(model)

@@ -1,0 +1,1 @@
+"""Classroom kit set-up: `tinydeploy lab check` (every board flashed with a self-test and judged)."""

@@ -1,0 +1,321 @@
+"""pytest plugin for hardware-in-the-loop tests (registered through the `pytest11` entry point).
+
+    def test_kws_latency(board):
+        device = board.flash("kws.tflite")          # built and flashed once per model, cached across tests
+        assert device.compare_with_host(5) == []    # outputs equal to host TFLM
+        result = device.bench(runs=20)               # latency recorded in the JUnit XML and OpenMetrics file
+        assert result.latency_us.median < 5_000
+        assert device.ram().fits
+
+Options: --td-board NAME (default virtual), --td-port PORT (repeatable or comma-separated: one real board
+each), --td-virtual N (N virtual boards), --td-engine, --td-build-dir, --td-log-dir (a log per test),
+--td-metrics FILE (OpenMetrics text). With several boards the `board` fixture is parametrised (one test per
+board); `all_boards` gives all of them to one test. The plugin does nothing unless a test uses its fixtures.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+METRICS_KEY = pytest.StashKey["TdSession"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tinydeploy", "tinydeploy hardware-in-the-loop")
+    group.addoption("--td-board", default="virtual", metavar="NAME",
+                    help="board profile the tests run on (default: virtual, the QEMU board)")
+    group.addoption("--td-port", action="append", default=[], metavar="PORT",
+                    help="serial port of a real board; repeat it or separate ports with commas for several boards")
+    group.addoption("--td-virtual", type=int, default=1, metavar="N",
+                    help="number of virtual boards (with --td-board virtual; default 1)")
+    group.addoption("--td-engine", default=None, metavar="ENGINE", help="native or tflm (default: the board's)")
+    group.addoption("--td-build-dir", default=None, metavar="DIR",
+                    help="where firmware projects are built (default: in pytest's temporary directory)")
+    group.addoption("--td-log-dir", default=None, metavar="DIR",
+                    help="one log file per test (default: td-logs in pytest's temporary directory)")
+    group.addoption("--td-metrics", default=None, metavar="FILE",
+                    help="write latency, RAM and flash of every test to FILE in OpenMetrics text format")
+
+
+def _ports(config: pytest.Config) -> list[str]:
+    return [p.strip() for option in config.getoption("td_port") for p in option.split(",") if p.strip()]
+
+
+def _slot_labels(config: pytest.Config) -> list[str]:
+    ports = _ports(config)
+    if ports:
+        return ports
+    return [f"virtual{i}" for i in range(max(1, config.getoption("td_virtual")))]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Bad --td-* options fail the run at once (cheap: the board profiles are small TOML files)."""
+    from tinydeploy.boards import ENGINES, get_board
+    from tinydeploy.errors import TinydeployError
+
+    try:
+        board = get_board(config.getoption("td_board"))
+    except TinydeployError as exc:
+        raise pytest.UsageError(f"--td-board: {exc.one_line()}") from None
+    engine = config.getoption("td_engine")
+    if engine is not None and engine not in ENGINES:
+        raise pytest.UsageError(f"--td-engine must be one of {', '.join(ENGINES)}")
+    ports = _ports(config)
+    if board.is_virtual and ports:
+        raise pytest.UsageError("--td-port is for real boards; with --td-board virtual use --td-virtual N")
+    if not board.is_virtual and not ports:
+        raise pytest.UsageError(f"--td-board {board.name} needs --td-port (the board's serial port)")
+
+
+def _is_ours(metafunc: pytest.Metafunc, name: str) -> bool:
+    definitions = getattr(metafunc, "_arg2fixturedefs", {}).get(name)
+    return bool(definitions) and getattr(definitions[-1].func, "__module__", None) == __name__
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "board" in metafunc.fixturenames and _is_ours(metafunc, "board"):
+        labels = _slot_labels(metafunc.config)
+        if len(labels) > 1:
+            metafunc.parametrize("board", range(len(labels)), indirect=True, ids=labels)
+
+
+class MetricsRecorder:
+    """Samples for the OpenMetrics file: (family, labels, value), families declared with their unit."""
+
+    FAMILIES = {
+        "tinydeploy_latency_microseconds": ("gauge", "microseconds", "inference latency on the board"),
+        "tinydeploy_flash_bytes": ("gauge", "bytes", "firmware flash size (text + data)"),
+        "tinydeploy_ram_used_bytes": ("gauge", "bytes", "RAM in use: static + stack + heap high-water"),
+        "tinydeploy_ram_free_bytes": ("gauge", "bytes", "board RAM left"),
+    }
+
+    def __init__(self) -> None:
+        # one value per family and label set (OpenMetrics allows no duplicates): the last measured wins
+        self.samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, family: str, labels: dict[str, str], value: float) -> None:
+        with self._lock:
+            self.samples[(family, tuple(labels.items()))] = value
+
+    @staticmethod
+    def _escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    def render(self) -> str:
+        lines = []
+        for family, (kind, unit, help_text) in self.FAMILIES.items():
+            samples = [(labels, value) for (name, labels), value in self.samples.items() if name == family]
+            if not samples:
+                continue
+            lines += [f"# TYPE {family} {kind}", f"# UNIT {family} {unit}", f"# HELP {family} {help_text}"]
+            for labels, value in samples:
+                label_text = ",".join(f'{k}="{self._escape(v)}"' for k, v in labels)
+                number = int(value) if float(value).is_integer() else round(value, 3)
+                lines.append(f"{family}{{{label_text}}} {number}")
+        lines.append("# EOF")
+        return "\n".join(lines) + "\n"
+
+
+class Slot:
+    """One physical or virtual board and the firmware it currently runs."""
+
+    def __init__(self, target) -> None:
+        self.target = target
+        self.device = None
+
+    def close(self) -> None:
+        if self.device is not None:
+            self.device.close()
+            self.device = None
+        self.target.stop()
+
+
+class TdSession:
+    """What the plugin holds for the whole run: board profile, boards, built firmware, metrics."""
+
+    def __init__(self, config: pytest.Config, build_dir: Path, log_dir: Path) -> None:
+        from tinydeploy.boards import get_board
+        from tinydeploy.hil.device import SerialTarget, VirtualTarget
+
+        self.board = get_board(config.getoption("td_board"))  # options were checked in pytest_configure
+        self.engine = config.getoption("td_engine") or self.board.default_engine
+        ports = _ports(config)
+        targets = ([SerialTarget(port) for port in ports] if ports else
+                   [VirtualTarget(i) for i in range(max(1, config.getoption("td_virtual")))])
+        self.slots = [Slot(t) for t in targets]
+        self.build_dir = build_dir
+        self.log_dir = log_dir
+        self.metrics = MetricsRecorder()
+        self._firmware: dict[tuple[str, str, str], object] = {}
+        self._build_lock = threading.Lock()
+
+    def firmware(self, model, log):
+        from tinydeploy.hil.device import build_firmware
+
+        key = (model.sha256, self.board.name, self.engine)
+        with self._build_lock:
+            if key not in self._firmware:
+                directory = self.build_dir / f"{_safe(model.name)}-{model.sha256[:8]}-{self.board.name}-{self.engine}"
+                self._firmware[key] = build_firmware(model, self.board, self.engine, directory, log)
+            return self._firmware[key]
+
+    def close(self) -> None:
+        for slot in self.slots:
+            slot.close()
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:120] or "test"
+
+
+def _load_model(model, calib: str | None):
+    from tinydeploy.hil.models import model_from_bytes
+    from tinydeploy.model.tflite import TfliteModel
+
+    if isinstance(model, TfliteModel):
+        return model
+    if isinstance(model, (bytes, bytearray)):
+        return model_from_bytes(bytes(model))
+    from tinydeploy.flow import load_model_for_flash
+
+    return load_model_for_flash(Path(model), calib, lambda message: None)
+
+
+class HilDevice:
+    """A flashed board as a test sees it: the hil Device, with every measurement recorded for the test."""
+
+    def __init__(self, board: HilBoard, device) -> None:
+        self._board = board
+        self.device = device
+        self.firmware = device.firmware
+        self.info = device.info
+        board._record("td_flash_bytes", "tinydeploy_flash_bytes", self.firmware.flash_bytes)
+
+    @property
+    def flash_bytes(self) -> int:
+        return self.firmware.flash_bytes
+
+    def infer(self, data: bytes) -> bytes:
+        return self.device.infer(data)
+
+    def run(self, inputs: list[bytes]) -> list[bytes]:
+        return self.device.run(inputs)
+
+    def compare_with_host(self, count: int = 5, seed: int = 0) -> list[int]:
+        return self.device.compare_with_host(count, seed)
+
+    def bench(self, runs: int = 20, warmup: int = 2, data: bytes | None = None):
+        result = self.device.bench(runs, warmup, data)
+        for stat in ("median", "p95", "min", "max"):
+            self._board._record(f"td_latency_us_{stat}", "tinydeploy_latency_microseconds",
+                                getattr(result.latency_us, stat), stat=stat)
+        self._board._record("td_latency_emulated", None, str(result.emulated).lower())
+        return result
+
+    def ram(self):
+        usage = self.device.ram()
+        self._board._record("td_ram_used_bytes", "tinydeploy_ram_used_bytes", usage.total_bytes)
+        self._board._record("td_ram_free_bytes", "tinydeploy_ram_free_bytes", usage.free_bytes)
+        self._board._record("td_stack_bytes", None, usage.stack_bytes)
+        return usage
+
+    def command(self, raw: str, timeout: float | None = None) -> list[str]:
+        return self.device.command(raw, timeout)
+
+
+class HilBoard:
+    """The `board` fixture: one board (virtual or real) for the current test."""
+
+    def __init__(self, session: TdSession, index: int, node: pytest.Item) -> None:
+        self._session = session
+        self._slot = session.slots[index]
+        self._node = node
+        self.index = index
+        self.profile = session.board
+        self.engine = session.engine
+        self.label = self._slot.target.label
+        self.log_path = session.log_dir / f"{_safe(node.nodeid)}.log"
+        self._model_name = ""
+
+    def log(self, text: str) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a", encoding="utf-8") as handle:
+            stamp = time.strftime("%H:%M:%S")
+            for line in str(text).splitlines() or [""]:
+                handle.write(f"{stamp} [{self.label}] {line}\n")
+
+    def _record(self, property_name: str, family: str | None, value, **labels: str) -> None:
+        self._node.user_properties.append((property_name, value))
+        if family is not None:
+            self._session.metrics.add(family, {"test": self._node.nodeid, "board": self.profile.name,
+                                               "target": self.label, "model": self._model_name,
+                                               "engine": self.engine, **labels}, float(value))
+
+    def flash(self, model, calib: str | None = None) -> HilDevice:
+        """Build (once per model) and start the firmware for `model` (.tflite/.keras path, bytes or TfliteModel);
+        a board already running it is reused."""
+        from tinydeploy.hil.device import Device
+
+        tflite = _load_model(model, calib)
+        firmware = self._session.firmware(tflite, self.log)
+        slot = self._slot
+        if slot.device is not None and slot.device.firmware.key == firmware.key:
+            try:
+                slot.device.target.check_alive()
+            except Exception:  # it died (a previous test may have killed it): start afresh
+                slot.close()
+        if slot.device is None or slot.device.firmware.key != firmware.key:
+            if slot.device is not None:
+                slot.device.close()
+                slot.device = None
+            self.log(f"flashing {tflite.name} ({tflite.sha256[:12]}) on {self.label}")
+            slot.device = Device.start(firmware, slot.target, self.log)
+        slot.device.log = self.log
+        self._model_name = tflite.name
+        self._node.user_properties.append(("td_board", self.profile.name))
+        self._node.user_properties.append(("td_model", tflite.name))
+        return HilDevice(self, slot.device)
+
+
+@pytest.fixture(scope="session")
+def td_session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    config = request.config
+    base = tmp_path_factory.getbasetemp()
+    build_dir = Path(config.getoption("td_build_dir") or base / "td-firmware").resolve()
+    log_dir = Path(config.getoption("td_log_dir") or base / "td-logs").resolve()
+    session = TdSession(config, build_dir, log_dir)
+    config.stash[METRICS_KEY] = session
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def board(request: pytest.FixtureRequest, td_session: TdSession) -> HilBoard:
+    """One board for this test (parametrised over all boards when there are several)."""
+    index = getattr(request, "param", 0)
+    hil_board = HilBoard(td_session, index, request.node)
+    request.node.user_properties.append(("td_target", hil_board.label))
+    hil_board.log(f"---- {request.node.nodeid}")
+    return hil_board
+
+
+@pytest.fixture
+def all_boards(request: pytest.FixtureRequest, td_session: TdSession) -> list[HilBoard]:
+    """Every board of the run, for tests that use several at once."""
+    return [HilBoard(td_session, i, request.node) for i in range(len(td_session.slots))]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = session.config.getoption("td_metrics", None)
+    if not path:
+        return
+    td = session.config.stash.get(METRICS_KEY, None)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(td.metrics.render() if td is not None else "# EOF\n", encoding="utf-8")
