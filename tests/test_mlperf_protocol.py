@@ -15,15 +15,15 @@ import serial
 from tests.conftest import mlperf_model, run_cli
 from tinydeploy.boards import get_board
 from tinydeploy.model.tflite import load_tflite
-from tinydeploy.paths import firmware_dir
 
 pytestmark = pytest.mark.virtual
 
-# The official runner's reply formats (benchmark/runner/device_under_test.py and script.py in mlcommons/tiny).
-RUNNER_NAME = re.compile(r"^m-(name)-dut-\[([^]]+)]$")
-RUNNER_PROFILE = re.compile(r"^m-(model|profile)-\[([^]]+)]$")
-RUNNER_RESULTS = re.compile(r"^m-results-\[([^]]+)\]$")
-RUNNER_LAP = re.compile(r"^m-lap-us-([0-9]+)$")
+# Reply lines as the MLPerf Tiny runner reads them (formats documented in FACTS.md): a bracketed value after
+# a fixed prefix; `m-lap-us-<integer>` for timestamps.
+RUNNER_NAME = re.compile(r"m-(name)-dut-\[(.+)\]\Z")
+RUNNER_PROFILE = re.compile(r"m-(model|profile)-\[(.+)\]\Z")
+RUNNER_RESULTS = re.compile(r"m-results-\[(.+)\]\Z")
+RUNNER_LAP = re.compile(r"m-lap-us-(\d+)\Z")
 
 
 @pytest.fixture(scope="module")
