@@ -1,6 +1,7 @@
 /* MLPerf Tiny / EEMBC runner commands (performance mode) on top of td_engine.h; see td_mlperf.h.
  * Portable C99, no heap, no printf: replies are formatted here and written through the protocol's writer. */
 #include "td_mlperf.h"
+#include "td_format.h"
 
 #include <string.h>
 
@@ -43,27 +44,23 @@ static void put_str(const char *s)
     }
 }
 
+static void put_digits(const char *digits, uint32_t count)
+{
+    for (uint32_t i = 0u; i < count; ++i) {
+        put_char(digits[i]);
+    }
+}
+
 static void put_u32(uint32_t value)
 {
-    char digits[10];
-    uint32_t n = 0u;
-    do {
-        digits[n++] = (char)('0' + (value % 10u));
-        value /= 10u;
-    } while (value != 0u);
-    while (n > 0u) {
-        put_char(digits[--n]);
-    }
+    char digits[TD_FORMAT_I32_MAX];
+    put_digits(digits, td_format_u32(digits, value));
 }
 
 static void put_i32(int32_t value)
 {
-    if (value < 0) {
-        put_char('-');
-        put_u32((uint32_t)0u - (uint32_t)value);
-    } else {
-        put_u32((uint32_t)value);
-    }
+    char digits[TD_FORMAT_I32_MAX];
+    put_digits(digits, td_format_i32(digits, value));
 }
 
 /* Names go inside [...]: keep printable ASCII and leave out the brackets and the runner's terminator. */

@@ -4,6 +4,7 @@
  * Replies:   @td <id> <ok|err|data|ready> <name> [args] [key=value]*<crc32, 8 hex>\r\n
  * The CRC-32 (zlib) covers everything before the '*'. */
 #include "td_protocol.h"
+#include "td_format.h"
 
 #include <string.h>
 
@@ -66,27 +67,23 @@ static void put_str(const char *s)
 
 static const char kHexDigits[] = "0123456789ABCDEF";
 
+static void put_digits(const char *digits, uint32_t count)
+{
+    for (uint32_t i = 0u; i < count; ++i) {
+        put_char(digits[i]);
+    }
+}
+
 static void put_u32(uint32_t value)
 {
-    char digits[10];
-    uint32_t n = 0u;
-    do {
-        digits[n++] = (char)('0' + (value % 10u));
-        value /= 10u;
-    } while (value != 0u);
-    while (n > 0u) {
-        put_char(digits[--n]);
-    }
+    char digits[TD_FORMAT_I32_MAX];
+    put_digits(digits, td_format_u32(digits, value));
 }
 
 static void put_i32(int32_t value)
 {
-    if (value < 0) {
-        put_char('-');
-        put_u32((uint32_t)0u - (uint32_t)value);
-    } else {
-        put_u32((uint32_t)value);
-    }
+    char digits[TD_FORMAT_I32_MAX];
+    put_digits(digits, td_format_i32(digits, value));
 }
 
 static void put_hex_bytes(const uint8_t *data, uint32_t len)
