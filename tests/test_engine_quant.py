@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinydeploy.engine.csafe import c_comment, c_string
+from tinydeploy.emit.cstrings import c_comment
+from tinydeploy.emit.cstrings import c_string_literal as c_string
 from tinydeploy.engine.quant import activation_range, quantize_multiplier, round_half_away
 from tinydeploy.errors import TinydeployError
 

@@ -102,9 +102,8 @@ def measure_on_device(link, model: TfliteModel, golden_count: int, runs: int, wa
     from tinydeploy.golden import random_inputs, tflm_outputs
 
     info = link.identify()
-    device = {k: getattr(info, k) for k in ("board", "engine", "model", "model_hash", "build_id")
-              if hasattr(info, k)}
-    if getattr(info, "model_hash", "") and not model.sha256.startswith(info.model_hash):
+    device = {k: getattr(info, k) for k in ("board", "engine", "model", "model_hash", "build_id")}
+    if info.model_hash and not model.sha256.startswith(info.model_hash):
         raise TinydeployError(f"the device runs another model (hash {info.model_hash}, expected "
                               f"{model.sha256[:16]})", "flash again, or check --port")
     inputs = random_inputs(model, golden_count, seed=0)
@@ -124,15 +123,14 @@ def measure_on_device(link, model: TfliteModel, golden_count: int, runs: int, wa
                           ram.heap_high_water, ram.activation_bytes, ram.used_bytes, device)
 
 
-def check_fit(model: TfliteModel, board: Board, engine: str, model_ram_bytes: int) -> None:
+def check_fit(model: TfliteModel, board: Board, engine: str, model_ram_bytes: int,
+              native_flash_bytes: int | None = None) -> None:
     """Refuse before building when the model cannot fit, with the numbers (exit 1)."""
-    from tinydeploy.analysis.fit import flash_budget, ram_budget, tflm_code_bytes
+    from tinydeploy.analysis.fit import engine_budgets
 
-    label = "native activation buffer" if engine == "native" else "TFLM tensor arena"
-    flash = flash_budget(board, model, tflm_code_bytes(model.op_names), "engine code (estimate)")
-    ram = ram_budget(board, model_ram_bytes, label)
+    budgets = engine_budgets(board, model, engine, model_ram_bytes, native_flash_bytes)
     problems = [f"{b.name} needs {b.used:,} B of {b.available:,} B (over by {b.overshoot:,} B)"
-                for b in (flash, ram) if not b.fits]
+                for b in budgets if not b.fits]
     if problems:
         raise TinydeployError(f"{model.name} does not fit {board.name}: {'; '.join(problems)}",
                               "see tinydeploy analyze for what would help, or pass --skip-fit-check to let the "
@@ -231,7 +229,8 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
     stages["generate"] = time.monotonic() - started
     if not skip_fit_check:
         if project.native_plan is not None:
-            check_fit(model, board, engine, project.native_plan.activation_bytes)
+            plan = project.native_plan
+            check_fit(model, board, engine, plan.activation_bytes, plan.flash_bytes)
         elif project.arena is not None:
             check_fit(model, board, engine, project.arena.arena_bytes)
     check_downloads(board, engine, project, project.env_name)

@@ -9,9 +9,7 @@ from importlib import metadata
 from tinydeploy import __version__, cache
 from tinydeploy.analysis.arena import ArenaEstimate, measure_tflm_arena
 from tinydeploy.analysis.compute import OpCost, op_costs
-from tinydeploy.analysis.fit import (Verdict, flash_budget, native_code_bytes, ram_budget, suggestions,
-                                     tflm_code_bytes)
-from tinydeploy.errors import TinydeployError
+from tinydeploy.analysis.fit import Verdict, engine_budgets, suggestions
 from tinydeploy.analysis.memory import ActivationProfile, activation_profile
 from tinydeploy.boards import Board, all_boards
 from tinydeploy.model.tflite import TfliteModel
@@ -116,24 +114,17 @@ def analyze_model(model: TfliteModel, board: Board, use_cache: bool = True, engi
     blockers = native_blockers(model)
     plan = None
     if engine == "native":
-        if blockers:
-            from tinydeploy.engine import supported_ops
-
-            raise TinydeployError(f"the native engine cannot run {model.name}: it lacks {', '.join(blockers)} "
-                                  f"(supported: {', '.join(sorted(supported_ops()))})", "use --engine tflm")
         import tempfile
         from pathlib import Path
 
-        from tinydeploy.engine import emit_native_sources
+        from tinydeploy.engine import check_supported, emit_native_sources
 
+        check_supported(model)
         with tempfile.TemporaryDirectory(prefix="tinydeploy-plan-") as scratch_dir:
             plan = emit_native_sources(model, Path(scratch_dir))
-        flash = flash_budget(board, model, native_code_bytes(model.op_names), "native kernels + protocol",
-                             ("weights and quantization constants", plan.flash_bytes))
-        ram = ram_budget(board, plan.activation_bytes, "native activation buffer (incl. scratch)")
+        flash, ram = engine_budgets(board, model, engine, plan.activation_bytes, plan.flash_bytes)
     else:
-        flash = flash_budget(board, model, tflm_code_bytes(model.op_names), "TFLM runtime + kernels")
-        ram = ram_budget(board, arena.recommended_bytes, "TFLM tensor arena (32-bit, with margin)")
+        flash, ram = engine_budgets(board, model, engine, arena.recommended_bytes)
     tips = [] if flash.fits and ram.fits else suggestions(model, flash, ram, arena.recommended_bytes,
                                                          all_boards(), board)
     return Analysis(model, board, costs, profile, arena, Verdict(board, flash, ram, tips), from_cache, engine, plan,

@@ -93,9 +93,10 @@ def generate(
     from tinydeploy.flow import load_model_for_flash
 
     board, engine = _resolve(board_name, engine)
-    model = load_model_for_flash(model_path, calib, lambda message: None)
-    project = generate_project(model, board, engine, out, force, tflm_lib=tflm_lib)
     console = Console()
+    model = load_model_for_flash(model_path, calib, lambda message: None,
+                                 warn=lambda text: Console(stderr=True).print(f"[yellow]warning:[/] {text}"))
+    project = generate_project(model, board, engine, out, force, tflm_lib=tflm_lib)
     console.print(f"wrote {len(project.files)} files to {project.directory} "
                   f"(build with: pio run -d {project.directory} -e {project.env_name})")
     if project.arena is not None:
@@ -110,6 +111,7 @@ def monitor(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Talk to a device that already runs a tinydeploy firmware: identify, time it, read its RAM."""
+    import random
     import statistics
 
     from rich.console import Console
@@ -119,8 +121,6 @@ def monitor(
 
     with DeviceLink(port, baud) as link:
         info = link.wait_ready(10.0)
-        import random
-
         # any input will do for timing; a fixed seed keeps runs comparable
         link.load_input(random.Random(0).randbytes(info.input_bytes))
         latencies = link.run(runs, warmup)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinydeploy.engine.csafe import c_comment, c_string
+from tinydeploy.emit.cstrings import c_comment
+from tinydeploy.emit.cstrings import c_string_literal as c_string
 from tinydeploy.analysis.memory import tensor_lifetimes
 from tinydeploy.engine.planner import MemoryPlan, plan_memory
 from tinydeploy.engine.registry import LoweredModel, RefList, ScratchRef, TensorRef, lower_model
