@@ -46,6 +46,7 @@ class PlanStep:
     scratch: tuple[int, int] | None  # (offset, bytes) of its scratch memory
     placement: str  # "own" (memory no live tensor uses), "view" (aliases its input, no code), "in place" (over
     # its input) or "overlaps input" (a window kernel writing behind its reads over the input it consumes)
+    variant: str = "reference"  # the implementation chosen for this layer (reference or a fast variant)
 
 
 def describe_plan(plan: NativePlan) -> list[dict]:
@@ -53,7 +54,8 @@ def describe_plan(plan: NativePlan) -> list[dict]:
     return [{"op_index": s.op_index, "op": s.op, "kernel": s.kernel or "(view)", "function": s.function,
              "output_tensor": s.output_tensor, "output_offset": s.output_offset, "output_bytes": s.output_bytes,
              "scratch_offset": s.scratch[0] if s.scratch else None,
-             "scratch_bytes": s.scratch[1] if s.scratch else 0, "placement": s.placement} for s in plan.steps]
+             "scratch_bytes": s.scratch[1] if s.scratch else 0, "placement": s.placement,
+             "variant": s.variant} for s in plan.steps]
 
 
 def _share_bytes(model: TfliteModel, plan: MemoryPlan, a: int, b: int) -> bool:
@@ -75,7 +77,7 @@ def _steps(model: TfliteModel, lowered: LoweredModel, plan: MemoryPlan) -> list[
             placement = "own"
         steps.append(PlanStep(item.op_index, item.op_name, item.kernel, item.function, output,
                               plan.offsets[output], model.tensors[output].nbytes, plan.scratch.get(item.op_index),
-                              placement))
+                              placement, item.variant))
     return steps
 
 
@@ -179,10 +181,10 @@ def _streaming_overlaps(model: TfliteModel, lowered: LoweredModel, views: dict[i
     return overlaps
 
 
-def plan_native(model: TfliteModel) -> tuple[LoweredModel, MemoryPlan]:
+def plan_native(model: TfliteModel, fast_kernels: bool = True) -> tuple[LoweredModel, MemoryPlan]:
     """Lower and plan. Elementwise kernels compute in place and window kernels stream their output over the input
     they consume, wherever that makes the buffer smaller (several combinations are planned, the smallest wins)."""
-    lowered = lower_model(model)
+    lowered = lower_model(model, fast_kernels)
     views = {model.operators[op.op_index].outputs[0]: op.view_of for op in lowered.ops if op.view_of is not None}
     scratch = {op.op_index: op.scratch_bytes for op in lowered.ops if op.scratch_bytes}
     plain = plan_memory(model, views, scratch)
@@ -227,11 +229,12 @@ def plan_native(model: TfliteModel) -> tuple[LoweredModel, MemoryPlan]:
     return lowered, best
 
 
-def emit_native_sources(model: TfliteModel, out_dir: Path) -> NativePlan:
-    """Write the model's native-engine C source into out_dir and return its plan.
+def emit_native_sources(model: TfliteModel, out_dir: Path, fast_kernels: bool = True) -> NativePlan:
+    """Write the model's native-engine C source into out_dir and return its plan (fast_kernels=False: reference
+    kernels only, the oracle the fast ones are tested against).
 
     Raises TinydeployError (before writing anything) when the model has an op the engine lacks."""
-    lowered, plan = plan_native(model)
+    lowered, plan = plan_native(model, fast_kernels)
     source = render_model_source(model, lowered, plan)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -39,9 +39,9 @@ class HostEngine:
     _lib: ctypes.CDLL
 
     @classmethod
-    def build(cls, model: TfliteModel, workdir: Path) -> "HostEngine":
+    def build(cls, model: TfliteModel, workdir: Path, fast_kernels: bool = True) -> "HostEngine":
         workdir = Path(workdir)
-        plan = emit_native_sources(model, workdir)
+        plan = emit_native_sources(model, workdir, fast_kernels)
         sources = [plan.model_source] + [p for p in plan.kernel_sources if p.suffix == ".c"]
         library = compile_host_library(sources, [firmware_dir() / "include", firmware_dir() / "engine"],
                                        workdir / "libtd_native.so")

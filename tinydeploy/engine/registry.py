@@ -52,6 +52,7 @@ class Lowered:
     view_of: int | None = None  # the input tensor a view's output aliases
     in_place_of: int | None = None  # an input the kernel may overwrite with its output (if it dies here)
     streams_over: tuple[int, int] | None = None  # (input, max offset): output may overlap that input, see planner
+    variant: str = "reference"  # which implementation the generator chose, shown by analyze --engine native
 
 
 @dataclass
@@ -179,10 +180,12 @@ def _c_value(value: object) -> str:
 class LoweringContext:
     """What a lowering sees: its op, the model, the model's constants, and helpers that refuse bad input."""
 
-    def __init__(self, model: TfliteModel, op: Operator, constants: Constants):
+    def __init__(self, model: TfliteModel, op: Operator, constants: Constants, fast_kernels: bool = True):
         self.model = model
         self.op = op
         self.constants = constants
+        # False: every op gets its reference kernel (the oracle); True: a lowering may pick a faster variant.
+        self.fast_kernels = fast_kernels
         # Set by window(): (input tensor, how far after its start the output may begin) for streaming kernels.
         self.streams_over: tuple[int, int] | None = None
 
@@ -231,10 +234,13 @@ class LoweringContext:
         return TensorRef(tensor.index, C_TYPES[tensor.dtype])
 
     def lowered(self, function: str | None, args: tuple = (), scratch_bytes: int = 0,
-                view_of: int | None = None, in_place_of: int | None = None) -> Lowered:
+                view_of: int | None = None, in_place_of: int | None = None, kernel: str | None = None,
+                variant: str = "reference") -> Lowered:
+        """`kernel` overrides the op family's C file (a fast variant lives in its own file); `variant` names the
+        implementation for the plan display."""
         entry = _LOWERINGS[self.op.op]
-        return Lowered(self.op.index, self.op.op, function, args, entry.kernel, scratch_bytes, view_of, in_place_of,
-                       self.streams_over)
+        return Lowered(self.op.index, self.op.op, function, args, kernel or entry.kernel, scratch_bytes, view_of,
+                       in_place_of, self.streams_over, variant)
 
     def same_quantization(self, a: Tensor, b: Tensor) -> bool:
         return self.scale(a) == self.scale(b) and self.zero_point(a) == self.zero_point(b)
@@ -270,13 +276,13 @@ def check_supported(model: TfliteModel) -> None:
             f"input(s) and {len(model.outputs)} output(s)", "run this model with the TFLM engine")
 
 
-def lower_model(model: TfliteModel) -> LoweredModel:
+def lower_model(model: TfliteModel, fast_kernels: bool = True) -> LoweredModel:
     check_supported(model)
     constants = Constants()
     ops: list[Lowered] = []
     kernels: list[str] = []
     for op in model.operators:
-        lowered = _LOWERINGS[op.op].function(LoweringContext(model, op, constants))
+        lowered = _LOWERINGS[op.op].function(LoweringContext(model, op, constants, fast_kernels))
         ops.append(lowered)
         if lowered.kernel and lowered.kernel not in kernels:
             kernels.append(lowered.kernel)
