@@ -29,10 +29,16 @@ SOFTMAX_LSB = 1  # the one op family allowed 1 LSB (LOGISTIC/TANH are exact here
 # ---------------------------------------------------------------------------------------------- MLPerf Tiny
 
 
+KERNELS = [pytest.param(True, id="fast"), pytest.param(False, id="reference")]
+
+
+@pytest.mark.parametrize("fast_kernels", KERNELS)
 @pytest.mark.parametrize("key", ["ad", "kws", "ic", "vww"])
-def test_mlperf_tiny_model_matches_tflm(key, tmp_path):
+def test_mlperf_tiny_model_matches_tflm(key, fast_kernels, tmp_path):
     model = load_tflite(mlperf_model(key))
-    engine = HostEngine.build(model, tmp_path)
+    engine = HostEngine.build(model, tmp_path, fast_kernels=fast_kernels)
+    variants = {step.variant for step in engine.plan.steps if step.op in ("CONV_2D", "FULLY_CONNECTED")}
+    assert all(v.startswith("dsp") for v in variants) if fast_kernels else variants == {"reference"}
     shape = model.tensors[model.inputs[0]].shape
     tolerance = SOFTMAX_LSB if "SOFTMAX" in model.op_names else 0
     assert_engine_matches_tflm(engine, model.raw, shape, count=3, seed=97, label=key, tolerance=tolerance)
@@ -128,6 +134,23 @@ def draw_cases(seed: int) -> list[Case]:
     add("Classifier", ["CONV_2D", "MAX_POOL_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"], shape=(16, 16, 3))
     add("Residual", ["CONV_2D", "ADD", "PAD", "CONCATENATION"], shape=(10, 10, 4))
     add("Gated", ["FULLY_CONNECTED", "LOGISTIC", "TANH", "MUL"], inputs=12)
+    # Every specialisation of the fast CONV_2D / FULLY_CONNECTED kernels: rows read straight from the input
+    # (depth % 4 == 0: 1x1, SAME borders, strides, row dilation), im2col patches (depth 1 or 3, column dilation),
+    # channel blocks of 4 with 1-3 left over, per-tensor scales, large depths, several FC rows, FC depth tails.
+    for shape, filters, kernel, stride, dilation, padding, per_channel in (
+            ((7, 6, 8), 6, (1, 1), 1, 1, "same", True), ((9, 8, 12), 5, (1, 1), 2, 1, "valid", False),
+            ((8, 9, 16), 7, (3, 3), 1, 1, "same", True), ((9, 7, 8), 8, (3, 3), 2, 1, "same", False),
+            ((6, 5, 4), 3, (4, 2), 1, 1, "same", True), ((9, 9, 8), 4, (3, 2), 1, 2, "same", True),
+            ((4, 4, 64), 18, (3, 3), 1, 1, "same", True), ((3, 3, 128), 9, (1, 1), 1, 1, "valid", True),
+            ((11, 8, 1), 9, (5, 4), 2, 1, "same", True), ((8, 8, 3), 6, (3, 3), 2, 1, "same", False),
+            ((9, 9, 3), 5, (2, 3), 1, 2, "valid", True), ((6, 6, 5), 4, (2, 2), 1, 1, "same", True)):
+        add("Conv2D", ["CONV_2D"], per_channel=per_channel, shape=shape, filters=filters, kernel=kernel,
+            stride=stride, dilation=dilation, padding=padding, activation=_activation(rng),
+            bias=bool(rng.integers(0, 4)))
+    for rows, inputs, units, per_channel in ((3, 20, 9, True), (2, 13, 6, False), (4, 64, 33, True),
+                                             (1, 7, 4, True), (1, 130, 5, False)):
+        add("DenseRows", ["FULLY_CONNECTED"], per_channel=per_channel, rows=rows, inputs=inputs, units=units,
+            activation=_activation(rng))
     return cases
 
 
@@ -144,6 +167,8 @@ def build_keras(case: Case):
     activation = {"relu6": tf.nn.relu6}.get(spec.get("activation"), spec.get("activation"))
     if case.kind == "Dense" or case.kind == "Gated":
         inputs = tf.keras.Input(shape=(spec["inputs"],), batch_size=1)
+    elif case.kind == "DenseRows":
+        inputs = tf.keras.Input(shape=(spec["rows"], spec["inputs"]), batch_size=1)
     else:
         inputs = tf.keras.Input(shape=spec["shape"], batch_size=1)
     x = inputs
@@ -156,7 +181,7 @@ def build_keras(case: Case):
         out = layers.DepthwiseConv2D(spec["kernel"], strides=spec["stride"], padding=spec["padding"],
                                      depth_multiplier=spec["multiplier"], activation=activation,
                                      bias_initializer="random_normal")(x)
-    elif case.kind == "Dense":
+    elif case.kind in ("Dense", "DenseRows"):
         out = layers.Dense(spec["units"], activation=activation, bias_initializer="random_normal")(x)
     elif case.kind in ("MaxPooling2D", "AveragePooling2D"):
         out = getattr(layers, case.kind)(spec["size"], strides=spec["stride"], padding=spec["padding"])(x)
@@ -220,14 +245,15 @@ def converted(case: Case) -> bytes:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("fast_kernels", KERNELS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.label)
-def test_random_model_matches_tflm(case, tmp_path):
+def test_random_model_matches_tflm(case, fast_kernels, tmp_path):
     pytest.importorskip("tensorflow")
     model_bytes = converted(case)
     model = parse_tflite(model_bytes)
     missing = set(case.ops) - set(model.op_names)
     assert not missing, f"{case.label} seed={case.seed}: the converter produced {model.op_names}, not {missing}"
-    engine = HostEngine.build(model, tmp_path)
+    engine = HostEngine.build(model, tmp_path, fast_kernels=fast_kernels)
     source = model.tensors[model.inputs[0]]
     tolerance = SOFTMAX_LSB if "SOFTMAX" in model.op_names else 0
     assert_engine_matches_tflm(engine, model_bytes, source.shape, count=6, seed=case.seed, label=case.label,

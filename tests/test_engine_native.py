@@ -48,7 +48,8 @@ def test_ad_plan_reaches_the_liveness_lower_bound(ad_model, ad_engine):
         a, b = plan.offsets[source], plan.offsets[result]
         assert a + ad_model.tensors[source].nbytes <= b or b + ad_model.tensors[result].nbytes <= a
     assert plan.flash_bytes >= sum(t.nbytes for t in ad_model.tensors if t.is_constant)
-    assert {p.name for p in plan.kernel_sources} >= {"fully_connected.c", "fully_connected.h", "td_quant.h"}
+    assert {p.name for p in plan.kernel_sources} >= {"fully_connected_fast.c", "fully_connected_fast.h", "td_dot.h",
+                                                     "td_quant.h"}
     assert all(p.is_file() for p in plan.kernel_sources)
 
 
@@ -124,7 +125,8 @@ def test_describe_plan_lists_every_op_with_its_memory(tmp_path):
     for row, op in zip(rows, model.operators):
         assert row["output_bytes"] == model.tensors[op.outputs[0]].nbytes
         assert 0 <= row["output_offset"] <= plan.activation_bytes - row["output_bytes"]
-    assert {row["kernel"] for row in rows} >= {"conv_2d", "elementwise", "softmax", "(view)"}
+    assert {row["kernel"] for row in rows} >= {"conv_2d_fast", "elementwise", "softmax", "(view)"}
+    assert all(row["variant"].startswith("dsp") for row in rows if row["op"] == "CONV_2D")
     # ResNet-8 fits below its liveness bound only because convolutions stream over the inputs they consume.
     assert any(row["placement"] == "overlaps input" for row in rows)
     assert plan.activation_bytes < plan.lower_bound_bytes

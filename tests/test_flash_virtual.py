@@ -46,8 +46,9 @@ def ad_project(tmp_path_factory):
 
 def test_ad_end_to_end_outputs_match_the_host(tmp_path):
     before = set(qemu_processes())
-    result = run_cli("flash", mlperf_model("ad"), "--board", "virtual", "--out", tmp_path / "ad", "--json",
-                     "--runs", "5", "--samples", "4")
+    # a project path with a space (a student's "My Projects") must build and link too
+    result = run_cli("flash", mlperf_model("ad"), "--board", "virtual", "--out", tmp_path / "my projects" / "ad",
+                     "--json", "--runs", "5", "--samples", "4")
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
     for field in ("board", "engine", "latency_us", "latency_us_p95", "ram_bytes", "flash_bytes", "outputs_match",
@@ -219,14 +220,3 @@ def test_monitor_talks_to_a_running_device(ad_project):
     report = json.loads(result.stdout)
     assert report["engine"] == "native" and report["board"] == "virtual"
     assert model.sha256.startswith(report["model_hash"]) and report["runs"] == 3 and report["latency_us"] > 0
-
-
-@pytest.mark.parametrize("key", ["kws", "ic", "vww"])
-def test_mlperf_tiny_models_run_natively_with_matching_outputs(key, tmp_path):
-    result = run_cli("flash", mlperf_model(key), "--engine", "native", "--out", tmp_path / key, "--json",
-                     "--runs", "2", "--warmup", "0", "--samples", "3")
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(result.stdout)
-    assert report["outputs_match"] is True and report["golden_samples"] == 3
-    assert report["activation_bytes"] <= json.loads(run_cli("analyze", mlperf_model(key), "--json").stdout)[
-        "arena_bytes"]

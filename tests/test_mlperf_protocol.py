@@ -85,7 +85,8 @@ def test_the_runners_command_sequence_against_a_tinydeploy_firmware(ad_mlperf_de
         lines = runner.send_command("infer 4 1")
         assert lines[:3] == ["m-warmup-start-1", "m-warmup-done", "m-infer-start-4"]
         laps = [int(m.group(1)) for m in map(RUNNER_LAP.match, lines) if m]
-        assert len(laps) == 2 and 4 * 40_000 < laps[1] - laps[0] < 4 * 60_000  # ~48.5 ms emulated per run
+        # AD runs ~5 ms emulated with the fast kernels (~48 ms with the reference ones): 4 runs lie between the laps
+        assert len(laps) == 2 and 4 * 2_000 < laps[1] - laps[0] < 4 * 60_000
         results = [m.group(1) for m in map(RUNNER_RESULTS.match, lines) if m]
         assert [int(float(x)) for x in results[0].split(",")] == expected
         assert lines[-1] == "m-ready" and "m-infer-done" in lines

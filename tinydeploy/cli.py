@@ -6,8 +6,11 @@ function, so `tinydeploy --help` and commands that do not convert start fast (no
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
+from typing import NoReturn
 
 import click
 import typer
@@ -46,9 +49,46 @@ app.add_typer(lab.app, name="lab")
 app.command("setup")(setup_command.setup)
 
 
+class Stopped(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or SIGHUP, raised as KeyboardInterrupt so the same cleanup runs everywhere (QEMU and
+    PlatformIO stopped, no half-written project), then reported with the signal's conventional exit status."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_received_signals: list[int] = []  # typer turns KeyboardInterrupt into a bare exit status 130: keep the signal
+
+
+def _raise_stopped(signum: int, _frame) -> None:
+    _received_signals.append(signum)
+    raise Stopped(signum)
+
+
+def _install_stop_handlers() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL,
+                signal.SIGHUP: signal.SIG_DFL}
+    for signum, default in defaults.items():
+        if signal.getsignal(signum) is default:  # leave an embedding program's handlers alone
+            signal.signal(signum, _raise_stopped)
+
+
+def _interrupted(exc: BaseException | None = None) -> NoReturn:
+    signum = _received_signals[0] if _received_signals else getattr(exc, "signum", signal.SIGINT)
+    if signum == signal.SIGINT:
+        print("error: interrupted", file=sys.stderr)
+    else:
+        print(f"error: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    _install_stop_handlers()
     try:
         result = app(args=args, prog_name="tinydeploy", standalone_mode=False)
     except TinydeployError as exc:
@@ -60,10 +100,11 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(EXIT_USAGE)
     except click.exceptions.Exit as exc:
+        if _received_signals:
+            _interrupted()
         sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        _interrupted(exc)
     except click.exceptions.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -73,4 +114,6 @@ def main(argv: list[str] | None = None) -> None:
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         print(f"error: internal error ({detail}); rerun with --debug and report it", file=sys.stderr)
         sys.exit(3)
+    if _received_signals:  # typer caught the KeyboardInterrupt and returned 130
+        _interrupted()
     sys.exit(result if isinstance(result, int) else 0)

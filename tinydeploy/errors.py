@@ -5,6 +5,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran, and its answer is "no" (does not fit, outputs differ, a board failed)
 EXIT_USAGE = 2  # bad input or usage
+# Ctrl-C exits with 130 and SIGTERM with 143 (128 + the signal), after stopping builds and boards (cli.py).
 
 
 class TinydeployError(Exception):

@@ -62,6 +62,9 @@ class FlashReport:
             "latency_us_p95": self.latency(0.95),
             "latency_us_min": min(lat),
             "latency_emulated": self.board.is_virtual,
+            # Virtual board only: emulated instructions per inference (QEMU -icount), an estimate of M4 cycles.
+            "instructions": (int(statistics.median(lat)) * 1000 // emulated_ns_per_instruction()
+                             if self.board.is_virtual else None),
             "runs": len(lat),
             "flash_bytes": self.flash_bytes,
             "ram_bytes": self.ram_bytes,
@@ -76,6 +79,15 @@ class FlashReport:
             "device": self.run.device,
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
         }
+
+
+def emulated_ns_per_instruction(board_id: str = "virtual") -> int:
+    """Virtual time of one instruction on the virtual board: 2^shift ns for QEMU's `-icount shift=N`."""
+    from tinydeploy.runners.qemu import board_definition
+
+    args = board_definition(board_id)["qemu"]["args"]
+    options = dict(item.split("=", 1) for item in args[args.index("-icount") + 1].split(",") if "=" in item)
+    return 1 << int(options["shift"])
 
 
 def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress,
@@ -93,8 +105,10 @@ def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress
 
     progress(f"converting {model_path} to int8")
     data = ensure_int8_tflite(model_path, calib, warn=warn)
-    model = parse_tflite(data, model_path.with_suffix(".tflite"))
-    return model
+    # The model's name comes from its path; `.` (a SavedModel in the working directory) has no name to suffix.
+    model_path = model_path.resolve()
+    return parse_tflite(data, model_path.with_name(f"{model_path.name or 'model'}.tflite") if model_path.suffix == ""
+                        else model_path.with_suffix(".tflite"))
 
 
 def measure_on_device(link, model: TfliteModel, golden_count: int, runs: int, warmup: int,
@@ -161,7 +175,12 @@ def started_board(board: Board, project, port: str | None, progress: Progress) -
 
         progress("starting the virtual board (QEMU)")
         with QemuBoard(project.directory, project.env_name) as qemu:
-            yield qemu.port_url
+            try:
+                yield qemu.port_url
+            except TinydeployError:
+                qemu.wait(1.0)  # a lost serial port usually means QEMU stopped: then say that instead
+                qemu.check_alive()
+                raise
         return
     if board.upload_runner != "platformio":
         raise TinydeployError(f"flashing {board.name} ({board.upload_runner}) is not supported yet",
@@ -207,11 +226,35 @@ def calibrate_tflm_arena(model: TfliteModel, board: Board, out_dir: Path | None,
     return used
 
 
+def measure_arena_on_virtual_board(model: TfliteModel, library, progress: Progress | None = None) -> int:
+    """calibrate_tflm_arena on the virtual board, in one project per library version kept in tinydeploy's own
+    state: the library compiles once (~2-3 min), later models rebuild only their own files. Cached like it."""
+    import fcntl
+    import sys
+
+    from tinydeploy.boards import get_board
+    from tinydeploy.paths import data_home
+
+    def say(message: str) -> None:
+        if progress is not None:
+            progress(message)
+        elif not message.startswith("build: "):
+            print(f"tinydeploy: {message}", file=sys.stderr, flush=True)
+
+    workspace = data_home() / "tflm-arena" / "".join(c if c.isalnum() or c in ".-" else "_" for c in library.version)
+    workspace.mkdir(parents=True, exist_ok=True)
+    say("measuring the TFLM arena on the virtual board (the first time compiles the library: minutes)")
+    with open(workspace.parent / f"{workspace.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one measurement per workspace at a time
+        return calibrate_tflm_arena(model, get_board("virtual"), workspace / "project", True, None, say,
+                                    library.local_path)
+
+
 def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | None, force: bool,
                 port: str | None, golden_count: int, runs: int, warmup: int,
                 progress: Progress, stage_seconds: dict[str, float] | None = None,
                 skip_fit_check: bool = False, tflm_lib: str | Path | None = None,
-                calibrate_arena: bool = False) -> FlashReport:
+                calibrate_arena: bool = False, fast_kernels: bool = True) -> FlashReport:
     from tinydeploy.emit.project import generate_project
     from tinydeploy.link import DeviceLink
 
@@ -225,7 +268,7 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
         stages["calibrate"] = time.monotonic() - started
     started = time.monotonic()
     progress("generating the project")
-    project = generate_project(model, board, engine, out_dir, force, tflm_lib=tflm_lib)
+    project = generate_project(model, board, engine, out_dir, force, tflm_lib=tflm_lib, fast_kernels=fast_kernels)
     stages["generate"] = time.monotonic() - started
     if not skip_fit_check:
         if project.native_plan is not None:

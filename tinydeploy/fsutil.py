@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -39,24 +41,58 @@ def check_output_path(path: Path, force: bool) -> None:
         raise TinydeployError(f"output directory is not writable: {parent}", "choose another path")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory and rename, so readers never see half a file."""
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_error(exc: OSError, path: Path, action: str = "write") -> TinydeployError:
+    """A one-line error for a failed write, naming the path and the fix for the usual causes."""
     path = Path(path)
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return TinydeployError(f"no space left on the disk to {action} {path}",
+                               "free some space, or choose an output on another disk")
+    if code == errno.EFBIG:
+        return TinydeployError(f"cannot {action} {path}: the file exceeds the file-size limit",
+                               "raise the limit (ulimit -f), or choose another output")
+    if code == errno.EROFS:
+        return TinydeployError(f"cannot {action} {path}: the file system is read-only",
+                               "choose another output, on a writable disk")
+    if code in (errno.EACCES, errno.EPERM):
+        folder = path if path.is_dir() else path.parent
+        return TinydeployError(f"no permission to {action} {path}",
+                               f"make {folder} writable (chmod u+w), or choose another output")
+    return TinydeployError(f"cannot {action} {path}: {exc.strerror or exc}", "check free space and permissions")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same directory and rename, so readers never see half a file.
+    A replaced file keeps its permissions; a new one gets the usual ones (0666 less the umask)."""
+    path = Path(path)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mode = 0o666 & ~current_umask()
     tmp_name = None
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
+        tmp_name = None
     except OSError as exc:
-        if tmp_name:
+        raise write_error(exc, path) from exc
+    finally:
+        if tmp_name:  # failed or interrupted (Ctrl-C): leave no temporary file behind
             try:
                 os.unlink(tmp_name)
             except OSError:
                 pass
-        raise TinydeployError(f"cannot write {path}: {exc.strerror}", "check free space and permissions") from exc
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -65,11 +65,12 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
         from tinydeploy.engine import describe_plan
 
         steps = Table(title="native memory plan (offsets in the activation buffer)", title_justify="left")
-        for column in ("#", "op", "kernel", "output tensor", "offset", "bytes", "placement", "scratch"):
+        for column in ("#", "op", "kernel", "variant", "output tensor", "offset", "bytes", "placement", "scratch"):
             steps.add_column(column, justify="right" if column in ("#", "offset", "bytes", "scratch") else "left")
         for row in describe_plan(plan):
             mark = " ◀ peak" if row["op_index"] == plan.peak_op else ""
-            steps.add_row(str(row["op_index"]), row["op"] + mark, row["kernel"], str(row["output_tensor"]),
+            steps.add_row(str(row["op_index"]), row["op"] + mark, row["kernel"], row["variant"],
+                          str(row["output_tensor"]),
                           f"{row['output_offset']:,}", f"{row['output_bytes']:,}", row["placement"],
                           f"{row['scratch_bytes']:,}" if row["scratch_bytes"] else "-")
         console.print(steps)
@@ -112,6 +113,8 @@ def render_flash(report, console: Console) -> None:
     table.add_row("latency median", f"{data['latency_us']:,} µs", f"over {data['runs']} runs{emulated}")
     table.add_row("latency p95", f"{data['latency_us_p95']:,} µs", "")
     table.add_row("latency min", f"{data['latency_us_min']:,} µs", "")
+    if data.get("instructions") is not None:
+        table.add_row("instructions", f"{data['instructions']:,}", "emulated per inference: an estimate of cycles")
     table.add_section()
     table.add_row("static RAM (.data+.bss)", f"{report.static_ram_bytes:,} B",
                   f"includes the {report.engine} buffer of {report.run.activation_bytes:,} B")

@@ -76,8 +76,15 @@ class Analysis:
                 "native_flash_bytes": self.native_plan.flash_bytes,
                 "native_peak_op": self.native_plan.peak_op,
                 "native_offsets": {str(k): v for k, v in sorted(self.native_plan.offsets.items())},
+                "native_steps": _describe_native_plan(self.native_plan),
                 } if self.native_plan is not None else {}),
         }
+
+
+def _describe_native_plan(plan) -> list[dict]:
+    from tinydeploy.engine import describe_plan
+
+    return describe_plan(plan)
 
 
 def _arena_cache_key(model: TfliteModel) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from tinydeploy.errors import TinydeployError
-from tinydeploy.fsutil import atomic_write_text
+from tinydeploy.fsutil import atomic_write_text, write_error
 from tinydeploy.paths import data_home
 
 SCONS_PACKAGE = "tool-scons"
@@ -259,6 +259,10 @@ def _failure(log_lines: list[str], log_path: Path, project_dir: Path, env_name: 
                 exit_code=1)
         return TinydeployError(f"the firmware does not fit the board: region {region} overflowed by {over:,} bytes",
                                f"log: {log_path}", exit_code=1)
+    full = next((line.strip() for line in log_lines if "No space left on device" in line), None)
+    if full:
+        return TinydeployError(f"no space left on the disk while building {project_dir}",
+                               f"free some space, or choose an --out on another disk; log: {log_path}")
     for line in log_lines:
         match = _TOOL_MISSING.search(line)
         if match:
@@ -274,8 +278,10 @@ def _failure(log_lines: list[str], log_path: Path, project_dir: Path, env_name: 
         if _COMPILE_ERROR.search(line) or "undefined reference to" in line:
             return TinydeployError(f"the firmware does not build: {line.strip()}", f"full log: {log_path}")
     last_error = next((line.strip() for line in reversed(log_lines) if "rror" in line), None)
-    return TinydeployError(f"PlatformIO failed to build {project_dir}" + (f": {last_error}" if last_error else ""),
-                           f"full log: {log_path}")
+    if last_error is None:  # e.g. its SCons was killed (out of memory?): PlatformIO only prints [FAILED]
+        return TinydeployError(f"PlatformIO stopped building {project_dir} without an error message (was its "
+                               "build process killed, e.g. out of memory?)", f"run again; full log: {log_path}")
+    return TinydeployError(f"PlatformIO failed to build {project_dir}: {last_error}", f"full log: {log_path}")
 
 
 def _check_downloads_possible(project_dir: Path, env_name: str, core: Path) -> None:
@@ -312,7 +318,10 @@ def build_project(project_dir: Path, env_name: str, on_line: Callable[[str], Non
     core = Path(env["PLATFORMIO_CORE_DIR"])
     _check_downloads_possible(project_dir, env_name, core)
     log_path = project_dir / ".pio" / f"tinydeploy-build-{env_name}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, log_path.parent, "create the build directory") from exc
     command = platformio_command("run", "-d", str(project_dir), "-e", env_name)
     started = time.monotonic()
     lines: list[str] = []
@@ -326,13 +335,21 @@ def build_project(project_dir: Path, env_name: str, on_line: Callable[[str], Non
             if on_line is not None:
                 on_line(line)
         returncode = proc.wait()
-    except BaseException:
+    except BaseException:  # Ctrl-C, or a TinydeployError from on_line: stop the whole build
         _kill_group(proc)
         raise
+    # PlatformIO may exit while compilers it started still run (e.g. its SCons was killed): end them too
+    kill_process_group(proc.pid)
     seconds = time.monotonic() - started
     log = "\n".join(lines) + "\n"
-    atomic_write_text(log_path, log)
+    try:
+        atomic_write_text(log_path, log)
+    except TinydeployError:
+        pass  # e.g. the disk is full: the build's own error says more
     if returncode != 0:
+        if returncode < 0:
+            raise TinydeployError(f"PlatformIO was killed by {_signal_name(-returncode)} while building "
+                                  f"{project_dir}", f"run again (the build resumes); full log: {log_path}")
         raise _failure(lines, log_path, project_dir, env_name)
     elf_path = project_dir / ".pio" / "build" / env_name / "firmware.elf"
     if not elf_path.is_file():
@@ -341,16 +358,30 @@ def build_project(project_dir: Path, env_name: str, on_line: Callable[[str], Non
     return BuildResult(elf_path, flash, ram, stack, log, log_path, seconds)
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def kill_process_group(pgid: int) -> None:
+    """SIGKILL whatever is left in a process group (a session tinydeploy started); nothing if it is empty."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
+    """Stops a PlatformIO run and everything it started: SIGTERM, then SIGKILL for what is left."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=5)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        pass
+    kill_process_group(proc.pid)  # compilers that outlived PlatformIO, or a PlatformIO ignoring SIGTERM
+    proc.wait()
 
 
 # Writable by ELF flags but kept in flash by Cortex-M linker scripts (never copied to RAM).

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from tinydeploy.errors import EXIT_FAILED, EXIT_OK
+from tinydeploy.errors import EXIT_FAILED, EXIT_OK, TinydeployError
 
 # Options shared by flash and generate.
 MODEL_ARGUMENT = typer.Argument(..., metavar="MODEL", help="Keras (.keras, .h5), SavedModel dir or .tflite.")
@@ -17,6 +17,19 @@ CALIB_OPTION = typer.Option(None, "--calib", help="Calibration data when convert
 TFLM_LIB_OPTION = typer.Option(None, "--tflm-lib", help="Local copy of the Arduino TFLM library "
                                "(tflite-micro-arduino-examples) instead of PlatformIO's download; "
                                "default: $TINYDEPLOY_TFLM_LIB.")
+KERNELS_OPTION = typer.Option("fast", "--kernels", help="Native engine: 'fast' (Cortex-M4 DSP kernels where a "
+                              "layer allows, chosen per layer) or 'reference' (the portable oracle kernels).")
+KERNEL_CHOICES = ("fast", "reference")
+
+
+def _check_kernels(kernels: str, engine: str) -> bool:
+    """True for fast kernels; refuses a kernel choice the engine does not have."""
+    if kernels not in KERNEL_CHOICES:
+        raise TinydeployError(f"unknown kernel set '{kernels}'", f"use one of: {', '.join(KERNEL_CHOICES)}")
+    if kernels != "fast" and engine != "native":
+        raise TinydeployError("--kernels chooses the native engine's kernels; TFLM brings its own",
+                              "add --engine native, or leave out --kernels")
+    return kernels == "fast"
 
 
 def _resolve(board_name: str, engine: str | None):
@@ -28,6 +41,29 @@ def _resolve(board_name: str, engine: str | None):
     if engine not in ENGINES:
         raise TinydeployError(f"unknown engine '{engine}'", f"use one of: {', '.join(ENGINES)}")
     return board, engine
+
+
+def _progress_reporter(console, status):
+    """Progress on the spinner in a terminal; elsewhere (CI logs, pipes) one plain `tinydeploy:` line per
+    stage on stderr, the build's own output condensed to one line."""
+    import sys
+
+    plain = not console.is_terminal
+    building = False
+
+    def progress(message: str) -> None:
+        nonlocal building
+        status.update(message[:120])
+        if not plain:
+            return
+        if message.startswith("build: "):
+            if building:
+                return
+            message = "building the firmware with PlatformIO"
+        building = message.startswith("building")
+        print(f"tinydeploy: {message}", file=sys.stderr, flush=True)
+
+    return progress
 
 
 def flash(
@@ -48,6 +84,7 @@ def flash(
     calibrate_arena: bool = typer.Option(False, "--calibrate-arena", help="TFLM: build once with a generous arena, "
                                          "read the bytes used on the device, rebuild with that plus a margin "
                                          "(cached per model, board and library version)."),
+    kernels: str = KERNELS_OPTION,
 ) -> int:
     """Convert, check the fit, generate, build, start the board and measure it over serial."""
     from rich.console import Console
@@ -56,11 +93,10 @@ def flash(
     from tinydeploy.report import render_flash
 
     board, engine = _resolve(board_name, engine)
+    fast_kernels = _check_kernels(kernels, engine)
     console = Console(stderr=True)
     with console.status("starting") as status:
-        def progress(message: str) -> None:
-            status.update(message[:120])
-
+        progress = _progress_reporter(console, status)
         stages: dict[str, float] = {}
         import time
 
@@ -69,7 +105,8 @@ def flash(
                                      warn=lambda text: console.print(f"[yellow]warning:[/] {text}"))
         stages["convert"] = time.monotonic() - started
         report = flash_model(model, board, engine, out, force, port, samples, runs, warmup, progress, stages,
-                             skip_fit_check, tflm_lib=tflm_lib, calibrate_arena=calibrate_arena)
+                             skip_fit_check, tflm_lib=tflm_lib, calibrate_arena=calibrate_arena,
+                             fast_kernels=fast_kernels)
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -85,6 +122,7 @@ def generate(
     force: bool = FORCE_OPTION,
     calib: str = CALIB_OPTION,
     tflm_lib: Path = TFLM_LIB_OPTION,
+    kernels: str = KERNELS_OPTION,
 ) -> None:
     """Write the firmware project for a model and stop (no build, no board)."""
     from rich.console import Console
@@ -93,10 +131,11 @@ def generate(
     from tinydeploy.flow import load_model_for_flash
 
     board, engine = _resolve(board_name, engine)
+    fast_kernels = _check_kernels(kernels, engine)
     console = Console()
     model = load_model_for_flash(model_path, calib, lambda message: None,
                                  warn=lambda text: Console(stderr=True).print(f"[yellow]warning:[/] {text}"))
-    project = generate_project(model, board, engine, out, force, tflm_lib=tflm_lib)
+    project = generate_project(model, board, engine, out, force, tflm_lib=tflm_lib, fast_kernels=fast_kernels)
     console.print(f"wrote {len(project.files)} files to {project.directory} "
                   f"(build with: pio run -d {project.directory} -e {project.env_name})")
     if project.arena is not None:

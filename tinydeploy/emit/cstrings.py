@@ -35,6 +35,7 @@ def c_comment(text: object, limit: int = MAX_COMMENT_CHARS) -> str:
     """User text made safe inside a C /* */ or // comment: printable ASCII, no delimiters, one line, bounded."""
     clean = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text))
     clean = clean.replace("\\", "/")  # a trailing backslash would splice lines in a // comment
+    clean = clean.replace("??", "?-")  # and so would the trigraph ??/ where trigraphs are on (-std=c11)
     while "*/" in clean or "/*" in clean:
         clean = clean.replace("*/", "* /").replace("/*", "/ *")
     if len(clean) > limit:

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from tinydeploy import __version__
 from tinydeploy.boards import Board, all_boards
 from tinydeploy.emit.render import render
 from tinydeploy.errors import TinydeployError
-from tinydeploy.fsutil import atomic_write_bytes, sha256_bytes
+from tinydeploy.fsutil import atomic_write_bytes, current_umask, sha256_bytes, write_error
 from tinydeploy.model.tflite import TfliteModel
 from tinydeploy.paths import firmware_dir
 
@@ -104,7 +109,7 @@ def _tflm_files(model: TfliteModel, board: Board, arena, library) -> tuple[dict[
 
 
 def _render_files(model: TfliteModel, board: Board, engine: str, staging: Path, arena=None,
-                  library=None) -> tuple[dict[str, bytes], object]:
+                  library=None, fast_kernels: bool = True) -> tuple[dict[str, bytes], object]:
     files: dict[str, bytes] = {}
     plan = None
     tflm_ini = None
@@ -113,7 +118,7 @@ def _render_files(model: TfliteModel, board: Board, engine: str, staging: Path, 
         from tinydeploy.engine import emit_native_sources
 
         staging.mkdir(parents=True, exist_ok=True)
-        plan = emit_native_sources(model, staging)
+        plan = emit_native_sources(model, staging, fast_kernels)
         for path in sorted(staging.iterdir()):
             files[f"src/{path.name}"] = path.read_bytes()
         extra_firmware = [Path(p) for p in plan.kernel_sources]
@@ -147,16 +152,153 @@ def _check_overwrite(directory: Path, force: bool) -> dict[str, str]:
                                   "choose another --out, or pass --force to write into it")
         return {}
     try:
-        previous = json.loads(manifest_path.read_text())["files"]
-    except (ValueError, KeyError, OSError):
-        previous = {}
+        recorded = json.loads(manifest_path.read_text())
+        previous = dict(recorded["files"])
+        # an update stopped while renaming (kill -9) left either version of these files: both are ours
+        replacing = dict(recorded.get("replacing", {}))
+    except (ValueError, KeyError, TypeError, OSError):
+        previous, replacing = {}, {}
+    for name, digest in replacing.items():
+        previous.setdefault(name, digest)
     if not force:
         for name, digest in previous.items():
             path = directory / name
-            if path.exists() and sha256_bytes(path.read_bytes()) != digest:
+            if path.exists() and sha256_bytes(path.read_bytes()) not in (digest, replacing.get(name)):
                 raise TinydeployError(f"{path} was changed since tinydeploy generated it",
                                       "pass --force to overwrite it, or use another --out")
     return previous
+
+
+# ---- writing: a project is either the previous complete one or the new complete one ----------------------------
+
+STAGING_PREFIX = ".tinydeploy-staging-"
+
+
+def _manifest_bytes(manifest: dict) -> bytes:
+    return json.dumps(manifest, indent=1, sort_keys=True).encode()
+
+
+def _write_synced(path: Path, content: bytes) -> None:
+    """On the disk before the rename that publishes it (a crash must not publish empty files)."""
+    with open(path, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _remove_dead_staging(parent: Path, prefix: str) -> None:
+    """Staging directories left by a tinydeploy that was killed (kill -9, power loss) while writing."""
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(prefix) or not entry.is_dir() or entry.is_symlink():
+            continue
+        pid = entry.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Holds Ctrl-C (and the SIGTERM the CLI turns into it) for the few renames that swap a project in."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    saved = {sig: signal.signal(sig, lambda signum, _frame: pending.append(signum))
+             for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        for signum in pending[:1]:
+            signal.raise_signal(signum)  # delivered now, to the handler that was in place
+
+
+def _write_new_project(directory: Path, files: dict[str, bytes], manifest: dict) -> None:
+    """Writes the whole project in a hidden directory beside it and renames that into place: a failure
+    (disk full, Ctrl-C) leaves nothing behind, not even the parent directories it had to create."""
+    created: list[Path] = []
+    parent = directory.parent
+    for ancestor in reversed([parent, *parent.parents]):
+        if not ancestor.exists():
+            created.append(ancestor)
+    staging: Path | None = None
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _remove_dead_staging(parent, f".{directory.name}{STAGING_PREFIX}")
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}{STAGING_PREFIX}{os.getpid()}-", dir=parent))
+        for name, content in files.items():
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_synced(target, content)
+        _write_synced(staging / MANIFEST, _manifest_bytes(manifest))
+        staging.chmod(0o777 & ~current_umask())
+        os.rename(staging, directory)
+        staging = None
+    except OSError as exc:
+        raise write_error(exc, directory, "write the project in") from exc
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+            for folder in reversed(created):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+
+
+def _update_project(directory: Path, files: dict[str, bytes], manifest: dict, previous: dict[str, str]) -> None:
+    """Regenerates in place, keeping .pio/ (compiled objects) and unchanged files (their timestamps).
+    Changed files are staged inside the project first, so a full disk or Ctrl-C leaves the previous
+    project as it was; then they are renamed in, with interrupts held, under a manifest that accepts
+    both versions of each file (so even a kill -9 there leaves a project tinydeploy regenerates)."""
+    changed = {}
+    for name, content in files.items():
+        target = directory / name
+        try:
+            same = target.is_file() and not target.is_symlink() and target.read_bytes() == content
+        except OSError:
+            same = False
+        if not same:
+            changed[name] = content
+    stale = sorted(set(previous) - set(files))
+    manifest_path = directory / MANIFEST
+    final = _manifest_bytes(manifest)
+    try:
+        unchanged_manifest = manifest_path.read_bytes() == final
+    except OSError:
+        unchanged_manifest = False
+    if not changed and not stale and unchanged_manifest:
+        return
+    _remove_dead_staging(directory, STAGING_PREFIX)
+    staging: Path | None = None
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=directory))
+        staged = {}
+        for index, (name, content) in enumerate(changed.items()):
+            staged[name] = staging / f"{index}"
+            _write_synced(staged[name], content)
+        for name in changed:
+            (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        with _interrupts_deferred():
+            if changed or stale:
+                journal = dict(manifest, replacing={name: previous[name] for name in changed if name in previous})
+                journal["replacing"].update({name: previous[name] for name in stale})
+                atomic_write_bytes(manifest_path, _manifest_bytes(journal))
+            for name, path in staged.items():
+                os.replace(path, directory / name)
+            for name in stale:
+                (directory / name).unlink(missing_ok=True)
+            atomic_write_bytes(manifest_path, final)
+    except OSError as exc:
+        raise write_error(exc, directory, "write the project in") from exc
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _link_tflm_library(directory: Path, library) -> None:
@@ -178,10 +320,12 @@ def _link_tflm_library(directory: Path, library) -> None:
 
 
 def generate_project(model: TfliteModel, board: Board, engine: str, directory: Path | None = None,
-                     force: bool = False, tflm_lib: str | Path | None = None, arena=None) -> GeneratedProject:
+                     force: bool = False, tflm_lib: str | Path | None = None, arena=None,
+                     fast_kernels: bool = True) -> GeneratedProject:
     """Write the project. For the TFLM engine, `tflm_lib` is a local copy of the Arduino TFLM library (default:
     $TINYDEPLOY_TFLM_LIB, else the pinned download) and `arena` an ArenaSizing (default: a calibrated figure
-    cached for this model, board and library, else the one measured by analyze)."""
+    cached for this model, board and library, else the one measured by analyze). For the native engine,
+    `fast_kernels=False` uses the reference kernels everywhere."""
     directory = Path(directory or default_project_dir(model, board, engine))
     library = None
     if engine == "tflm":
@@ -193,22 +337,13 @@ def generate_project(model: TfliteModel, board: Board, engine: str, directory: P
     previous = _check_overwrite(directory, force)
     with tempfile.TemporaryDirectory(prefix="tinydeploy-gen-") as staging:
         # nothing is written if this fails
-        files, plan = _render_files(model, board, engine, Path(staging), arena, library)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TinydeployError(f"cannot create {directory}: {exc.strerror}", "choose a writable --out") from exc
-    for name, content in files.items():
-        target = directory / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists() and target.read_bytes() == content:
-            continue  # unchanged: keep its timestamp so the build stays incremental
-        atomic_write_bytes(target, content)
-    for stale in set(previous) - set(files):
-        (directory / stale).unlink(missing_ok=True)
+        files, plan = _render_files(model, board, engine, Path(staging), arena, library, fast_kernels)
     digests = {name: sha256_bytes(content) for name, content in files.items()}
     manifest = {"tinydeploy": __version__, "board": board.name, "engine": engine, "model": model.name,
                 "model_sha256": model.sha256, "files": digests}
-    atomic_write_bytes(directory / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+    if directory.exists():
+        _update_project(directory, files, manifest, previous)
+    else:
+        _write_new_project(directory, files, manifest)
     _link_tflm_library(directory, library)
     return GeneratedProject(directory, board, engine, model, board.name, digests, plan, arena, library)

@@ -11,8 +11,9 @@ from tinydeploy.paths import templates_dir
 
 
 def ini_value(text: object) -> str:
-    """A value safe on one line of platformio.ini (no newlines, no comment starters)."""
-    return " ".join(str(text).replace(";", ",").replace("#", "").split())
+    """A value safe on one line of platformio.ini (printable ASCII, no newlines, no comment starters)."""
+    clean = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text))
+    return " ".join(clean.replace(";", ",").replace("#", "").split())
 
 
 @lru_cache(maxsize=1)

@@ -135,7 +135,7 @@ class Constants:
         return arrays + sum(4 * _scalar_count(value) for struct in self.structs for _, value in struct.fields)
 
 
-_CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "float": 4}
+_CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "uint32_t": 4, "float": 4}
 
 
 def _scalar_count(c_initializer: str) -> int:

@@ -6,6 +6,7 @@ goes in; who started the device (QEMU, an upload tool) is not its business.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ PROTOCOL_VERSION = 1
 POLL_SECONDS = 0.05  # how long one read waits; deadlines are kept by the link, not by the port
 LINE_OVERHEAD = 48  # "td <id> in <offset> " and "*<crc>" in a command line, generously
 MAX_INPUT_CHUNK = 128
+MAX_COMMAND_ID = 999_999_999  # ids have at most 9 digits
+READ_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,13 @@ class DeviceLink:
                                   "program holds it") from exc
         self._splitter = LineSplitter()
         self._lines: deque[bytes] = deque()
-        self._next_id = 1
+        # A random first id: a late answer to an earlier session's command (the host was restarted while the
+        # device still ran it) then cannot pass for the answer to this session's command with the same id.
+        self._next_id = secrets.randbelow(MAX_COMMAND_ID) + 1  # independent of seeded `random`
         self.info: DeviceInfo | None = None
         self.noise: deque[bytes] = deque(maxlen=64)  # recent lines that were not the protocol's
         self.corrupt_lines = 0
+        self.stale_replies = 0
         self.device_errors: deque[Reply] = deque(maxlen=16)  # errors not tied to a command (id "-")
 
     # ---- lifecycle -------------------------------------------------------------------------------------
@@ -99,10 +105,21 @@ class DeviceLink:
     def _read_available(self, what: str) -> None:
         try:
             data = self._port.read(max(1, self._port.in_waiting))
+            if data and self._port.in_waiting:
+                data += self._read_without_waiting()
         except (serial.SerialException, OSError) as exc:
             raise TinydeployError(f"lost the serial port {self.url} while waiting for `{what}`: {exc}",
                                   "check the cable or whether the device restarted") from exc
         self._lines.extend(self._splitter.feed(data))
+
+    def _read_without_waiting(self) -> bytes:
+        """All bytes already received. A socket:// port's in_waiting says only "some" (1), so reading that much
+        would take a byte per call, as many system calls as the line is long; a zero timeout reads all at once."""
+        self._port.timeout = 0
+        try:
+            return self._port.read(READ_CHUNK)
+        finally:
+            self._port.timeout = POLL_SECONDS
 
     def _next_reply(self, deadline: float, what: str) -> Reply | None:
         """The next valid reply line before the deadline, skipping noise and corrupt lines; None on timeout."""
@@ -139,7 +156,7 @@ class DeviceLink:
 
     def _send(self, verb: str, *args: object) -> tuple[str, str]:
         command_id = self._next_id
-        self._next_id = self._next_id % 999_999_999 + 1
+        self._next_id = self._next_id % MAX_COMMAND_ID + 1
         line = encode_command(command_id, verb, *args)
         what = " ".join([verb, *map(str, args)])
         if len(what) > 40:
@@ -161,6 +178,10 @@ class DeviceLink:
                 if reply.id == "-" and reply.kind == "err":
                     self.device_errors.append(reply)
                 continue  # an answer to an older command, or an announcement
+            if reply.kind == "ok" and reply.name != verb:
+                self.stale_replies += 1  # the same id but another command's answer: not ours
+                replies.clear()
+                continue
             replies.append(reply)
             deadline = time.monotonic() + wait  # the device is alive: wait afresh for the next line
             if reply.kind in ("ok", "err"):
@@ -184,21 +205,26 @@ class DeviceLink:
             raise TinydeployError("empty command", "give a command such as `id`")
         return [reply.payload for reply in self._exchange(words[0], *words[1:], timeout=timeout)]
 
-    def send_raw(self, data: bytes, chunk: int = 1024) -> None:
+    def send_raw(self, data: bytes, chunk: int = 1024, settle: float = 0.0) -> list[bytes]:
         """Write bytes as they are (robustness tests), draining the device's answers meanwhile so neither
-        side blocks on a full buffer. Answers are dropped (errors are kept in device_errors)."""
+        side blocks on a full buffer, then for `settle` seconds more. Returns the lines received (replies and
+        noise, unparsed) for callers that check them; errors not tied to a command go to device_errors."""
+        received: list[bytes] = []
         for start in range(0, len(data), chunk):
             self._write(data[start:start + chunk], "raw bytes")
-            self.drain(0.0)
+            received += self.drain(0.0)
+        return received + self.drain(settle)
 
-    def drain(self, seconds: float = 0.2) -> None:
-        """Read and drop whatever arrives for `seconds` (at least what is already there)."""
+    def drain(self, seconds: float = 0.2) -> list[bytes]:
+        """Read whatever arrives for `seconds` (at least what is already there); return its lines."""
         deadline = time.monotonic() + seconds
+        received: list[bytes] = []
         while True:
             if self._port.in_waiting:
                 self._read_available("drain")
             while self._lines:
                 line = self._lines.popleft()
+                received.append(line)
                 try:
                     reply = parse_reply(line)
                 except FrameError:
@@ -206,7 +232,7 @@ class DeviceLink:
                 if reply.id == "-" and reply.kind == "err":
                     self.device_errors.append(reply)
             if time.monotonic() >= deadline and not self._port.in_waiting:
-                return
+                return received
             if not self._port.in_waiting:
                 time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 

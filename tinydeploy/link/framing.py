@@ -20,7 +20,7 @@ REPLY_KINDS = ("ok", "err", "data", "ready")
 MAX_REPLY_LINE = 4096  # longer "lines" are noise: the device never sends them
 
 _ID = re.compile(rb"^(?:-|[0-9]{1,9})$")
-_CRC = re.compile(rb"^[0-9A-Fa-f]{8}$")
+_CRC = re.compile(rb"^[0-9A-F]{8}$")  # the device writes upper case: a case-flipped digit is a bit error
 _COMMAND_WORD = re.compile(r"^[!-~]+$")  # printable ASCII without spaces
 
 
@@ -109,7 +109,7 @@ def _parse_framed(candidate: bytes) -> Reply:
     if star < 0 or not _CRC.match(candidate[star + 1:]):
         raise CorruptLine("no checksum")
     body = candidate[:star]
-    if crc32_hex(body) != candidate[star + 1:].decode("ascii").upper():
+    if crc32_hex(body) != candidate[star + 1:].decode("ascii"):
         raise CorruptLine("checksum mismatch")
     try:
         text = body[len(REPLY_PREFIX):].decode("ascii")
@@ -153,12 +153,13 @@ def parse_reply(line: bytes) -> Reply:
 
 class LineSplitter:
     """Cuts a byte stream into lines at ``\\n`` (a ``\\r`` before it is dropped by the parser). Bytes that
-    arrive in pieces are joined; several lines in one read are split. An endless line is cut at
-    MAX_REPLY_LINE bytes and reported as a line of its own (it is noise)."""
+    arrive in pieces are joined; several lines in one read are split. Memory is bounded: a line longer than
+    MAX_REPLY_LINE bytes is noise (the device never sends one), so its head is cut off and reported as a line
+    of its own, keeping from the last reply prefix on, so a reply after endless noise is not lost."""
 
     def __init__(self, max_line: int = MAX_REPLY_LINE):
         self._buffer = bytearray()
-        self._max_line = max_line
+        self._max_line = max(max_line, 2 * len(REPLY_PREFIX))
 
     def feed(self, data: bytes) -> list[bytes]:
         self._buffer.extend(data)
@@ -167,12 +168,25 @@ class LineSplitter:
             end = self._buffer.find(b"\n")
             if end < 0:
                 break
+            lines.extend(self._cut_noise(end))
             lines.append(bytes(self._buffer[:end]))
             del self._buffer[:end + 1]
-        while len(self._buffer) > self._max_line:
-            lines.append(bytes(self._buffer[:self._max_line]))
-            del self._buffer[:self._max_line]
+        lines.extend(self._cut_noise(len(self._buffer)))
         return lines
+
+    def _cut_noise(self, end: int) -> list[bytes]:
+        """While the line ending at `end` is over-long, cut noise off its head: up to its last reply
+        prefix, or all but the bytes that may begin a prefix. Each piece is at most max_line bytes."""
+        pieces = []
+        partial = len(REPLY_PREFIX) - 1  # bytes at the end that may be the start of a prefix
+        while end > self._max_line:
+            start = self._buffer.rfind(REPLY_PREFIX, 0, end)
+            cut = start if 0 < start and end - start <= self._max_line else end - partial
+            cut = min(cut, self._max_line)
+            pieces.append(bytes(self._buffer[:cut]))
+            del self._buffer[:cut]
+            end -= cut
+        return pieces
 
     @property
     def pending(self) -> bytes:

@@ -9,6 +9,7 @@ sample inputs to report how far apart they are.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import tempfile
@@ -129,34 +130,91 @@ def detect_format(model_path: Path) -> str:
                           "give a .keras/.h5 file, a SavedModel directory or an int8 .tflite file")
 
 
-def load_samples(path: Path, sample_shape: tuple[int, ...], input_name: str, what: str) -> np.ndarray:
-    """Samples from a .npy/.npz file as float32 (N, *sample_shape); every defect is a one-line error."""
+def read_sample_arrays(path: Path, what: str) -> dict[str, np.ndarray]:
+    """Every array of a .npy/.npz file, each checked for what needs no model: real numbers, at least one
+    value, all finite (in float32). Runs before TensorFlow is imported, so bad data fails in a second."""
     if not path.exists():
         raise TinydeployError(f"{what} file not found: {path}", "give a .npy or .npz file, or --calib random")
     if path.is_dir():
         raise TinydeployError(f"{what} file is a directory: {path}", "give a .npy or .npz file")
+    if not path.is_file():
+        raise TinydeployError(f"{what} file is not a regular file: {path}", "give a .npy or .npz file")
+    unreadable = TinydeployError(f"cannot read {what} data {path}: not a numpy .npy/.npz array file",
+                                 "save it with numpy.save (.npy) or numpy.savez (.npz)")
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise TinydeployError(f"cannot read {what} data {path}: not a numpy .npy/.npz array file",
-                              "save it with numpy.save (.npy) or numpy.savez (.npz)") from exc
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            keys = list(loaded.keys())
-            if len(keys) == 1:
-                key = keys[0]
-            elif input_name in keys:
-                key = input_name
-            else:
-                raise TinydeployError(f"{what} archive {path} holds {len(keys)} arrays ({', '.join(keys[:6])})",
-                                      f"keep one array or name it after the model input '{input_name}'")
+    except Exception as exc:  # numpy's zip and header readers raise assorted errors on damaged files
+        raise unreadable from exc
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        return {"": _check_array(loaded, path, what)}
+    with loaded:
+        arrays = {}
+        for key in loaded.keys():
+            _check_npz_member_size(loaded, key, path, what)
             try:
-                array = loaded[key]
-            except (OSError, ValueError) as exc:
+                arrays[key] = _check_array(loaded[key], path, what, key)
+            except TinydeployError:
+                raise
+            except Exception as exc:  # a damaged member: bad zip data, header or pickled objects
                 raise TinydeployError(f"cannot read array '{key}' of {path}: {_first_line(exc)}",
                                       "save it again with numpy.savez") from exc
+    if not arrays:
+        raise TinydeployError(f"{what} archive {path} holds no arrays", "save the samples with numpy.savez")
+    return arrays
+
+
+def _check_npz_member_size(archive, key: str, path: Path, what: str) -> None:
+    """A member's header may claim a shape far larger than its data; numpy would allocate it all first."""
+    import zipfile
+
+    member = key if key in archive.zip.namelist() else f"{key}.npy"
+    try:
+        with archive.zip.open(member) as handle:
+            version = np.lib.format.read_magic(handle)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0(handle) if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0(handle))
+        declared = archive.zip.getinfo(member).file_size
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise TinydeployError(f"cannot read array '{key}' of {path}: {_first_line(exc)}",
+                              "save it again with numpy.savez") from exc
+    if int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 1) > declared:
+        raise TinydeployError(f"{what} archive {path}: array '{key}' claims shape {tuple(shape)}, more than its "
+                              "data holds", "save it again with numpy.savez")
+
+
+def _check_array(array: np.ndarray, path: Path, what: str, key: str = "") -> np.ndarray:
+    where = f"{what} data {path}" + (f" (array '{key}')" if key else "")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+            or array.dtype == np.bool_):
+        raise TinydeployError(f"{where} has dtype {array.dtype}", "give real numbers (float or int)")
+    if array.size == 0:
+        raise TinydeployError(f"{where} holds no samples (shape {tuple(array.shape)})",
+                              "give at least one sample per row")
+    if array.ndim == 0:
+        raise TinydeployError(f"{where} is a single number, not samples", "stack one sample per row")
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(array.astype(np.float32, copy=False))
+    if not finite.all():
+        index = np.argwhere(~finite)[0]
+        kind = "a NaN" if np.isnan(array[tuple(index)]) else "an Inf, or a value too large for float32"
+        raise TinydeployError(f"{where} contains NaN or Inf (first in sample {int(index[0])}: {kind})",
+                              "clean the data before calibrating")
+    return array
+
+
+def load_samples(path: Path, sample_shape: tuple[int, ...], input_name: str, what: str,
+                 arrays: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Samples from a .npy/.npz file as float32 (N, *sample_shape); every defect is a one-line error.
+    `arrays` is the file already read by read_sample_arrays."""
+    arrays = arrays if arrays is not None else read_sample_arrays(path, what)
+    if len(arrays) == 1:
+        array = next(iter(arrays.values()))
+    elif input_name in arrays:
+        array = arrays[input_name]
     else:
-        array = loaded
+        keys = list(arrays)
+        raise TinydeployError(f"{what} archive {path} holds {len(keys)} arrays ({', '.join(keys[:6])})",
+                              f"keep one array or name it after the model input '{input_name}'")
     return _check_samples(array, sample_shape, path, what)
 
 
@@ -177,7 +235,8 @@ def _check_samples(array: np.ndarray, sample_shape: tuple[int, ...], path: Path,
                               "stack one sample per row along the first axis")
     if samples.shape[0] == 0:
         raise TinydeployError(f"{what} data {path} holds no samples", f"give at least one sample of shape {expected}")
-    samples = samples.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        samples = samples.astype(np.float32)
     bad = ~np.isfinite(samples)
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
@@ -250,6 +309,32 @@ def _check_keras_archive(model_path: Path) -> None:
     if "config.json" not in names:
         raise TinydeployError(f"{model_path} is not a Keras model (a zip archive without config.json)",
                               "give a model saved with model.save()")
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError) as exc:  # RuntimeError: encrypted member
+        raise TinydeployError(f"{model_path} is not a Keras model (its config.json is damaged or not JSON)",
+                              "give a model saved with model.save()") from exc
+    if not isinstance(config, dict):
+        raise TinydeployError(f"{model_path} is not a Keras model (its config.json is not a JSON object)",
+                              "give a model saved with model.save()")
+
+
+def _check_keras_h5(model_path: Path) -> None:
+    """Keras writes its model config as an attribute of the HDF5 root; weights-only files lack it."""
+    try:
+        import h5py
+    except ImportError:  # Keras reports it itself, after the TensorFlow import
+        return
+    try:
+        with h5py.File(model_path, "r") as handle:
+            has_config = "model_config" in handle.attrs
+    except Exception as exc:  # h5py raises OSError and others on damaged files
+        raise TinydeployError(f"{model_path} is not a Keras model (a damaged HDF5 file)",
+                              "give a model saved with model.save()") from exc
+    if not has_config:
+        raise TinydeployError(f"{model_path} is not a Keras model (an HDF5 file without a model config; "
+                              "weights only?)", "give a model saved with model.save(), not save_weights()")
 
 
 def _export_batch1_keras(tf, model_path: Path, export_dir: Path) -> None:
@@ -479,13 +564,14 @@ def convert_to_int8(model_path: Path, calib: str | None, validate: Path | None =
 
     if source_format == "keras":
         _check_keras_archive(model_path)  # before the costly TensorFlow import
+    elif source_format == "h5":
+        _check_keras_h5(model_path)
     if calib is None:
         raise TinydeployError("converting to int8 needs calibration inputs",
                               "pass --calib samples.npy (a few hundred real inputs), or --calib random to try it out")
-    for given, what in ((None if calib == RANDOM_CALIB else calib, "calibration"), (validate, "validation")):
-        if given is not None and not Path(given).is_file():  # fail before the slow part; shapes are checked later
-            state = "is a directory" if Path(given).is_dir() else "not found"
-            raise TinydeployError(f"{what} file {state}: {given}", "give a .npy or .npz file")
+    # fail before the slow TensorFlow import; shapes are checked once the model is loaded
+    calib_arrays = None if calib == RANDOM_CALIB else read_sample_arrays(Path(calib), "calibration")
+    validate_arrays = None if validate is None else read_sample_arrays(Path(validate), "validation")
     found: list[str] = []
     started = time.perf_counter()
     tf = import_tensorflow()
@@ -505,7 +591,8 @@ def convert_to_int8(model_path: Path, calib: str | None, validate: Path | None =
             found.append("calibrating on random uniform [-1, 1] inputs: the int8 scales will be wrong for real "
                          "inputs; pass --calib with a few hundred real samples")
         else:
-            calib_samples = load_samples(Path(calib), float_model.sample_shape, float_model.input_name, "calibration")
+            calib_samples = load_samples(Path(calib), float_model.sample_shape, float_model.input_name, "calibration",
+                                         calib_arrays)
             if len(calib_samples) > MAX_CALIB_SAMPLES:
                 found.append(f"calibrating on {MAX_CALIB_SAMPLES} of the {len(calib_samples)} samples")
             calib_samples = _spread(calib_samples, MAX_CALIB_SAMPLES)
@@ -513,7 +600,8 @@ def convert_to_int8(model_path: Path, calib: str | None, validate: Path | None =
                 found.append(f"only {len(calib_samples)} calibration samples: the int8 ranges may clip real inputs")
         if validate is not None:
             check_samples, check_source = load_samples(Path(validate), float_model.sample_shape,
-                                                       float_model.input_name, "validation"), "validation"
+                                                       float_model.input_name, "validation",
+                                                       validate_arrays), "validation"
             check_samples = _spread(check_samples, MAX_VALIDATE_SAMPLES)
         else:
             check_samples, check_source = calib_samples, "calibration"
@@ -559,8 +647,6 @@ def ensure_int8_tflite(model_path: Path, calib: str | None = None, validate: Pat
 
 def run_convert_command(model_path: Path, output: Path, calib: str | None, validate: Path | None,
                         force: bool, as_json: bool) -> None:
-    import json
-
     from rich.console import Console
 
     check_output_path(output, force)

@@ -6,6 +6,7 @@ Everything read from the file is validated here, so later stages can trust indic
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,6 +18,10 @@ from tinydeploy.fsutil import read_input_file, sha256_bytes
 
 TFLITE_IDENTIFIER = b"TFL3"
 MAX_TENSOR_ELEMENTS = 1 << 30  # far beyond any microcontroller; guards against absurd shapes
+MAX_RANK = 8  # TFLite kernels handle at most 6 dimensions
+MAX_MODEL_BYTES = 512 << 20  # no microcontroller model comes near; keeps /dev/zero and the like out
+WORK_PER_FILE_BYTE = 4  # items the reader may unpack per byte of file (see _WorkBudget)
+CUSTOM_OP_CODE = 32
 
 # TensorType enum of the TFLite schema -> (numpy dtype name, bytes per element)
 TENSOR_TYPES = {
@@ -166,104 +171,374 @@ def _decode_name(raw) -> str:
 
 def load_tflite(path: Path | str) -> TfliteModel:
     path = Path(path)
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise TinydeployError(f"model file is not a regular file: {path}", "give a .tflite file")
+    if path.is_file() and path.stat().st_size > MAX_MODEL_BYTES:
+        raise _bad(path, f"{path.stat().st_size:,} bytes, more than the {MAX_MODEL_BYTES >> 20} MB tinydeploy reads")
     data = read_input_file(path, "model file")
     return parse_tflite(data, path)
 
 
 def parse_tflite(data: bytes, path: Path | None = None) -> TfliteModel:
+    """Read and validate a model; any defect raises TinydeployError (never another exception)."""
+    data = bytes(data)
     if len(data) < 8:
         raise _bad(path, f"only {len(data)} bytes")
     if data[4:8] != TFLITE_IDENTIFIER:
         raise _bad(path, "no TFL3 identifier (not a TFLite flatbuffer)")
-    schema = _schema()
+    if len(data) > MAX_MODEL_BYTES:
+        raise _bad(path, f"{len(data):,} bytes, more than the {MAX_MODEL_BYTES >> 20} MB tinydeploy reads")
     try:
-        root = schema.Model.GetRootAsModel(data, 0)
-        model = schema.ModelT.InitFromObj(root)
+        raw = _read_flatbuffer(data, _WorkBudget(path, len(data)))
+    except TinydeployError:
+        raise
     except Exception as exc:  # the generated reader raises anything on corrupt input
-        raise _bad(path, f"corrupt or truncated flatbuffer ({type(exc).__name__})") from exc
-    return _validate(model, data, path)
+        raise _bad(path, f"corrupt or truncated flatbuffer ({_reader_complaint(exc)})") from exc
+    return _validate(raw, data, path)
 
 
-def _validate(model, data: bytes, path: Path | None) -> TfliteModel:
-    if not model.subgraphs:
+def _reader_complaint(exc: Exception) -> str:
+    import struct
+
+    if isinstance(exc, (struct.error, IndexError)):
+        return "an offset points outside the file"
+    if isinstance(exc, ValueError):
+        return "a vector or string runs past the end of the file"
+    return type(exc).__name__
+
+
+class _WorkBudget:
+    """Flatbuffers may point many tables at one shared string or vector, so a small file can unpack into
+    gigabytes; a file written by a converter never unpacks into much more than its own size."""
+
+    def __init__(self, path: Path | None, file_bytes: int):
+        self.path = path
+        self.left = WORK_PER_FILE_BYTE * file_bytes + 4096
+
+    def spend(self, units: int) -> None:
+        self.left -= units
+        if self.left < 0:
+            raise _bad(self.path, "its tables share data so often that reading them would take a huge amount of "
+                                  "memory (a crafted or corrupt file)")
+
+
+@dataclass
+class _RawTensor:
+    shape: tuple[int, ...]
+    type: int
+    buffer: int
+    name: str
+    scales: tuple[float, ...]
+    zero_points: tuple[int, ...] | None
+    axis: int
+    is_variable: bool
+
+
+@dataclass
+class _RawOperator:
+    opcode_index: int
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    options: dict
+
+
+@dataclass
+class _RawSubgraph:
+    tensors: list[_RawTensor]
+    operators: list[_RawOperator]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+@dataclass
+class _RawModel:
+    subgraphs: list[_RawSubgraph]
+    op_codes: list[tuple[int, int, str, int]]  # builtin code, deprecated code, custom name, version
+    buffers: object  # the schema's lazy Model: buffers are read only when a tensor refers to them
+    buffer_count: int
+    description: str
+
+
+def _int_vector(value, budget: _WorkBudget) -> tuple[int, ...] | None:
+    """A flatbuffer int vector (a numpy view, or 0 when absent) as a tuple of Python ints."""
+    if isinstance(value, int):
+        return None
+    budget.spend(len(value))
+    return tuple(int(v) for v in value)
+
+
+def _read_flatbuffer(data: bytes, budget: _WorkBudget) -> _RawModel:
+    """Everything tinydeploy uses, read through the schema's lazy accessors with every step paid for."""
+    schema = _schema()
+    root = schema.Model.GetRootAsModel(data, 0)
+    op_codes = []
+    for i in range(root.OperatorCodesLength()):
+        code = root.OperatorCodes(i)
+        custom = code.CustomCode()
+        budget.spend(1 + len(custom or b""))
+        op_codes.append((int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()), _decode_name(custom),
+                         int(code.Version())))
+    subgraphs = []
+    for g in range(root.SubgraphsLength()):
+        graph = root.Subgraphs(g)
+        budget.spend(1)
+        tensors = []
+        for i in range(graph.TensorsLength()):
+            t = graph.Tensors(i)
+            name = t.Name()
+            budget.spend(1 + len(name or b""))
+            rank = int(t.ShapeLength())
+            if rank > MAX_RANK:
+                where = "" if g == 0 else f"subgraph {g}: "
+                raise _bad(budget.path, f"{where}tensor {i} has rank {rank} (at most {MAX_RANK} is supported)")
+            shape = _int_vector(t.ShapeAsNumpy(), budget) or ()
+            scales: tuple[float, ...] = ()
+            zero_points = None
+            axis = 0
+            q = t.Quantization()
+            if q is not None:
+                scale_vector = q.ScaleAsNumpy()
+                if not isinstance(scale_vector, int):
+                    budget.spend(len(scale_vector))
+                    scales = tuple(float(s) for s in scale_vector)
+                zero_points = _int_vector(q.ZeroPointAsNumpy(), budget)
+                axis = int(q.QuantizedDimension())
+            tensors.append(_RawTensor(shape, int(t.Type()), int(t.Buffer()), _decode_name(name), scales,
+                                      zero_points, axis, bool(t.IsVariable())))
+        operators = []
+        for i in range(graph.OperatorsLength()):
+            op = graph.Operators(i)
+            budget.spend(1)
+            options_table = op.BuiltinOptions()
+            options_object = schema.BuiltinOptionsCreator(op.BuiltinOptionsType(), options_table) \
+                if options_table is not None else None
+            options = dict(vars(options_object)) if options_object is not None else {}
+            budget.spend(len(options) + sum(len(v) for v in options.values() if hasattr(v, "__len__")))
+            operators.append(_RawOperator(int(op.OpcodeIndex()), _int_vector(op.InputsAsNumpy(), budget) or (),
+                                          _int_vector(op.OutputsAsNumpy(), budget) or (), options))
+        subgraphs.append(_RawSubgraph(tensors, operators, _int_vector(graph.InputsAsNumpy(), budget) or (),
+                                      _int_vector(graph.OutputsAsNumpy(), budget) or ()))
+    description = root.Description()
+    budget.spend(len(description or b""))
+    return _RawModel(subgraphs, op_codes, root, int(root.BuffersLength()), _decode_name(description))
+
+
+def _buffer_content(raw: _RawModel, index: int, data: bytes, path: Path | None) -> np.ndarray | None:
+    try:
+        buf = raw.buffers.Buffers(index)
+        if buf is None:
+            return None
+        content = buf.DataAsNumpy()
+        offset, size = int(buf.Offset()), int(buf.Size())
+    except Exception as exc:  # read lazily, so the reader's complaints about corrupt offsets come here
+        raise _bad(path, f"buffer {index} is corrupt ({_reader_complaint(exc)})") from exc
+    if not isinstance(content, int) and len(content):
+        return content
+    if offset > 1:  # models over 2 GB keep buffers after the flatbuffer (offset 1 marks "none")
+        if offset + size > len(data):
+            raise _bad(path, f"buffer {index} lies outside the file")
+        return np.frombuffer(data, dtype=np.uint8, count=size, offset=offset)
+    return None
+
+
+ZERO_POINT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+
+
+def _check_quantization(index: int, t: _RawTensor, dtype: str, constant: bool, path) -> Quantization | None:
+    if not t.scales:
+        return None
+    scales = t.scales
+    zero_points = t.zero_points if t.zero_points else (0,) * len(scales)
+    where = f"tensor {index} ({t.name[:40]})"
+    if len(zero_points) != len(scales):
+        raise _bad(path, f"{where} has {len(scales)} quantization scales but {len(zero_points)} zero points")
+    if not all(math.isfinite(s) and s >= 0 for s in scales) or (not constant and min(scales) <= 0):
+        raise _bad(path, f"{where} has an invalid quantization scale {_first_bad(scales)}")
+    low, high = ZERO_POINT_RANGES.get(dtype, (-(1 << 31), (1 << 31) - 1))
+    if not all(low <= z <= high for z in zero_points):
+        raise _bad(path, f"{where} has a zero point outside {dtype}'s range")
+    axis = t.axis
+    if len(scales) > 1:
+        if not 0 <= axis < len(t.shape) or t.shape[axis] != len(scales):
+            raise _bad(path, f"{where} has {len(scales)} per-channel scales along axis {axis} of shape {t.shape}")
+    else:
+        axis = 0
+    return Quantization(scales, zero_points, axis)
+
+
+def _first_bad(scales: tuple[float, ...]) -> float:
+    return next((s for s in scales if not (math.isfinite(s) and s > 0)), scales[0])
+
+
+def _validate(raw: _RawModel, data: bytes, path: Path | None) -> TfliteModel:
+    if not raw.subgraphs:
         raise _bad(path, "it has no subgraph")
-    graph = model.subgraphs[0]
-    buffers = model.buffers or []
-    op_codes = model.operatorCodes or []
     names = builtin_op_names()
+    op_names = []
+    for builtin_code, deprecated_code, custom_name, _ in raw.op_codes:
+        builtin = max(builtin_code, deprecated_code)
+        if builtin == CUSTOM_OP_CODE:
+            op_names.append(f"CUSTOM:{custom_name}")
+        elif builtin in names:
+            op_names.append(names[builtin])
+        else:
+            op_names.append(None)  # refused only if an operator uses it
 
+    graphs = [_validate_subgraph(number, graph, raw, op_names, data, path)
+              for number, graph in enumerate(raw.subgraphs)]
+    _check_subgraph_calls(graphs, path)
+    tensors, operators, inputs, outputs = graphs[0]
+    if not inputs or not outputs:
+        raise _bad(path, "the graph has no inputs or no outputs")
+    return TfliteModel(path, data, tensors, operators, inputs, outputs, len(raw.subgraphs), raw.description)
+
+
+def _validate_subgraph(number: int, graph: _RawSubgraph, raw: _RawModel, op_names: list, data: bytes, path):
+    where = "" if number == 0 else f"subgraph {number}: "
     tensors: list[Tensor] = []
-    for index, t in enumerate(graph.tensors or []):
-        shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
-        if any(d < 0 for d in shape):
-            raise _bad(path, f"tensor {index} has a negative dimension {shape}")
-        elements = 1
-        for d in shape:
-            elements *= d
+    for index, t in enumerate(graph.tensors):
+        if len(t.shape) > MAX_RANK:
+            raise _bad(path, f"{where}tensor {index} has rank {len(t.shape)} (at most {MAX_RANK} is supported)")
+        if any(d < 0 for d in t.shape):
+            raise _bad(path, f"{where}tensor {index} has a negative dimension {t.shape}")
+        elements = math.prod(t.shape)
         if elements > MAX_TENSOR_ELEMENTS:
-            raise _bad(path, f"tensor {index} has an absurd shape {shape} ({elements} elements)")
+            raise _bad(path, f"{where}tensor {index} has an absurd shape {t.shape} ({elements} elements)")
         if t.type not in TENSOR_TYPES:
-            raise _bad(path, f"tensor {index} has unknown type {t.type}")
+            raise _bad(path, f"{where}tensor {index} has unknown type {t.type}")
         dtype, itemsize = TENSOR_TYPES[t.type]
-        if not 0 <= t.buffer < max(len(buffers), 1):
-            raise _bad(path, f"tensor {index} refers to buffer {t.buffer} of {len(buffers)}")
-        content = None
-        if buffers and t.buffer > 0:
-            buf = buffers[t.buffer]
-            if buf.data is not None and len(buf.data):
-                content = np.asarray(buf.data, dtype=np.uint8)
-            elif getattr(buf, "offset", 0) and buf.offset > 1:
-                if buf.offset + buf.size > len(data):
-                    raise _bad(path, f"buffer {t.buffer} lies outside the file")
-                content = np.frombuffer(data, dtype=np.uint8, count=buf.size, offset=buf.offset)
-        quant = None
-        q = t.quantization
-        if q is not None and q.scale is not None and len(q.scale):
-            zero_points = tuple(int(z) for z in (q.zeroPoint if q.zeroPoint is not None else [0] * len(q.scale)))
-            quant = Quantization(tuple(float(s) for s in q.scale), zero_points, int(q.quantizedDimension))
-        tensor = Tensor(index, _decode_name(t.name), shape, dtype, itemsize, int(t.buffer), content, quant,
-                        bool(t.isVariable))
+        if not 0 <= t.buffer < max(raw.buffer_count, 1):
+            raise _bad(path, f"{where}tensor {index} refers to buffer {t.buffer} of {raw.buffer_count}")
+        content = _buffer_content(raw, t.buffer, data, path) if raw.buffer_count and t.buffer > 0 else None
+        quant = _check_quantization(index, t, dtype, content is not None and content.size > 0, path)
+        tensor = Tensor(index, t.name, t.shape, dtype, itemsize, t.buffer, content, quant, t.is_variable)
         if content is not None and dtype not in ("string", "int4") and content.size != tensor.nbytes:
-            raise _bad(path, f"tensor {index} ({tensor.name}) has {content.size} bytes of data for shape {shape}")
+            raise _bad(path, f"{where}tensor {index} ({tensor.name[:40]}) has {content.size} bytes of data for "
+                             f"shape {t.shape}")
         tensors.append(tensor)
 
     def check_indices(indices, what: str, allow_optional: bool) -> tuple[int, ...]:
-        result = tuple(int(i) for i in (indices if indices is not None else []))
-        for i in result:
+        for i in indices:
             if i == -1 and allow_optional:
                 continue
             if not 0 <= i < len(tensors):
-                raise _bad(path, f"{what} refers to tensor {i} of {len(tensors)}")
-        return result
+                raise _bad(path, f"{where}{what} refers to tensor {i} of {len(tensors)}")
+        return tuple(indices)
 
     operators: list[Operator] = []
-    for index, op in enumerate(graph.operators or []):
-        if not 0 <= op.opcodeIndex < len(op_codes):
-            raise _bad(path, f"operator {index} uses opcode {op.opcodeIndex} of {len(op_codes)}")
-        code = op_codes[op.opcodeIndex]
-        builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
-        if builtin == 32:  # CUSTOM
-            name = f"CUSTOM:{_decode_name(code.customCode)}"
-        else:
-            name = names.get(builtin, f"UNKNOWN_OP_{builtin}")
-        options = dict(vars(op.builtinOptions)) if op.builtinOptions is not None else {}
-        operators.append(Operator(index, name, int(code.version), check_indices(op.inputs, f"operator {index}", True),
-                                  check_indices(op.outputs, f"operator {index}", False), options))
+    for index, op in enumerate(graph.operators):
+        if not 0 <= op.opcode_index < len(op_names):
+            raise _bad(path, f"{where}operator {index} uses opcode {op.opcode_index} of {len(op_names)}")
+        name = op_names[op.opcode_index]
+        if name is None:
+            builtin_code, deprecated_code, _, _ = raw.op_codes[op.opcode_index]
+            raise _bad(path, f"{where}operator {index} has the unknown operator code "
+                             f"{max(builtin_code, deprecated_code)} (a newer or corrupt model)")
+        operators.append(Operator(index, name, raw.op_codes[op.opcode_index][3],
+                                  check_indices(op.inputs, f"operator {index}", True),
+                                  check_indices(op.outputs, f"operator {index}", False), op.options))
 
-    inputs = check_indices(graph.inputs, "the graph inputs", False)
-    outputs = check_indices(graph.outputs, "the graph outputs", False)
-    if not inputs or not outputs:
-        raise _bad(path, "the graph has no inputs or no outputs")
-    _check_execution_order(operators, inputs, tensors, path)
-    return TfliteModel(path, bytes(data), tensors, operators, inputs, outputs, len(model.subgraphs),
-                       _decode_name(model.description))
+    for op in operators:
+        _check_operands(op, tensors, path, where)
+    inputs = check_indices(graph.inputs, "the graph's input list", False)
+    outputs = check_indices(graph.outputs, "the graph's output list", False)
+    _check_execution_order(operators, inputs, outputs, tensors, path, where)
+    return tensors, operators, inputs, outputs
 
 
-def _check_execution_order(operators: list[Operator], inputs, tensors: list[Tensor], path) -> None:
-    """Every operator input must exist before the operator runs (no cycles, no dangling tensors)."""
-    available = set(inputs) | {t.index for t in tensors if t.is_constant or t.is_variable}
+# Operand ranks the kernels (TFLM's, the native engine's, the MAC counter) index without checking:
+# op -> (inputs it needs, {input position: allowed ranks}, allowed ranks of output 0).
+OPERAND_RANKS = {
+    "CONV_2D": (2, {0: (4,), 1: (4,)}, (4,)),
+    "DEPTHWISE_CONV_2D": (2, {0: (4,), 1: (4,)}, (4,)),
+    "TRANSPOSE_CONV": (3, {0: (1,), 1: (4,), 2: (4,)}, (4,)),
+    "FULLY_CONNECTED": (2, {1: (2,)}, tuple(range(1, MAX_RANK + 1))),
+    "BATCH_MATMUL": (2, {0: tuple(range(2, MAX_RANK + 1)), 1: tuple(range(2, MAX_RANK + 1))},
+                     tuple(range(2, MAX_RANK + 1))),
+    "AVERAGE_POOL_2D": (1, {0: (4,)}, (4,)),
+    "MAX_POOL_2D": (1, {0: (4,)}, (4,)),
+}
+
+
+def _check_operands(op: Operator, tensors: list[Tensor], path, where: str) -> None:
+    rule = OPERAND_RANKS.get(op.op)
+    if rule is None:
+        return
+    needed, input_ranks, output_ranks = rule
+    what = f"{where}operator {op.index} ({op.op})"
+    if len(op.inputs) < needed or any(i == -1 for i in op.inputs[:needed]) or not op.outputs:
+        raise _bad(path, f"{what} needs {needed} inputs and an output, it has {len(op.inputs)} and "
+                         f"{len(op.outputs)}")
+    for position, ranks in input_ranks.items():
+        shape = tensors[op.inputs[position]].shape
+        if len(shape) not in ranks:
+            raise _bad(path, f"{what} input {position} has shape {shape}, expected rank {_ranks_text(ranks)}")
+    shape = tensors[op.outputs[0]].shape
+    if len(shape) not in output_ranks:
+        raise _bad(path, f"{what} output has shape {shape}, expected rank {_ranks_text(output_ranks)}")
+
+
+def _ranks_text(ranks: tuple[int, ...]) -> str:
+    return str(ranks[0]) if len(ranks) == 1 else f"{ranks[0]} to {ranks[-1]}"
+
+
+def _called_subgraphs(op: Operator) -> list[int]:
+    """Subgraphs a control-flow operator runs (IF, WHILE, CALL_ONCE, ...: every option naming one)."""
+    return [int(value) for key, value in op.options.items() if key.lower().endswith("subgraphindex")]
+
+
+def _check_subgraph_calls(graphs: list, path) -> None:
+    """Control flow may only call existing subgraphs, and never back into one already running (TFLM would
+    recurse until the stack overflows)."""
+    calls: list[set[int]] = []
+    for number, (_, operators, _, _) in enumerate(graphs):
+        targets = set()
+        for op in operators:
+            for target in _called_subgraphs(op):
+                if not 0 <= target < len(graphs):
+                    raise _bad(path, f"operator {op.index} ({op.op}) of subgraph {number} calls subgraph {target} "
+                                     f"of {len(graphs)}")
+                targets.add(target)
+        calls.append(targets)
+    state = [0] * len(graphs)  # 0 unvisited, 1 on the current path, 2 done
+    for start in range(len(graphs)):
+        if state[start]:
+            continue
+        stack = [(start, iter(sorted(calls[start])))]
+        state[start] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+            elif state[child] == 1:
+                cycle = [n for n, _ in stack][[n for n, _ in stack].index(child):] + [child]
+                raise _bad(path, f"its subgraphs call each other in a cycle ({' -> '.join(map(str, cycle))})")
+            elif state[child] == 0:
+                state[child] = 1
+                stack.append((child, iter(sorted(calls[child]))))
+
+
+def _check_execution_order(operators: list[Operator], inputs, outputs, tensors: list[Tensor], path,
+                           where: str = "") -> None:
+    """Every operator input exists before the operator runs, every tensor is written once and never over a
+    constant, and every graph output gets computed (no cycles, no dangling tensors)."""
+    constants = {t.index for t in tensors if t.is_constant}
+    available = set(inputs) | constants | {t.index for t in tensors if t.is_variable}
+    written = set(inputs)
     for op in operators:
         for i in op.inputs:
             if i != -1 and i not in available:
-                raise _bad(path, f"operator {op.index} ({op.op}) reads tensor {i} before any operator writes it")
+                raise _bad(path, f"{where}operator {op.index} ({op.op}) reads tensor {i} before any operator "
+                                 "writes it")
+        for i in op.outputs:
+            if i in constants:
+                raise _bad(path, f"{where}operator {op.index} ({op.op}) writes over the constant tensor {i}")
+            if i in written:
+                raise _bad(path, f"{where}operator {op.index} ({op.op}) writes tensor {i}, which is already written")
+            written.add(i)
         available.update(op.outputs)
+    for i in outputs:
+        if i not in available:
+            raise _bad(path, f"{where}the graph output tensor {i} is never computed")

@@ -130,6 +130,15 @@ class QemuBoard:
         _live_boards.add(self)
         self._reader = threading.Thread(target=self._read_stderr, name=f"qemu-stderr-{self._proc.pid}", daemon=True)
         self._reader.start()
+        try:
+            self._wait_for_port()
+        except BaseException:  # Ctrl-C while QEMU starts: __exit__ will not run, so stop it here
+            self.stop()
+            raise
+        return self
+
+    def _wait_for_port(self) -> None:
+        assert self._proc is not None and self._reader is not None
         deadline = time.monotonic() + self.start_timeout
         while not self._port_found.wait(0.05):
             if self._proc.poll() is not None:
@@ -143,7 +152,6 @@ class QemuBoard:
                 self.stop()
                 raise TinydeployError(f"QEMU did not open its serial port within {self.start_timeout:.0f} s: "
                                       f"{self._tail_summary()}", "check the QEMU installation")
-        return self
 
     def _read_stderr(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None
@@ -174,8 +182,9 @@ class QemuBoard:
             raise TinydeployError(f"the firmware locked up the virtual board (QEMU {_status(code)}: "
                                   f"{self._tail_summary()})", "a fault while handling a fault, e.g. a stack overflow "
                                   "or a corrupt vector table", exit_code=EXIT_FAILED)
-        raise TinydeployError(f"QEMU exited with {_status(code)}: {self._tail_summary()}",
-                              "the firmware stopped or QEMU failed", exit_code=EXIT_FAILED)
+        raise TinydeployError(f"the virtual board stopped: QEMU exited with {_status(code)} "
+                              f"({self._tail_summary()})", "the firmware stopped, or QEMU failed or was killed; "
+                              "run again", exit_code=EXIT_FAILED)
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Waits for QEMU to exit by itself (e.g. the firmware called exit()); its status, or None on timeout."""

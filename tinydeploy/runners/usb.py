@@ -186,7 +186,7 @@ class PlatformioUploader:
                                f"the board keeps its previous firmware; reconnect it and retry; log: {log_path}")
 
     def upload(self, port: str, progress: Progress) -> UploadResult:
-        from tinydeploy.build.platformio import _kill_group, platformio_env
+        from tinydeploy.build.platformio import _kill_group, kill_process_group, platformio_env
 
         command = upload_command(self.project_dir, self.env_name, port)
         log_path = self.project_dir / ".pio" / f"tinydeploy-upload-{self.env_name}.log"
@@ -213,6 +213,7 @@ class PlatformioUploader:
             _kill_group(proc)
             atomic_write_text(log_path, "\n".join(lines) + "\n")
             raise
+        kill_process_group(proc.pid)  # an upload tool that outlived PlatformIO
         atomic_write_text(log_path, "\n".join(lines) + "\n")
         if returncode != 0:
             raise self._failure(lines, port, log_path)

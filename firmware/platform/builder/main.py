@@ -42,7 +42,7 @@ env.Append(
     CXXFLAGS=["-std=gnu++17", "-fno-exceptions", "-fno-rtti", "-fno-threadsafe-statics"],
     CPPDEFINES=[("F_CPU", "$BOARD_F_CPU")],
     LINKFLAGS=cpu_flags
-    + ["-Os", "--specs=nano.specs", "-nostartfiles", "-Wl,--gc-sections", "-Wl,-Map,${BUILD_DIR}/firmware.map"],
+    + ["-Os", "--specs=nano.specs", "-nostartfiles", "-Wl,--gc-sections", "-Wl,-Map,\"${BUILD_DIR}/firmware.map\""],
     LIBS=["stdc++", "m", "c", "gcc"],
 )
 

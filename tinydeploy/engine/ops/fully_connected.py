@@ -1,7 +1,10 @@
-"""FULLY_CONNECTED: int8 input and weights, int32 bias, per-tensor or per-output-channel weight scales."""
+"""FULLY_CONNECTED: int8 input and weights, int32 bias, per-tensor or per-output-channel weight scales.
+
+With fast kernels (symmetric weights) the weights are widened and reordered here for fully_connected_fast.c."""
 
 from __future__ import annotations
 
+from tinydeploy.engine.ops.common import DOT_BLOCK, fast_requant, widened_weights
 from tinydeploy.engine.quant import activation_range, quantize_multiplier
 from tinydeploy.engine.registry import LoweringContext, lowering
 
@@ -32,6 +35,18 @@ def lower_fully_connected(ctx: LoweringContext):
     per_channel = len(quant.scales) > 1
     if per_channel and (quant.axis != 0 or any(quant.zero_points)):
         raise ctx.fail("per-channel weights must be symmetric along the output axis")
+    filter_offset = -(quant.zero_points[0] if quant.zero_points else 0)
+    if ctx.fast_kernels and filter_offset == 0:
+        words = widened_weights(weights.values().reshape(output_depth, input_depth))
+        packed = ctx.constants.array(f"op{op.index}_widened", "uint32_t", words,
+                                     f"op {op.index}: weights of tensor {weights.index} widened for SMLAD")
+        params = ctx.constants.struct(f"op{op.index}_params", "td_fully_connected_fast_params", [
+            ("batches", batches), ("input_depth", input_depth), ("output_depth", output_depth),
+            ("requant", fast_requant(ctx, source, weights, bias, result, output_depth, 0)), ("weights", packed),
+        ], f"op {op.index}: FULLY_CONNECTED {op.activation}")
+        blocks = f"{output_depth // DOT_BLOCK}x4" + (f"+{output_depth % DOT_BLOCK}" if output_depth % DOT_BLOCK else "")
+        return ctx.lowered("td_fully_connected_fast_s8", (params, ctx.ref(source), ctx.ref(result)),
+                           kernel="fully_connected_fast", variant=f"dsp {blocks} channels")
     input_scale, output_scale = ctx.scale(source), ctx.scale(result)
     # TFLite multiplies the scales in double precision: input * filter / output.
     pairs = [quantize_multiplier(float(input_scale) * float(s) / float(output_scale)) for s in quant.scales]
@@ -45,7 +60,7 @@ def lower_fully_connected(ctx: LoweringContext):
     params = constants.struct(f"op{op.index}_params", "td_fully_connected_params", [
         ("batches", batches), ("input_depth", input_depth), ("output_depth", output_depth),
         ("input_offset", -ctx.zero_point(source)),
-        ("filter_offset", -(quant.zero_points[0] if quant.zero_points else 0)),
+        ("filter_offset", filter_offset),
         ("output_offset", ctx.zero_point(result)),
         ("activation_min", activation_min), ("activation_max", activation_max),
         ("per_channel", per_channel), ("multipliers", multipliers), ("shifts", shifts),
