@@ -19,7 +19,7 @@ def test_nano33ble_figures():
     assert b.flash_bytes == 983_040 and b.ram_bytes == 262_144
     assert (b.pio_platform, b.pio_board, b.pio_framework) == ("nordicnrf52", "nano33ble", "arduino")
     assert str(b.usb_sketch) == "2341:805A" and str(b.usb_bootloader) == "2341:005A"
-    assert b.baud == 115_200 and b.upload_method == "bossac"
+    assert b.baud == 115_200 and b.upload_method == "sam-ba"  # PlatformIO's name for the bossac upload
     assert 80_000 <= b.core_flash_bytes <= 90_000 and 40_000 <= b.core_ram_bytes <= 50_000
 
 
@@ -48,11 +48,21 @@ def test_a_good_copy_loads(tmp_path):
     (GOOD.replace('sketch = "2341:805A"', 'sketch = "2341-805A"'), "usb.sketch"),
     (GOOD.replace('board = "nano33ble"', 'board = ""'), "platformio.board"),
     (GOOD.replace('default_engine = "tflm"', 'default_engine = "onnx"'), "default_engine"),
+    (GOOD.replace('method = "sam-ba"', 'method = "usbasp"'), "upload.method"),
+    (GOOD.replace('runner = "platformio"', 'runner = "arduino-cli"'), "upload.runner"),
 ])
 def test_a_bad_profile_names_the_file_and_the_field(tmp_path, broken, field):
     with pytest.raises(TinydeployError) as info:
         load_board_file(_write_profile(tmp_path, broken))
     assert "myboard.toml" in info.value.message and f"'{field}'" in info.value.message
+
+
+def test_upload_method_is_platformios_protocol_name(tmp_path):
+    """The profile's method goes into platformio.ini as upload_protocol unchanged: the tool's name is refused."""
+    with pytest.raises(TinydeployError) as info:
+        load_board_file(_write_profile(tmp_path, GOOD.replace('method = "sam-ba"', 'method = "bossac"')))
+    assert "'sam-ba'" in info.value.one_line()
+    assert all(board.upload_method != "bossac" for board in all_boards().values())
 
 
 def test_invalid_toml_names_the_file(tmp_path):

@@ -16,8 +16,9 @@ import pytest
 from tests.conftest import mlperf_model, run_cli
 from tinydeploy.boards import get_board
 from tinydeploy.emit.project import generate_project
-from tinydeploy.emit.tflm import (CALIBRATION_MARGIN_BYTES, TFLM_LIB_ENV, TFLM_LIBRARY_COMMIT, TFLM_OP_METHODS,
-                                  github_reachable)
+from tinydeploy.emit.tflm import (ARENA_ALIGN, CALIBRATION_MARGIN_BYTES, MEASURE_ENV, TFLM_LIB_ENV,
+                                  TFLM_LIBRARY_COMMIT, TFLM_OP_METHODS, TflmLibrary, arena_for, arena_from_device,
+                                  github_reachable, store_device_arena)
 from tinydeploy.model.tflite import load_tflite
 
 OUR_SOURCES = re.compile(r"(^|/)(src/|lib/tinydeploy/)")
@@ -39,9 +40,10 @@ def _array_bytes(source: str) -> bytes:
 
 
 @pytest.mark.parametrize("key", ["ad", "kws", "ic", "vww"])
-def test_sketch_sources_follow_the_analyzed_model(key, tmp_path):
+def test_sketch_sources_follow_the_analyzed_model(key, tmp_path, monkeypatch):
     from tinydeploy.analysis.analyze import tflm_arena
 
+    monkeypatch.delenv(TFLM_LIB_ENV, raising=False)  # no library: nothing to measure with, analyze's figure
     model = load_tflite(mlperf_model(key))
     project = generate_project(model, get_board("nano33ble"), "tflm", tmp_path / key)
     header = (project.directory / "src" / "td_tflm_model.h").read_text()
@@ -59,6 +61,7 @@ def test_sketch_sources_follow_the_analyzed_model(key, tmp_path):
     margin = int(re.search(r"kTensorArenaMarginBytes = (\d+)u", header).group(1))
     assert arena % 16 == 0 and arena == base + margin and base == estimate.target_bytes
     assert estimate.recommended_bytes <= arena < estimate.recommended_bytes + 16
+    assert project.arena.source == "analyze" and "an upper bound" in header and f"+ {margin} B margin" in header
     # the model: the exact file, const (flash), aligned for TFLM, with its length and hash
     assert _array_bytes(source) == model.raw
     assert f"alignas(16) const unsigned char td_tflm_model_data[{len(model.raw)}]" in source
@@ -68,7 +71,8 @@ def test_sketch_sources_follow_the_analyzed_model(key, tmp_path):
     assert '#define TD_ENGINE_NAME "tflm"' in (project.directory / "src" / "td_model_info.h").read_text()
 
 
-def test_platformio_ini_builds_the_board_and_the_virtual_board(tmp_path):
+def test_platformio_ini_builds_the_board_and_the_virtual_board(tmp_path, monkeypatch):
+    monkeypatch.delenv(TFLM_LIB_ENV, raising=False)  # the pinned download, not a local copy
     model = load_tflite(mlperf_model("ad"))
     project = generate_project(model, get_board("nano33ble"), "tflm", tmp_path / "nano")
     config = configparser.ConfigParser(interpolation=None)
@@ -92,7 +96,8 @@ def test_platformio_ini_builds_the_board_and_the_virtual_board(tmp_path):
     assert dict(sections["env:nano33ble"])["board"] == "nano33ble"
 
 
-def test_a_local_library_replaces_the_download(tmp_path):
+def test_a_local_library_replaces_the_download(tmp_path, monkeypatch):
+    monkeypatch.setenv(MEASURE_ENV, "0")  # the stand-in below cannot build a measurement
     library = tmp_path / "Arduino_TensorFlowLite"
     (library / "src").mkdir(parents=True)
     (library / "src" / "TensorFlowLite.h").write_text("// stand-in: only its presence is checked here\n")
@@ -117,6 +122,37 @@ def test_without_the_library_the_tflm_build_says_how_to_proceed(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2 and len(lines) == 1, result.stderr[-1500:]
     assert "--engine native" in lines[0] and "--tflm-lib" in lines[0] and "GitHub" in lines[0]
+
+
+def test_arena_sizing_rules_without_a_library(tmp_path, monkeypatch):
+    """Which figure a sketch's arena rests on, and the arithmetic of the stated margin (no build, no QEMU)."""
+    monkeypatch.setenv("TINYDEPLOY_CACHE_DIR", str(tmp_path / "cache"))
+    for used in (1, 820, 2596, 24_164, 101_108):
+        sizing = arena_from_device(used, "virtual")
+        assert sizing.arena_bytes % ARENA_ALIGN == 0 and sizing.arena_bytes - used == sizing.margin_bytes
+        assert CALIBRATION_MARGIN_BYTES <= sizing.margin_bytes < CALIBRATION_MARGIN_BYTES + ARENA_ALIGN
+    with pytest.raises(ValueError):
+        arena_from_device(0)
+    model = load_tflite(mlperf_model("ad"))
+    pinned = TflmLibrary(None)
+    # nothing measured and no local library: analyze's estimate, labelled an upper bound with the reason
+    fallback = arena_for(model, "nano33ble", pinned)
+    assert fallback.source == "analyze" and fallback.is_upper_bound and "no local TFLM library" in fallback.note
+    assert "upper bound" in fallback.describe()
+    # a figure measured on the virtual board holds for the Nano 33 BLE (same core), not for the Pico (M0+)
+    store_device_arena(model, "virtual", pinned, 2596)
+    nano = arena_for(model, "nano33ble", pinned)
+    assert (nano.source, nano.measured_on, nano.base_bytes, nano.arena_bytes) == ("device", "virtual", 2596, 3120)
+    assert "measured on the virtual board" in nano.describe() and "524 B margin" in nano.describe()
+    pico = arena_for(model, "pico", pinned)
+    assert pico.source == "analyze" and "another core" in pico.note
+    # a figure read on the board itself (--calibrate-arena) wins over the virtual board's
+    store_device_arena(model, "nano33ble", pinned, 2600)
+    assert arena_for(model, "nano33ble", pinned).measured_on == "nano33ble"
+    # another library version is another figure (not measured here: the path is no library)
+    monkeypatch.setenv(MEASURE_ENV, "0")
+    other = arena_for(model, "nano33ble", TflmLibrary(Path("/nonexistent")))
+    assert other.source == "analyze" and MEASURE_ENV in other.note
 
 
 # ---- built and run: needs the library -------------------------------------------------------------------------
@@ -168,3 +204,39 @@ def test_calibrated_arena_is_used_bytes_plus_the_stated_margin(built_tflm_ad, tm
     # cached: a new project for the same model, board and library gets that arena without a device
     again = generate_project(model, board, "tflm", tmp_path / "again", tflm_lib=library)
     assert again.arena.source == "device" and again.arena.arena_bytes == report.run.activation_bytes
+
+
+@pytest.mark.slow
+@pytest.mark.virtual
+def test_generated_arena_holds_the_used_bytes_within_the_stated_margin(built_tflm_ad, sine_int8_tflite, tmp_path):
+    """The done-when: with a local library, generate measures the arena on the virtual board; the sketch built with
+    it runs, and arena_used_bytes() fits kTensorArenaSize with at most the stated margin to spare."""
+    from tinydeploy.build.platformio import build_project
+    from tinydeploy.link import DeviceLink
+    from tinydeploy.runners.qemu import QemuBoard
+
+    _, ad_project, _, library = built_tflm_ad
+    # the built AD project, so each model rebuilds only its own files (a copy would rebuild the library: PlatformIO
+    # names its build folder after the project's path); AD comes last, leaving the project as it was
+    directory = ad_project.directory
+    for path in (sine_int8_tflite, mlperf_model("kws"), mlperf_model("ad")):
+        model = load_tflite(path)
+        project = generate_project(model, get_board("virtual"), "tflm", directory, force=True, tflm_lib=library)
+        arena = project.arena
+        assert arena.source == "device" and arena.measured_on == "virtual", arena
+        header = (directory / "src" / "td_tflm_model.h").read_text()
+        assert f"+ {arena.margin_bytes} B margin" in header and f"kTensorArenaMarginBytes = {arena.margin_bytes}u" in header
+        build_project(directory, project.env_name)
+        with QemuBoard(directory, project.env_name) as board, DeviceLink(board.port_url, 115_200) as link:
+            info = link.wait_ready(30.0)
+            assert info.engine_status == 0 and model.sha256.startswith(info.model_hash)
+            used = link.ram().used_bytes
+        print(f"{model.name}: used {used} B, arena {arena.arena_bytes} B, stated margin {arena.margin_bytes} B")
+        assert used <= arena.arena_bytes <= used + arena.margin_bytes
+        assert arena.margin_bytes < CALIBRATION_MARGIN_BYTES + ARENA_ALIGN
+    # generate for the Nano 33 BLE says what the arena rests on and the margin (the figure is cached now)
+    result = run_cli("generate", sine_int8_tflite, "--board", "nano33ble", "--engine", "tflm", "--tflm-lib", library,
+                     "--out", tmp_path / "nano")
+    assert result.returncode == 0, result.stderr
+    assert "measured on the virtual board" in result.stdout
+    assert re.search(r"\+ 5[12]\d B margin", result.stdout)

@@ -56,6 +56,15 @@ class Board:
 _INT_FIELDS = ("clock_hz", "flash_bytes", "ram_bytes", "core_flash_bytes", "core_ram_bytes", "stack_bytes", "baud")
 _STR_FIELDS = ("name", "title", "mcu", "cpu", "default_engine")
 ENGINES = ("native", "tflm")
+# [upload] runner -> the methods it takes. For "platformio" the method is PlatformIO's upload_protocol, written
+# into platformio.ini as is (PlatformIO's names: the Nano 33 BLE's bossac upload is "sam-ba").
+UPLOAD_METHODS = {
+    "qemu": ("qemu",),
+    "platformio": ("sam-ba", "esptool", "picotool", "mbed", "stlink", "jlink", "cmsis-dap", "nrfjprog", "dfu",
+                   "blackmagic"),
+}
+# Tool names people write where PlatformIO wants a protocol name.
+_UPLOAD_ALIASES = {"bossac": "sam-ba"}
 
 
 def _field(data: dict, path: Path, key: str, kind: type, section: str | None = None):
@@ -109,13 +118,24 @@ def load_board_file(path: Path) -> Board:
     if values["core_ram_bytes"] + values["stack_bytes"] >= values["ram_bytes"]:
         raise TinydeployError(f"board profile {path.name}: fields 'core_ram_bytes' + 'stack_bytes' exceed ram_bytes",
                               "fix the profile")
+    runner = _field(data, path, "runner", str, "upload")
+    method = _field(data, path, "method", str, "upload")
+    if runner not in UPLOAD_METHODS:
+        raise TinydeployError(f"board profile {path.name}: field 'upload.runner' must be one of "
+                              f"{', '.join(UPLOAD_METHODS)}, got {runner!r}", "fix the profile")
+    if method not in UPLOAD_METHODS[runner]:
+        alias = _UPLOAD_ALIASES.get(method)
+        raise TinydeployError(f"board profile {path.name}: field 'upload.method' {method!r} is not an upload method "
+                              f"of runner {runner!r}",
+                              f"PlatformIO calls it {alias!r}" if alias else
+                              f"use one of: {', '.join(UPLOAD_METHODS[runner])}")
     return Board(
         **values,
         pio_platform=_field(data, path, "platform", str, "platformio"),
         pio_board=_field(data, path, "board", str, "platformio"),
         pio_framework=_field(data, path, "framework", str, "platformio"),
-        upload_method=_field(data, path, "method", str, "upload"),
-        upload_runner=_field(data, path, "runner", str, "upload"),
+        upload_method=method,
+        upload_runner=runner,
         usb_sketch=_usb_id(data, path, "sketch"),
         usb_bootloader=_usb_id(data, path, "bootloader"),
         source=path,

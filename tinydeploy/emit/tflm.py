@@ -23,11 +23,19 @@ TFLM_LIB_ENV = "TINYDEPLOY_TFLM_LIB"
 GITHUB_HOST = "github.com"
 
 ARENA_ALIGN = 16
-# arena_used_bytes() is below the smallest arena that allocates (scratch buffers held during Prepare):
-# measured +12 B for KWS/VWW/IC and ~+380 B for AD (FACTS.md). A calibrated arena adds this much.
+# The stated margin over a measured arena_used_bytes(): that figure is below the smallest arena that allocates
+# (TFLM holds temporary buffers while it prepares the ops and plans memory), by 12 B for KWS/VWW/IC and ~380 B
+# for AD on the pinned library (FACTS.md). kTensorArenaSize = used + this, rounded up to 16 B (so the margin
+# written into a sketch is 512..527 B).
 CALIBRATION_MARGIN_BYTES = 512
 # Arena for the calibration build: large, so allocation cannot fail, and still within the board's RAM.
 CALIBRATION_ARENA_FRACTION = 0.5
+# The virtual board (QEMU mps2-an386) measures arenas for boards with the same core: the same library source
+# built for the same 32-bit ABI and the same CMSIS-NN kernel paths (DSP extension) allocates the same bytes.
+VIRTUAL_BOARD = "virtual"
+# Tools the virtual board's measurement needs on PATH.
+VIRTUAL_BOARD_TOOLS = ("qemu-system-arm", "arm-none-eabi-g++")
+MEASURE_ENV = "TINYDEPLOY_TFLM_MEASURE"  # "0": never measure on the virtual board (use analyze's upper bound)
 
 # BuiltinOperator name -> the MicroMutableOpResolver method that registers it, as declared in the pinned
 # library's tensorflow/lite/micro/micro_mutable_op_resolver.h. The one table of this mapping.
@@ -83,28 +91,43 @@ class ArenaSizing:
     """kTensorArenaSize and where it comes from."""
 
     arena_bytes: int  # kTensorArenaSize
-    base_bytes: int  # the measured figure: 32-bit estimate from analyze, or arena_used_bytes() read on a device
-    margin_bytes: int  # arena_bytes - base_bytes: the stated margin for the target's kernels (and alignment)
-    source: str  # "analyze" (host TFLM, 32-bit estimate), "device" (calibrated) or "calibration" (generous)
+    base_bytes: int  # the figure it rests on: analyze's 32-bit estimate, or arena_used_bytes() read on a device
+    margin_bytes: int  # arena_bytes - base_bytes: the stated margin
+    source: str  # "analyze" (host TFLM, an upper bound), "device" (measured) or "calibration" (generous)
+    measured_on: str = ""  # for "device": the board whose arena_used_bytes() it is
+    note: str = ""  # why an "analyze" figure was not measured
+
+    @property
+    def is_upper_bound(self) -> bool:
+        return self.source == "analyze"
 
     def describe(self) -> str:
-        what = {"analyze": "32-bit estimate of TFLM's measured minimum (tinydeploy analyze)",
-                "device": "arena_used_bytes() read on the device (--calibrate-arena)",
-                "calibration": "generous arena of the calibration build"}[self.source]
-        return f"{self.base_bytes} B {what} + {self.margin_bytes} B margin"
+        if self.source == "device":
+            where = ("the virtual board (Cortex-M4, the same TFLM library)" if self.measured_on == VIRTUAL_BOARD
+                     else self.measured_on)
+            return (f"{self.base_bytes} B arena_used_bytes() measured on {where} "
+                    f"+ {self.margin_bytes} B margin (at most {CALIBRATION_MARGIN_BYTES + ARENA_ALIGN - 1} B)")
+        if self.source == "calibration":
+            return f"generous arena of the calibration build ({self.base_bytes} B estimate + {self.margin_bytes} B)"
+        text = (f"{self.base_bytes} B 32-bit estimate from the host TFLM (tinydeploy analyze) + {self.margin_bytes} B "
+                "margin for the target's kernels: an upper bound, not measured on the target")
+        return f"{text} ({self.note})" if self.note else text
 
 
-def arena_from_analysis(model: TfliteModel) -> ArenaSizing:
+def arena_from_analysis(model: TfliteModel, note: str = "") -> ArenaSizing:
     from tinydeploy.analysis.analyze import tflm_arena
 
     estimate, _ = tflm_arena(model)
     arena = _align(estimate.recommended_bytes)
-    return ArenaSizing(arena, estimate.target_bytes, arena - estimate.target_bytes, "analyze")
+    return ArenaSizing(arena, estimate.target_bytes, arena - estimate.target_bytes, "analyze", note=note)
 
 
-def arena_from_device(used_bytes: int) -> ArenaSizing:
+def arena_from_device(used_bytes: int, measured_on: str = "") -> ArenaSizing:
+    """used + the stated margin, rounded up to 16 B: what a sketch gets once its arena was measured."""
+    if used_bytes <= 0:
+        raise ValueError(f"arena_used_bytes() must be positive, got {used_bytes}")
     arena = _align(used_bytes + CALIBRATION_MARGIN_BYTES)
-    return ArenaSizing(arena, used_bytes, arena - used_bytes, "device")
+    return ArenaSizing(arena, used_bytes, arena - used_bytes, "device", measured_on)
 
 
 def calibration_arena(board_ram_bytes: int, core_ram_bytes: int, model_hint_bytes: int) -> ArenaSizing:
@@ -170,7 +193,7 @@ def c_byte_array_body(data: bytes, per_line: int = 16) -> str:
     return ",\n".join("    " + line for line in lines)
 
 
-# ---- arena calibrated on a device, cached per model, board and library version --------------------------------
+# ---- arena measured on a device, cached per model, board and library version -----------------------------------
 
 
 def _calibration_key(model: TfliteModel, board_name: str, library: TflmLibrary) -> str:
@@ -183,7 +206,7 @@ def cached_device_arena(model: TfliteModel, board_name: str, library: TflmLibrar
     hit = cache.load("tflm-arena", _calibration_key(model, board_name, library))
     if not hit or not isinstance(hit.get("used_bytes"), int) or hit["used_bytes"] <= 0:
         return None
-    return arena_from_device(hit["used_bytes"])
+    return arena_from_device(hit["used_bytes"], board_name)
 
 
 def store_device_arena(model: TfliteModel, board_name: str, library: TflmLibrary, used_bytes: int) -> None:
@@ -193,6 +216,50 @@ def store_device_arena(model: TfliteModel, board_name: str, library: TflmLibrary
                 {"used_bytes": int(used_bytes), "model": model.name, "board": board_name, "library": library.version})
 
 
-def arena_for(model: TfliteModel, board_name: str, library: TflmLibrary) -> ArenaSizing:
-    """The arena a build gets without a device: a calibrated figure if one is cached, else analyze's."""
-    return cached_device_arena(model, board_name, library) or arena_from_analysis(model)
+def virtual_board_measures(board_name: str) -> bool:
+    """Whether an arena measured on the virtual board holds for this board: the same core (Cortex-M4, with or
+    without FPU), hence the same ABI and the same CMSIS-NN kernel paths."""
+    from tinydeploy.boards import get_board
+
+    def core(name: str) -> str:
+        return get_board(name).cpu.removesuffix("F")
+
+    return core(board_name) == core(VIRTUAL_BOARD)
+
+
+def virtual_measurement_unavailable(library: TflmLibrary) -> str:
+    """Why the arena cannot be measured on the virtual board here ("" when it can)."""
+    import shutil
+
+    if library.local_path is None:
+        return f"no local TFLM library (--tflm-lib or ${TFLM_LIB_ENV}) to build the measurement with"
+    if os.environ.get(MEASURE_ENV, "1") == "0":
+        return f"${MEASURE_ENV}=0"
+    missing = [tool for tool in VIRTUAL_BOARD_TOOLS if shutil.which(tool) is None]
+    if missing:
+        return f"{', '.join(missing)} not found to build and run the virtual board"
+    return ""
+
+
+def arena_for(model: TfliteModel, board_name: str, library: TflmLibrary, progress=None) -> ArenaSizing:
+    """The arena a build gets: arena_used_bytes() measured on this board (--calibrate-arena) or on the virtual
+    board (same core), read from the cache or measured now when a local library and QEMU are at hand; else
+    analyze's estimate, an upper bound."""
+    cached = cached_device_arena(model, board_name, library)
+    if cached is not None:
+        return cached
+    if not virtual_board_measures(board_name):
+        return arena_from_analysis(model, f"{board_name} has another core than the virtual board")
+    cached = cached_device_arena(model, VIRTUAL_BOARD, library)
+    if cached is not None:
+        return cached
+    reason = virtual_measurement_unavailable(library)
+    if reason:
+        return arena_from_analysis(model, reason)
+    from tinydeploy.flow import measure_arena_on_virtual_board
+
+    try:
+        measure_arena_on_virtual_board(model, library, progress)
+    except TinydeployError as exc:
+        return arena_from_analysis(model, f"measuring on the virtual board failed: {exc.message}")
+    return cached_device_arena(model, VIRTUAL_BOARD, library) or arena_from_analysis(model, "measurement lost")
