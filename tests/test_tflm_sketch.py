@@ -212,6 +212,7 @@ def test_generated_arena_holds_the_used_bytes_within_the_stated_margin(built_tfl
     """The done-when: with a local library, generate measures the arena on the virtual board; the sketch built with
     it runs, and arena_used_bytes() fits kTensorArenaSize with at most the stated margin to spare."""
     from tinydeploy.build.platformio import build_project
+    from tinydeploy.flow import tflm_arena
     from tinydeploy.link import DeviceLink
     from tinydeploy.runners.qemu import QemuBoard
 
@@ -221,7 +222,9 @@ def test_generated_arena_holds_the_used_bytes_within_the_stated_margin(built_tfl
     directory = ad_project.directory
     for path in (sine_int8_tflite, mlperf_model("kws"), mlperf_model("ad")):
         model = load_tflite(path)
-        project = generate_project(model, get_board("virtual"), "tflm", directory, force=True, tflm_lib=library)
+        board = get_board("virtual")
+        project = generate_project(model, board, "tflm", directory, force=True, tflm_lib=library,
+                                   arena=tflm_arena(model, board, library))
         arena = project.arena
         assert arena.source == "device" and arena.measured_on == "virtual", arena
         header = (directory / "src" / "td_tflm_model.h").read_text()

@@ -49,21 +49,14 @@ app.add_typer(lab.app, name="lab")
 app.command("setup")(setup_command.setup)
 
 
-class Stopped(KeyboardInterrupt):
-    """Ctrl-C, SIGTERM or SIGHUP, raised as KeyboardInterrupt so the same cleanup runs everywhere (QEMU and
-    PlatformIO stopped, no half-written project), then reported with the signal's conventional exit status."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
+# Ctrl-C, SIGTERM and SIGHUP all raise KeyboardInterrupt, so the same cleanup runs everywhere (QEMU and PlatformIO
+# stopped, no half-written project); the signal is kept because typer turns the interrupt into a bare status 130.
+_received_signals: list[int] = []
 
 
-_received_signals: list[int] = []  # typer turns KeyboardInterrupt into a bare exit status 130: keep the signal
-
-
-def _raise_stopped(signum: int, _frame) -> None:
+def _raise_interrupt(signum: int, _frame) -> None:
     _received_signals.append(signum)
-    raise Stopped(signum)
+    raise KeyboardInterrupt(signum)
 
 
 def _install_stop_handlers() -> None:
@@ -73,11 +66,12 @@ def _install_stop_handlers() -> None:
                 signal.SIGHUP: signal.SIG_DFL}
     for signum, default in defaults.items():
         if signal.getsignal(signum) is default:  # leave an embedding program's handlers alone
-            signal.signal(signum, _raise_stopped)
+            signal.signal(signum, _raise_interrupt)
 
 
-def _interrupted(exc: BaseException | None = None) -> NoReturn:
-    signum = _received_signals[0] if _received_signals else getattr(exc, "signum", signal.SIGINT)
+def _interrupted() -> NoReturn:
+    """Report the first stop signal (Ctrl-C when none was caught) with its conventional exit status."""
+    signum = _received_signals[0] if _received_signals else signal.SIGINT
     if signum == signal.SIGINT:
         print("error: interrupted", file=sys.stderr)
     else:
@@ -103,8 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         if _received_signals:
             _interrupted()
         sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
-        _interrupted(exc)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _interrupted()
     except click.exceptions.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -250,6 +250,26 @@ def measure_arena_on_virtual_board(model: TfliteModel, library, progress: Progre
                                     library.local_path)
 
 
+def tflm_arena(model: TfliteModel, board: Board, tflm_lib: str | Path | None = None,
+               progress: Progress | None = None):
+    """The TFLM sketch's arena (an ArenaSizing): a cached device figure, else measured now on the virtual board
+    when that holds for the board and a local library and QEMU are at hand, else analyze's upper bound."""
+    from tinydeploy.emit.tflm import (arena_for, arena_from_analysis, resolve_tflm_library, resolver_methods,
+                                      virtual_board_measures, virtual_measurement_unavailable)
+
+    library = resolve_tflm_library(tflm_lib)
+    resolver_methods(model)  # refuse ops TFLM lacks before measuring anything
+    sizing = arena_for(model, board.name, library)
+    if sizing.source != "analyze" or not virtual_board_measures(board.name) or \
+            virtual_measurement_unavailable(library):
+        return sizing
+    try:
+        measure_arena_on_virtual_board(model, library, progress)
+    except TinydeployError as exc:
+        return arena_from_analysis(model, f"measuring on the virtual board failed: {exc.message}")
+    return arena_for(model, board.name, library)
+
+
 def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | None, force: bool,
                 port: str | None, golden_count: int, runs: int, warmup: int,
                 progress: Progress, stage_seconds: dict[str, float] | None = None,
@@ -268,7 +288,9 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
         stages["calibrate"] = time.monotonic() - started
     started = time.monotonic()
     progress("generating the project")
-    project = generate_project(model, board, engine, out_dir, force, tflm_lib=tflm_lib, fast_kernels=fast_kernels)
+    arena = tflm_arena(model, board, tflm_lib, progress) if engine == "tflm" else None
+    project = generate_project(model, board, engine, out_dir, force, tflm_lib=tflm_lib, arena=arena,
+                               fast_kernels=fast_kernels)
     stages["generate"] = time.monotonic() - started
     if not skip_fit_check:
         if project.native_plan is not None:

@@ -16,12 +16,19 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_input_file(path: Path, what: str = "file") -> bytes:
-    """Read a user's input file, turning every OS failure into a one-line error."""
+def check_input_file(path: Path, what: str = "file", hint: str = "give a file") -> None:
+    """Refuse a missing path, a directory and anything that is not a regular file (/dev/zero would never end)."""
     if not path.exists():
         raise TinydeployError(f"{what} not found: {path}", "check the path")
     if path.is_dir():
-        raise TinydeployError(f"{what} is a directory: {path}", "give a file")
+        raise TinydeployError(f"{what} is a directory: {path}", hint)
+    if not path.is_file():
+        raise TinydeployError(f"{what} is not a regular file: {path}", hint)
+
+
+def read_input_file(path: Path, what: str = "file") -> bytes:
+    """Read a user's input file, turning every OS failure into a one-line error."""
+    check_input_file(path, what)
     try:
         return path.read_bytes()
     except OSError as exc:

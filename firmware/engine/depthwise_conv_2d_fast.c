@@ -25,41 +25,6 @@
 
 #define DW_REQUANT_WORDS 3 /* per channel: multiplier, round, shift (see depthwise_conv_2d_fast.h) */
 
-/* Halfwise a + sign-extended bytes 1 and 3 of b (SXTAB16 with ROR #8: one instruction). */
-static inline uint32_t dw_sxtab16_ror8(uint32_t a, uint32_t b)
-{
-#if TD_HAVE_DSP
-    uint32_t result;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(result) : "r"(a), "r"(b));
-    return result;
-#else
-    return td_pack_s16(td_low_s16(a) + (int8_t)(uint8_t)((b >> 8) & 0xFFu),
-                       td_high_s16(a) + (int8_t)(uint8_t)(b >> 24));
-#endif
-}
-
-/* (a * b + 2^31) >> 32 (SMMULR). */
-static inline int32_t dw_smmulr(int32_t a, int32_t b)
-{
-#if TD_HAVE_DSP
-    int32_t result;
-    __asm__("smmulr %0, %1, %2" : "=r"(result) : "r"(a), "r"(b));
-    return result;
-#else
-    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
-#endif
-}
-
-/* x clamped to [-128, 127] (SSAT). */
-static inline int32_t dw_ssat8(int32_t x)
-{
-#if TD_HAVE_DSP
-    return __ssat(x, 8);
-#else
-    return td_clamp_i32(x, INT8_MIN, INT8_MAX);
-#endif
-}
-
 /* The accumulator (scaled by 2^(left_shift + 1)) to the clamped int8 output. SMMULR of the scaled accumulator is
  * the reference's saturating doubling high multiply; adding round and shifting by s + 1 is its rounding divide by
  * 2^s (ties away from zero) plus the output offset. full_range (a constant after inlining): the clamp is
@@ -67,10 +32,10 @@ static inline int32_t dw_ssat8(int32_t x)
 static inline DW_INLINE int8_t dw_requantize(int32_t acc, const int32_t *requant, int32_t low, int32_t high,
                                              int full_range)
 {
-    const uint32_t high_mul = (uint32_t)dw_smmulr(acc, requant[0]);
+    const uint32_t high_mul = (uint32_t)td_smmulr(acc, requant[0]);
     const int32_t rounded = (int32_t)(high_mul * 2u - (high_mul >> 31) + (uint32_t)requant[1]);
     if (full_range) {
-        return (int8_t)dw_ssat8(rounded >> requant[2]);
+        return (int8_t)td_ssat8(rounded >> requant[2]);
     }
     return (int8_t)td_clamp_i32(rounded >> requant[2], low, high);
 }
@@ -97,7 +62,7 @@ static inline dw_taps dw_valid_taps(int32_t start, int32_t dilation, int32_t fil
 #define DW_TAP4(x, w)                                                                                            \
     do {                                                                                                         \
         const uint32_t in_ = td_load_s8x4(x);                                                                    \
-        const uint32_t even_ = td_sxtab16(offset, in_), odd_ = dw_sxtab16_ror8(offset, in_);                     \
+        const uint32_t even_ = td_sxtab16(offset, in_), odd_ = td_sxtab16_ror8(offset, in_);                     \
         const uint32_t w02_ = (uint32_t)(w)[0], w13_ = (uint32_t)(w)[1];                                         \
         a0 = td_smlabb(even_, w02_, a0);                                                                         \
         a2 = td_smlatt(even_, w02_, a2);                                                                         \

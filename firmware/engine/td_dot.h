@@ -22,19 +22,6 @@
 #define TD_NOINLINE
 #endif
 
-/* Halfwise a + sign-extended bytes 1 and 3 of b (SXTAB16 with ROR #8: one instruction). */
-static inline uint32_t td_sxtab16_ror8(uint32_t a, uint32_t b)
-{
-#if TD_HAVE_DSP
-    uint32_t result;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(result) : "r"(a), "r"(b));
-    return result;
-#else
-    return td_pack_s16(td_low_s16(a) + (int8_t)(uint8_t)((b >> 8) & 0xFFu),
-                       td_high_s16(a) + (int8_t)(uint8_t)(b >> 24));
-#endif
-}
-
 /* The input offset in both int16 halves, for td_sxtab16. */
 static inline uint32_t td_offset_pair(int32_t input_offset)
 {
@@ -185,18 +172,6 @@ static inline __attribute__((always_inline)) int8_t td_fast_output(const td_fast
     const int32_t high = (int32_t)(((int64_t)scaled * (int64_t)c.multiplier + ((int64_t)1 << 30)) >> 31);
     const int32_t value = td_rounding_divide_by_pot(high, c.right_shift) + q->output_offset;
     return (int8_t)td_clamp_i32(value, q->activation_min, q->activation_max);
-}
-
-/* (a * b + 2^31) >> 32 (SMMULR). */
-static inline int32_t td_smmulr(int32_t a, int32_t b)
-{
-#if TD_HAVE_DSP
-    int32_t result;
-    __asm__("smmulr %0, %1, %2" : "=r"(result) : "r"(a), "r"(b));
-    return result;
-#else
-    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
-#endif
 }
 
 /* One output of a folded record r = {up, multiplier, round, shift} (td_fast_requant.folded). */

@@ -72,6 +72,41 @@ static inline uint32_t td_sxtab16(uint32_t a, uint32_t b)
 #endif
 }
 
+/* Halfwise a + sign-extended bytes 1 and 3 of b (SXTAB16 with ROR #8: one instruction). */
+static inline uint32_t td_sxtab16_ror8(uint32_t a, uint32_t b)
+{
+#if TD_HAVE_DSP
+    uint32_t result;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(result) : "r"(a), "r"(b));
+    return result;
+#else
+    return td_pack_s16(td_low_s16(a) + (int8_t)(uint8_t)((b >> 8) & 0xFFu),
+                       td_high_s16(a) + (int8_t)(uint8_t)(b >> 24));
+#endif
+}
+
+/* (a * b + 2^31) >> 32 (SMMULR). */
+static inline int32_t td_smmulr(int32_t a, int32_t b)
+{
+#if TD_HAVE_DSP
+    int32_t result;
+    __asm__("smmulr %0, %1, %2" : "=r"(result) : "r"(a), "r"(b));
+    return result;
+#else
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
+/* x clamped to [-128, 127] (SSAT #8). */
+static inline int32_t td_ssat8(int32_t x)
+{
+#if TD_HAVE_DSP
+    return __ssat(x, 8);
+#else
+    return x < INT8_MIN ? INT8_MIN : (x > INT8_MAX ? INT8_MAX : x);
+#endif
+}
+
 /* acc + low(a) * low(b) + high(a) * high(b), the halves signed 16-bit (SMLAD; wraps like int32 addition). */
 static inline int32_t td_smlad(uint32_t a, uint32_t b, int32_t acc)
 {

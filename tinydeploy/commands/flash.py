@@ -128,14 +128,16 @@ def generate(
     from rich.console import Console
 
     from tinydeploy.emit.project import generate_project
-    from tinydeploy.flow import load_model_for_flash
+    from tinydeploy.flow import load_model_for_flash, tflm_arena
 
     board, engine = _resolve(board_name, engine)
     fast_kernels = _check_kernels(kernels, engine)
     console = Console()
     model = load_model_for_flash(model_path, calib, lambda message: None,
                                  warn=lambda text: Console(stderr=True).print(f"[yellow]warning:[/] {text}"))
-    project = generate_project(model, board, engine, out, force, tflm_lib=tflm_lib, fast_kernels=fast_kernels)
+    arena = tflm_arena(model, board, tflm_lib) if engine == "tflm" else None
+    project = generate_project(model, board, engine, out, force, tflm_lib=tflm_lib, arena=arena,
+                               fast_kernels=fast_kernels)
     console.print(f"wrote {len(project.files)} files to {project.directory} "
                   f"(build with: pio run -d {project.directory} -e {project.env_name})")
     if project.arena is not None:

@@ -323,8 +323,8 @@ def generate_project(model: TfliteModel, board: Board, engine: str, directory: P
                      force: bool = False, tflm_lib: str | Path | None = None, arena=None,
                      fast_kernels: bool = True) -> GeneratedProject:
     """Write the project. For the TFLM engine, `tflm_lib` is a local copy of the Arduino TFLM library (default:
-    $TINYDEPLOY_TFLM_LIB, else the pinned download) and `arena` an ArenaSizing (default: a calibrated figure
-    cached for this model, board and library, else the one measured by analyze). For the native engine,
+    $TINYDEPLOY_TFLM_LIB, else the pinned download) and `arena` an ArenaSizing (default: emit.tflm.arena_for,
+    which measures nothing; flow.tflm_arena measures on the virtual board first). For the native engine,
     `fast_kernels=False` uses the reference kernels everywhere."""
     directory = Path(directory or default_project_dir(model, board, engine))
     library = None
@@ -332,7 +332,7 @@ def generate_project(model: TfliteModel, board: Board, engine: str, directory: P
         from tinydeploy.emit.tflm import arena_for, resolve_tflm_library, resolver_methods
 
         library = resolve_tflm_library(tflm_lib)
-        resolver_methods(model)  # refuse ops TFLM lacks before measuring anything
+        resolver_methods(model)  # refuse ops TFLM lacks before writing anything
         arena = arena or arena_for(model, board.name, library)
     previous = _check_overwrite(directory, force)
     with tempfile.TemporaryDirectory(prefix="tinydeploy-gen-") as staging:

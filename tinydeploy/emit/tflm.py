@@ -241,10 +241,10 @@ def virtual_measurement_unavailable(library: TflmLibrary) -> str:
     return ""
 
 
-def arena_for(model: TfliteModel, board_name: str, library: TflmLibrary, progress=None) -> ArenaSizing:
-    """The arena a build gets: arena_used_bytes() measured on this board (--calibrate-arena) or on the virtual
-    board (same core), read from the cache or measured now when a local library and QEMU are at hand; else
-    analyze's estimate, an upper bound."""
+def arena_for(model: TfliteModel, board_name: str, library: TflmLibrary) -> ArenaSizing:
+    """The arena a build gets without measuring now: arena_used_bytes() read on this board (--calibrate-arena) or
+    on the virtual board (same core), from the cache; else analyze's estimate, an upper bound, with the reason.
+    tinydeploy.flow.tflm_arena measures on the virtual board first where it can."""
     cached = cached_device_arena(model, board_name, library)
     if cached is not None:
         return cached
@@ -253,13 +253,5 @@ def arena_for(model: TfliteModel, board_name: str, library: TflmLibrary, progres
     cached = cached_device_arena(model, VIRTUAL_BOARD, library)
     if cached is not None:
         return cached
-    reason = virtual_measurement_unavailable(library)
-    if reason:
-        return arena_from_analysis(model, reason)
-    from tinydeploy.flow import measure_arena_on_virtual_board
-
-    try:
-        measure_arena_on_virtual_board(model, library, progress)
-    except TinydeployError as exc:
-        return arena_from_analysis(model, f"measuring on the virtual board failed: {exc.message}")
-    return cached_device_arena(model, VIRTUAL_BOARD, library) or arena_from_analysis(model, "measurement lost")
+    return arena_from_analysis(model, virtual_measurement_unavailable(library) or "not measured on the virtual "
+                               "board yet")

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from tinydeploy.errors import TinydeployError
-from tinydeploy.fsutil import atomic_write_bytes, check_output_path, sha256_bytes
+from tinydeploy.fsutil import atomic_write_bytes, check_input_file, check_output_path, sha256_bytes
 from tinydeploy.model.tflite import TfliteModel, parse_tflite
 
 RANDOM_CALIB = "random"
@@ -133,12 +133,7 @@ def detect_format(model_path: Path) -> str:
 def read_sample_arrays(path: Path, what: str) -> dict[str, np.ndarray]:
     """Every array of a .npy/.npz file, each checked for what needs no model: real numbers, at least one
     value, all finite (in float32). Runs before TensorFlow is imported, so bad data fails in a second."""
-    if not path.exists():
-        raise TinydeployError(f"{what} file not found: {path}", "give a .npy or .npz file, or --calib random")
-    if path.is_dir():
-        raise TinydeployError(f"{what} file is a directory: {path}", "give a .npy or .npz file")
-    if not path.is_file():
-        raise TinydeployError(f"{what} file is not a regular file: {path}", "give a .npy or .npz file")
+    check_input_file(path, f"{what} file", "give a .npy or .npz file, or --calib random")
     unreadable = TinydeployError(f"cannot read {what} data {path}: not a numpy .npy/.npz array file",
                                  "save it with numpy.save (.npy) or numpy.savez (.npz)")
     try:

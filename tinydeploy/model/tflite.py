@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tinydeploy.errors import TinydeployError
-from tinydeploy.fsutil import read_input_file, sha256_bytes
+from tinydeploy.fsutil import check_input_file, read_input_file, sha256_bytes
 
 TFLITE_IDENTIFIER = b"TFL3"
 MAX_TENSOR_ELEMENTS = 1 << 30  # far beyond any microcontroller; guards against absurd shapes
@@ -171,9 +171,8 @@ def _decode_name(raw) -> str:
 
 def load_tflite(path: Path | str) -> TfliteModel:
     path = Path(path)
-    if path.exists() and not path.is_dir() and not path.is_file():
-        raise TinydeployError(f"model file is not a regular file: {path}", "give a .tflite file")
-    if path.is_file() and path.stat().st_size > MAX_MODEL_BYTES:
+    check_input_file(path, "model file", "give a .tflite file")
+    if path.stat().st_size > MAX_MODEL_BYTES:
         raise _bad(path, f"{path.stat().st_size:,} bytes, more than the {MAX_MODEL_BYTES >> 20} MB tinydeploy reads")
     data = read_input_file(path, "model file")
     return parse_tflite(data, path)
