@@ -10,7 +10,7 @@ import numpy as np
 from tinydeploy.emit.cstrings import c_comment
 from tinydeploy.emit.cstrings import c_string_literal as c_string
 from tinydeploy.analysis.memory import tensor_lifetimes
-from tinydeploy.engine.planner import MemoryPlan, plan_memory
+from tinydeploy.engine.planner import MemoryPlan, plan_memory, variable_tensors
 from tinydeploy.engine.registry import LoweredModel, RefList, ScratchRef, TensorRef, lower_model
 from tinydeploy.fsutil import atomic_write_text
 from tinydeploy.model.tflite import TfliteModel
@@ -132,14 +132,24 @@ def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryP
         label = item.op_name if item.function else f"{item.op_name} (a view of tensor {item.view_of}, no code)"
         calls.append({"index": item.op_index, "op": label, "output": out_name,
                       "code": _render_call(item, plan) if item.function else ""})
+    state_resets = [{"offset": plan.offsets[t], "bytes": tensors[t].nbytes, "value": _reset_byte(tensors[t]),
+                     "name": tensors[t].name} for t in variable_tensors(model)]
     arrays = [{"name": a.name, "ctype": a.ctype, "count": int(a.values.size), "comment": a.comment,
                "body": _array_body(a.values)} for a in lowered.constants.arrays]
     return env.get_template("model.c.j2").render(
         model_name=model.name, sha256=model.sha256, activation_bytes=plan.activation_bytes, peak_op=plan.peak_op,
         lower_bound_bytes=plan.lower_bound_bytes, flash_bytes=lowered.constants.flash_bytes,
         kernels=lowered.kernels, offset_lines=offset_lines, arrays=arrays, structs=lowered.constants.structs,
-        calls=calls, input_offset=plan.offsets[input_index], input_bytes=tensors[input_index].nbytes,
+        calls=calls, state_resets=state_resets, input_offset=plan.offsets[input_index], input_bytes=tensors[input_index].nbytes,
         output_offset=plan.offsets[output_index], output_bytes=tensors[output_index].nbytes)
+
+
+def _reset_byte(tensor) -> int:
+    """The byte a state tensor is filled with at init, as TFLM resets variable tensors: the zero point of an int8
+    tensor, 0 for every other type."""
+    if tensor.dtype == "int8" and tensor.quant is not None and tensor.quant.zero_points:
+        return tensor.quant.zero_points[0] & 0xFF
+    return 0
 
 
 def _in_place_candidates(model: TfliteModel, lowered: LoweredModel) -> list[tuple[int, int]]:
@@ -149,7 +159,11 @@ def _in_place_candidates(model: TfliteModel, lowered: LoweredModel) -> list[tupl
 
 
 def _dies_at(model: TfliteModel, views: dict[int, int], tensor: int, op_index: int) -> bool:
-    """True when no tensor sharing `tensor`'s memory is used after op `op_index` (nor is a model output)."""
+    """True when no tensor sharing `tensor`'s memory is used after op `op_index` (nor is a model output, nor
+    state kept for the next invoke)."""
+    if model.tensors[tensor].is_variable:
+        return False
+
     def root(t: int) -> int:
         while t in views:
             t = views[t]

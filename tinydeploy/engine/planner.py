@@ -1,8 +1,10 @@
 """Static memory plan: every activation tensor and scratch buffer gets an offset in one buffer.
 
-Blocks whose lifetimes overlap never share bytes; views (RESHAPE) share their input's block. Placement is
-greedy: blocks in some order, each at an aligned offset that fits between the blocks already placed that are
-live at the same time; several orders are tried and the smallest buffer wins."""
+Blocks whose lifetimes overlap never share bytes; views (RESHAPE) share their input's block. Variable tensors
+(recurrent state: LSTM hidden and cell state, SVDF activation state) live for the whole program and keep their
+values from one invoke to the next, so they never share bytes with anything. Placement is greedy: blocks in some
+order, each at an aligned offset that fits between the blocks already placed that are live at the same time;
+several orders are tried and the smallest buffer wins."""
 
 from __future__ import annotations
 
@@ -156,6 +158,12 @@ def build_clusters(blocks: dict[Hashable, Block], overlaps: list[tuple[Hashable,
     return list(unique.values())
 
 
+def variable_tensors(model: TfliteModel) -> list[int]:
+    """The variable (state) tensors some operator reads, in index order."""
+    used = {i for op in model.operators for i in op.inputs if i != -1}
+    return [t.index for t in model.tensors if t.is_variable and t.index in used]
+
+
 @dataclass
 class MemoryPlan:
     activation_bytes: int  # size of the one buffer, scratch included
@@ -192,6 +200,10 @@ def plan_memory(model: TfliteModel, views: dict[int, int] | None = None,
             groups[key] = Block(key, max(old.nbytes, lifetime.nbytes), min(old.first, lifetime.first),
                                 max(old.last, lifetime.last))
     blocks = list(groups.values())
+    # State persists across invokes: live before the first op and after the last, overlapping every other block.
+    final_op = max(len(model.operators) - 1, 0)
+    variables = variable_tensors(model)
+    blocks += [Block(t, model.tensors[t].nbytes, -1, final_op) for t in variables]
     blocks += [Block(("scratch", op), size, op, op) for op, size in sorted((scratch_bytes or {}).items()) if size]
     clusters = build_clusters({b.key: b for b in blocks},
                               [(root(out), root(inp), limit) for out, (inp, limit) in sorted((overlaps or {}).items())
@@ -206,5 +218,6 @@ def plan_memory(model: TfliteModel, views: dict[int, int] | None = None,
     live = [sum(b.nbytes for b in blocks if b.first <= op <= b.last) for op in range(op_count)]
     peak_op = ends.index(max(ends)) if ends else -1
     offsets = {lt.tensor: placed[root(lt.tensor)] for lt in lifetimes}
+    offsets.update({t: placed[t] for t in variables})
     scratch = {b.key[1]: (placed[b.key], b.nbytes) for b in blocks if isinstance(b.key, tuple)}
     return MemoryPlan(total, peak_op, max(live, default=0), offsets, scratch, blocks)

@@ -15,7 +15,8 @@ import numpy as np
 from tinydeploy.errors import TinydeployError
 from tinydeploy.model.tflite import Operator, Tensor, TfliteModel
 
-C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "uint8": "uint8_t", "float32": "float"}
+C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t", "uint8": "uint8_t",
+           "float32": "float"}
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ class Constants:
         return arrays + sum(4 * _scalar_count(value) for struct in self.structs for _, value in struct.fields)
 
 
-_CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "uint32_t": 4, "float": 4}
+_CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "uint32_t": 4, "int64_t": 8, "float": 4}
 
 
 def _scalar_count(c_initializer: str) -> int:
