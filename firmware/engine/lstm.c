@@ -69,14 +69,12 @@ static int16_t gate_sigmoid(int16_t pre_activation)
     return td_sigmoid_s16((int32_t)pre_activation * TD_LSTM_GATE_TABLE_MULTIPLIER);
 }
 
-/* Update one cell from its gates' pre-activations; returns the new hidden value (not yet requantized to 8 bits). */
+/* Update one cell from its gates' pre-activations; returns its new hidden value in the hidden state's type. */
 static int32_t update_cell(const td_lstm_params *params, const int16_t pre[TD_LSTM_GATES], int16_t *cell)
 {
     const int32_t forget = gate_sigmoid(pre[TD_LSTM_FORGET]);
     const int32_t input = gate_sigmoid(pre[TD_LSTM_INPUT]);
-    const int32_t candidate = params->cell_gate_sigmoid
-                                  ? gate_sigmoid(pre[TD_LSTM_CELL])
-                                  : td_tanh_s16((int32_t)pre[TD_LSTM_CELL] * TD_LSTM_GATE_TABLE_MULTIPLIER);
+    const int32_t candidate = td_tanh_s16((int32_t)pre[TD_LSTM_CELL] * TD_LSTM_GATE_TABLE_MULTIPLIER);
     const int32_t output = gate_sigmoid(pre[TD_LSTM_OUTPUT]);
     const int16_t kept =
         td_saturate_i16(td_multiply_by_quantized_multiplier(forget * *cell, params->forget_multiplier,

@@ -25,7 +25,6 @@ typedef struct {
     int32_t time_major; /* 1: input [time][batch][input], 0: [batch][time][input] */
     int32_t input_offset, hidden_offset, weights_offset; /* minus the zero points */
     td_lstm_gate gates[TD_LSTM_GATES];
-    int32_t cell_gate_sigmoid; /* the cell gate's activation: 1 sigmoid, 0 tanh */
     int32_t forget_multiplier, forget_shift; /* forget gate x cell state -> cell state */
     int32_t input_multiplier, input_shift;   /* input gate x cell gate -> cell state */
     int32_t clip_cell, cell_clip;            /* clip the cell state to +-cell_clip (quantized) when clip_cell */

@@ -15,7 +15,6 @@ from tinydeploy.engine.registry import LoweringContext, c_struct, lowering
 
 GATE_INPUT_SCALE = 2.0 ** -12  # the gates' fully connected outputs (Q3.12)
 GATE_OUTPUT_SCALE = 2.0 ** -15  # sigmoid/tanh outputs (Q0.15)
-TANH, SIGMOID = 4, 6  # TfLiteFusedActivation values TFLM accepts for the cell gate
 
 # Input positions of the op (TFLM's lstm_shared.h): weights from the input, from the hidden state, biases.
 INPUT = 0
@@ -109,9 +108,8 @@ def lower_lstm(ctx: LoweringContext):
             ("recurrent_multiplier", recurrent_multiplier[0]), ("recurrent_shift", recurrent_multiplier[1]),
         ])
 
-    activation = op.options.get("fusedActivationFunction", TANH)
-    if activation not in (TANH, SIGMOID):
-        raise ctx.fail(f"cell gate activation {activation} is not supported (TFLM's LSTM takes tanh or sigmoid)")
+    if op.activation != "TANH":
+        raise ctx.fail(f"cell gate activation {op.activation} is not supported (TFLM's LSTM computes only tanh there)")
     if len(weight_zero_points) != 1:
         raise ctx.fail("the gates' weights have different zero points")
     if wide and (ctx.zero_point(source) or ctx.zero_point(hidden)):
@@ -131,7 +129,7 @@ def lower_lstm(ctx: LoweringContext):
         ("batches", batches), ("time_steps", steps), ("input_size", input_size), ("state_size", state_size),
         ("time_major", time_major), ("input_offset", -ctx.zero_point(source)),
         ("hidden_offset", -ctx.zero_point(hidden)), ("weights_offset", -weight_zero_points.pop()),
-        ("gates", [gates[g] for g in GATE_ORDER]), ("cell_gate_sigmoid", activation == SIGMOID),
+        ("gates", [gates[g] for g in GATE_ORDER]),
         ("forget_multiplier", forget[0]), ("forget_shift", forget[1]),
         ("input_multiplier", update[0]), ("input_shift", update[1]),
         ("clip_cell", cell_clip > 0), ("cell_clip", quantized_clip if cell_clip > 0 else 0),
