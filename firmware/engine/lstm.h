@@ -3,7 +3,8 @@
  * Hidden and cell state are variable tensors: they live in the plan and carry over from one invoke to the next.
  * The kernel needs no scratch memory: each cell is updated from its four gates at once, and the new hidden state
  * is written to the output row first and copied into the state once the whole row is done (every gate reads the
- * old hidden state, as in TFLM). */
+ * old hidden state, as in TFLM). Rows are processed in memory order, so the output may begin before the input
+ * and overwrite input rows already consumed (the generator bounds how far). */
 #ifndef TD_LSTM_H
 #define TD_LSTM_H
 

@@ -137,6 +137,11 @@ def lower_lstm(ctx: LoweringContext):
         ("output_multiplier", output[0]), ("output_shift", output[1]),
         ("hidden_zero_point", ctx.zero_point(hidden)), ("hidden_min", limits[0]), ("hidden_max", limits[1]),
     ], f"op {op.index}: UNIDIRECTIONAL_SEQUENCE_LSTM {batches}x{steps} steps, {input_size} -> {state_size}")
+    if not time_major or batches == 1:
+        # Rows are processed in memory order and row r's output is written while row r's input is still read:
+        # the output may start up to min over r of (input rows before r) - (output rows up to r) after the input.
+        rows = batches * steps
+        ctx.streams_over = source.index, min(-state_size, input_size * (rows - 1) - state_size * rows) * source.itemsize
     function = "td_lstm_s16" if wide else "td_lstm_s8"
     return ctx.lowered(function, (params, ctx.ref(source), ctx.ref(result), ctx.ref(hidden), ctx.ref(cell)),
                        variant="int16x8" if wide else "reference")
