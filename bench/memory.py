@@ -1,11 +1,13 @@
-"""RAM and flash of the native engine against the liveness lower bound and TFLM, for the MLPerf Tiny models.
+"""RAM and flash of the native engine against the liveness lower bound and TFLM, for the MLPerf Tiny models and
+TFLM's recurrent examples.
 
     .venv/bin/python bench/memory.py [MODEL.tflite ...]
 
-Without arguments: the four MLPerf Tiny models in ../shared. Prints numbers, not pass/fail. The goals:
-native RAM <= the activation lower bound and <= 0.75 x TFLM's arena. Native RAM is the whole planned buffer
-(activations and scratch); the engine keeps no other state (parameters are const, in flash). The TFLM arena
-is the 32-bit estimate of tinydeploy.analysis (measured once, then cached)."""
+Without arguments: the four MLPerf Tiny models and the LSTM/SVDF models of TFLM's examples in ../shared. Prints
+numbers, not pass/fail. The goals: native RAM <= the activation lower bound and <= 0.75 x TFLM's arena. Native
+RAM is the whole planned buffer (activations, scratch and the recurrent state kept between invokes, which the
+lower bound includes); parameters are const, in flash. The TFLM arena is the 32-bit estimate of
+tinydeploy.analysis (measured once, then cached). A model the engine cannot run yet gets a row with the reason."""
 
 from __future__ import annotations
 
@@ -17,18 +19,26 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared" / "models" / "mlperf-tiny"
 MLPERF = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8"]
+EXAMPLES = REPO.parent / "shared" / "models" / "tflm-examples"
+RECURRENT = ["micro_speech_lstm", "dtln_noise_suppression", "keyword_scrambled", "keyword_scrambled_8bit"]
 
 
 def measure(path: Path, workdir: Path) -> dict:
     from tinydeploy.analysis.analyze import tflm_arena
     from tinydeploy.analysis.memory import activation_profile
     from tinydeploy.engine import emit_native_sources
+    from tinydeploy.engine.planner import variable_tensors
+    from tinydeploy.errors import TinydeployError
     from tinydeploy.model.tflite import load_tflite
 
     model = load_tflite(path)
-    plan = emit_native_sources(model, workdir / path.stem)
+    try:
+        plan = emit_native_sources(model, workdir / path.stem)
+    except TinydeployError as exc:
+        return {"model": path.stem, "refused": exc.message}
     arena, _ = tflm_arena(model)
-    return {"model": path.stem, "lower_bound": activation_profile(model).peak_bytes,
+    state = sum(model.tensors[t].nbytes for t in variable_tensors(model))
+    return {"model": path.stem, "lower_bound": activation_profile(model).peak_bytes + state,
             "native_ram": plan.activation_bytes, "tflm_arena": arena.target_bytes,
             "native_flash": plan.flash_bytes, "tflite_bytes": model.size_bytes,
             "in_place": sum(step.placement == "in place" for step in plan.steps),
@@ -39,8 +49,8 @@ def main(argv: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    paths = [Path(p) for p in argv] or [SHARED / f"{name}.tflite" for name in MLPERF
-                                        if (SHARED / f"{name}.tflite").exists()]
+    defaults = [SHARED / f"{name}.tflite" for name in MLPERF] + [EXAMPLES / f"{name}.tflite" for name in RECURRENT]
+    paths = [Path(p) for p in argv] or [path for path in defaults if path.exists()]
     if not paths:
         print(f"no models given and none found in {SHARED}")
         return
@@ -49,14 +59,21 @@ def main(argv: list[str]) -> None:
     for column in ("model", "lower bound", "native RAM", "native/bound", "TFLM arena", "native/TFLM",
                    "in place/overlap", "native flash", "TFLite file", "flash/file"):
         table.add_column(column, justify="left" if column == "model" else "right")
+    refusals = []
     for path in paths:
         row = measure(path, workdir)
+        if "refused" in row:
+            refusals.append(f"{row['model']}: {row['refused']}")
+            table.add_row(row["model"], *["-"] * 9)
+            continue
         table.add_row(row["model"], f"{row['lower_bound']:,}", f"{row['native_ram']:,}",
                       f"{row['native_ram'] / row['lower_bound']:.2f}", f"{row['tflm_arena']:,}",
                       f"{row['native_ram'] / row['tflm_arena']:.2f}", f"{row['in_place']}/{row['overlapping']}",
                       f"{row['native_flash']:,}", f"{row['tflite_bytes']:,}",
                       f"{row['native_flash'] / row['tflite_bytes']:.2f}")
     Console(width=160).print(table)
+    for line in refusals:
+        print(f"not run by the native engine yet: {line}")
 
 
 if __name__ == "__main__":
