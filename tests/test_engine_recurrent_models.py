@@ -69,6 +69,25 @@ def test_micro_speech_lstm_output_streams_over_its_input_and_matches_tflm(tmp_pa
                               min_distinct=50)
 
 
+@pytest.mark.parametrize("name", ["micro_speech_lstm", "dtln_noise_suppression"])
+def test_state_tensors_never_share_bytes_with_anything(name, tmp_path):
+    """Hidden and cell state keep their values between invokes: no tensor or scratch of any op may touch them."""
+    from tinydeploy.engine import plan_native
+
+    model = example(name)
+    _, plan = plan_native(model)
+    states = [t.index for t in model.tensors if t.is_variable]
+    assert states and all(t in plan.offsets for t in states)
+    spans = {("tensor", t): (offset, model.tensors[t].nbytes) for t, offset in plan.offsets.items()}
+    spans.update({("scratch", op): span for op, span in plan.scratch.items()})
+    for state in states:
+        start, size = plan.offsets[state], model.tensors[state].nbytes
+        assert start + size <= plan.activation_bytes
+        for key, (other, other_size) in spans.items():
+            if key != ("tensor", state) and other_size:
+                assert other + other_size <= start or start + size <= other, f"{key} overlaps state tensor {state}"
+
+
 def test_float_lstm_is_refused_with_the_reason():
     model = example("trained_lstm")  # float32 LSTM: TFLM runs it with its float kernel; the engine is integer-only
     with pytest.raises(TinydeployError, match="float32, expected int8 or int16"):
