@@ -46,7 +46,8 @@ def draw_cases(seed: int) -> list[SvdfCase]:
     for state in ("int8", "int16"):
         for _ in range(5):
             cases.append(SvdfCase(int(rng.integers(1, 3)), int(rng.integers(1, 40)), int(rng.integers(1, 12)),
-                                  int(rng.integers(1, 4)), int(rng.integers(1, 11)), state, int(rng.integers(0, 2 ** 31))))
+                                  int(rng.integers(1, 4)), int(rng.integers(1, 11)), state,
+                                  int(rng.integers(0, 2 ** 31))))
     return cases
 
 

@@ -39,7 +39,8 @@ class TransposeConvCase:
 
     @property
     def label(self) -> str:
-        return (f"tconv-{self.dtype}-{'x'.join(map(str, self.shape))}-f{self.filters}-k{self.kernel[0]}x{self.kernel[1]}"
+        return (f"tconv-{self.dtype}-{'x'.join(map(str, self.shape))}-f{self.filters}"
+                f"-k{self.kernel[0]}x{self.kernel[1]}"
                 f"-s{self.stride[0]}x{self.stride[1]}-{self.padding}-{'pc' if self.per_channel else 'pt'}"
                 f"-bias_{self.bias}-{self.activation}-seed{self.seed}")
 

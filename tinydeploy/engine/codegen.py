@@ -140,8 +140,8 @@ def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryP
         model_name=model.name, sha256=model.sha256, activation_bytes=plan.activation_bytes, peak_op=plan.peak_op,
         lower_bound_bytes=plan.lower_bound_bytes, flash_bytes=lowered.constants.flash_bytes,
         kernels=lowered.kernels, offset_lines=offset_lines, arrays=arrays, structs=lowered.constants.structs,
-        calls=calls, state_resets=state_resets, input_offset=plan.offsets[input_index], input_bytes=tensors[input_index].nbytes,
-        output_offset=plan.offsets[output_index], output_bytes=tensors[output_index].nbytes)
+        calls=calls, state_resets=state_resets, input_offset=plan.offsets[input_index],
+        input_bytes=tensors[input_index].nbytes, output_offset=plan.offsets[output_index], output_bytes=tensors[output_index].nbytes)
 
 
 def _reset_byte(tensor) -> int:

@@ -93,3 +93,17 @@ def transcendental_input_scaling(input_scale: float) -> tuple[int, int, int]:
         raise TinydeployError(f"input scale {input_scale:g} cannot be rescaled to Q4.27",
                               "the model's quantization scales are broken; convert it again")
     return multiplier, shift, calculate_input_radius(TRANSCENDENTAL_INPUT_INTEGER_BITS, shift)
+
+
+WIDE_MAX_SHIFT = 7  # TFLM's 64-bit MultiplyByQuantizedMultiplier takes shifts -31..7
+
+
+def quantize_multiplier_wide(real_multiplier: float) -> tuple[int, int]:
+    """quantize_multiplier for requantizing a 64-bit accumulator (int16x8 kernels); refuses a multiplier of 2^7 or
+    more, which TFLM's arithmetic does not define."""
+    multiplier, shift = quantize_multiplier(real_multiplier)
+    if shift > WIDE_MAX_SHIFT:
+        raise TinydeployError(f"quantization multiplier {real_multiplier:g} is too large for 16-bit activations "
+                              f"(2^{shift}, at most 2^{WIDE_MAX_SHIFT})",
+                              "the model's quantization scales are broken; convert it again")
+    return multiplier, shift

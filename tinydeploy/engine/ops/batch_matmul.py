@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinydeploy.engine.quant import quantize_multiplier
+from tinydeploy.engine.quant import quantize_multiplier, quantize_multiplier_wide
 from tinydeploy.engine.registry import LoweringContext, lowering
 from tinydeploy.engine.ops.shapes import strides
 
@@ -51,7 +51,7 @@ def lower_batch_matmul(ctx: LoweringContext):
             raise ctx.fail(f"operand {tensor.name} is not quantized per tensor")
     # TFLM: the scales' product in float32, divided by the output scale in double.
     product = float(np.float32(lhs.quant.scales[0]) * np.float32(rhs.quant.scales[0]))
-    multiplier, shift = quantize_multiplier(product / float(ctx.scale(result)))
+    multiplier, shift = (quantize_multiplier_wide if wide else quantize_multiplier)(product / float(ctx.scale(result)))
     left_strides, right_strides = strides(left), strides(right)
 
     def batch_strides(dims, dim_strides):

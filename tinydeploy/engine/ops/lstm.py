@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinydeploy.engine.quant import quantize_multiplier, round_half_away
+from tinydeploy.engine.quant import quantize_multiplier, quantize_multiplier_wide, round_half_away
 from tinydeploy.engine.registry import LoweringContext, c_struct, lowering
 
 GATE_INPUT_SCALE = 2.0 ** -12  # the gates' fully connected outputs (Q3.12)
@@ -95,9 +95,10 @@ def lower_lstm(ctx: LoweringContext):
                 raise ctx.fail(f"weights {weights.name} are not quantized per tensor (TFLM's LSTM needs one scale)")
             weight_zero_points.add(ctx.zero_point(weights))
         # TFLM's fully connected multiplier: float32 product of the scales, divided in double.
-        input_multiplier = quantize_multiplier(
+        requantize = quantize_multiplier_wide if wide else quantize_multiplier
+        input_multiplier = requantize(
             float32_product(ctx.scale(source), input_weights.quant.scales[0]) / GATE_INPUT_SCALE)
-        recurrent_multiplier = quantize_multiplier(
+        recurrent_multiplier = requantize(
             float32_product(hidden_scale, recurrent_weights.quant.scales[0]) / GATE_INPUT_SCALE)
         bias_name = ctx.constants.tensor(bias, "int64_t" if wide else "int32_t")
         gates[gate] = c_struct([

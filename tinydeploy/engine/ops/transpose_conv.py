@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinydeploy.engine.ops.common import leading_padding, output_size
-from tinydeploy.engine.quant import activation_range, quantize_multiplier
+from tinydeploy.engine.quant import activation_range, quantize_multiplier, quantize_multiplier_wide
 from tinydeploy.engine.registry import LoweringContext, lowering
 
 OUTPUT_SHAPE, WEIGHTS, INPUT, BIAS = 0, 1, 2, 3
@@ -54,7 +54,8 @@ def lower_transpose_conv(ctx: LoweringContext):
     # Per channel, in double: input scale x weight scale / output scale.
     input_scale, output_scale = float(ctx.scale(source)), float(ctx.scale(result))
     scales = list(quant.scales) * (out_d if len(quant.scales) == 1 else 1)
-    pairs = [quantize_multiplier(input_scale * float(s) / output_scale) for s in scales]
+    requantize = quantize_multiplier_wide if wide else quantize_multiplier
+    pairs = [requantize(input_scale * float(s) / output_scale) for s in scales]
     low, high = activation_range(op.activation, ctx.scale(result), ctx.zero_point(result), *LIMITS[source.dtype])
     constants = ctx.constants
     index = op.index
