@@ -66,7 +66,7 @@ static int16_t gate_s16(const td_lstm_params *params, const td_lstm_gate *gate, 
 
 static int16_t gate_sigmoid(int16_t pre_activation)
 {
-    return td_sigmoid_s16((int32_t)pre_activation * TD_LSTM_GATE_TABLE_MULTIPLIER);
+    return td_lut_sigmoid((int32_t)pre_activation * TD_LSTM_GATE_TABLE_MULTIPLIER);
 }
 
 /* Update one cell from its gates' pre-activations; returns its new hidden value in the hidden state's type. */
@@ -74,7 +74,7 @@ static int32_t update_cell(const td_lstm_params *params, const int16_t pre[TD_LS
 {
     const int32_t forget = gate_sigmoid(pre[TD_LSTM_FORGET]);
     const int32_t input = gate_sigmoid(pre[TD_LSTM_INPUT]);
-    const int32_t candidate = td_tanh_s16((int32_t)pre[TD_LSTM_CELL] * TD_LSTM_GATE_TABLE_MULTIPLIER);
+    const int32_t candidate = td_lut_tanh((int32_t)pre[TD_LSTM_CELL] * TD_LSTM_GATE_TABLE_MULTIPLIER);
     const int32_t output = gate_sigmoid(pre[TD_LSTM_OUTPUT]);
     const int16_t kept =
         td_saturate_i16(td_multiply_by_quantized_multiplier(forget * *cell, params->forget_multiplier,
@@ -88,7 +88,7 @@ static int32_t update_cell(const td_lstm_params *params, const int16_t pre[TD_LS
     }
     *cell = (int16_t)state;
     const int32_t squashed =
-        td_tanh_s16(td_lut_input((int16_t)state, params->cell_tanh_multiplier, params->cell_tanh_shift));
+        td_lut_tanh(td_lut_input((int16_t)state, params->cell_tanh_multiplier, params->cell_tanh_shift));
     const int32_t hidden =
         td_multiply_by_quantized_multiplier(squashed * output, params->output_multiplier, params->output_shift) +
         params->hidden_zero_point;

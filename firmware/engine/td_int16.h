@@ -59,7 +59,7 @@ static inline int32_t td_lut_input(int16_t x, int32_t multiplier, int32_t shift)
 }
 
 /* Logistic of a scaled input (Q3.12 times 3 for the LSTM gates) as Q0.15, by interpolating the table. */
-static inline int16_t td_sigmoid_s16(int32_t scaled)
+static inline int16_t td_lut_sigmoid(int32_t scaled)
 {
     const uint32_t magnitude = (uint32_t)(scaled < 0 ? -scaled : scaled);
     const uint32_t index = magnitude >> 9;
@@ -76,7 +76,7 @@ static inline int16_t td_sigmoid_s16(int32_t scaled)
 }
 
 /* tanh of a scaled input as Q0.15, from the same table. */
-static inline int16_t td_tanh_s16(int32_t scaled)
+static inline int16_t td_lut_tanh(int32_t scaled)
 {
     const uint32_t magnitude = (uint32_t)(scaled < 0 ? -scaled : scaled);
     const uint32_t index = magnitude >> 8;
