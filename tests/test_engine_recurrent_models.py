@@ -22,9 +22,12 @@ from tinydeploy.paths import firmware_dir
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "tflm-examples"
 INVOKES = 5
 RECURRENT_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "SVDF")
-# Input spread (fraction of the int8 range around the zero point) that keeps each model's outputs unsaturated.
+# Input spread (fraction of the int8 range around the zero point) that keeps each model's outputs unsaturated, and
+# the distinct output values the golden outputs must then show. keyword_scrambled's scrambled weights saturate its
+# two class scores whatever the input (its SVDF state is compared in test_conformance_svdf.py).
 SPREAD = {"micro_speech_lstm": 0.02, "dtln_noise_suppression": 1.0, "keyword_scrambled": 1.0,
           "keyword_scrambled_8bit": 1.0}
+DISTINCT = {"micro_speech_lstm": 6, "dtln_noise_suppression": 6, "keyword_scrambled": 1, "keyword_scrambled_8bit": 1}
 
 
 def example(name: str):
@@ -44,7 +47,8 @@ def test_whole_model_matches_tflm_over_invokes(name, tmp_path):
         if any(op in exc.message for op in RECURRENT_OPS):
             raise
         pytest.skip(f"{name}: {exc.message}")
-    assert_invokes_match_tflm(engine, model, random_inputs(model, INVOKES, 11, SPREAD[name]), name, min_distinct=6)
+    assert_invokes_match_tflm(engine, model, random_inputs(model, INVOKES, 11, SPREAD[name]), name,
+                              min_distinct=DISTINCT[name])
 
 
 def test_micro_speech_lstm_output_streams_over_its_input_and_matches_tflm(tmp_path):
@@ -90,7 +94,7 @@ def test_state_tensors_never_share_bytes_with_anything(name, tmp_path):
 
 def test_float_lstm_is_refused_with_the_reason():
     model = example("trained_lstm")  # float32 LSTM: TFLM runs it with its float kernel; the engine is integer-only
-    with pytest.raises(TinydeployError, match="float32, expected int8 or int16"):
+    with pytest.raises(TinydeployError, match="float32"):
         HostEngine.build(model, Path("/nonexistent"))
 
 
