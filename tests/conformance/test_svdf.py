@@ -21,7 +21,7 @@ from tinydeploy.model.tflite import load_tflite, parse_tflite
 
 SEED = int(os.environ.get("TD_CONFORMANCE_SEED", "20261124"))
 INVOKES = 5
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "tflm-examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "models" / "tflm-examples"
 
 
 @dataclass(frozen=True)
