@@ -61,6 +61,7 @@ class FlashReport:
             "latency_us": int(statistics.median(lat)),
             "latency_us_p95": self.latency(0.95),
             "latency_us_min": min(lat),
+            "latencies_us": list(lat),
             "latency_emulated": self.board.is_virtual,
             # Virtual board only: emulated instructions per inference (QEMU -icount), an estimate of M4 cycles.
             "instructions": (int(statistics.median(lat)) * 1000 // emulated_ns_per_instruction()
@@ -91,20 +92,32 @@ def emulated_ns_per_instruction(board_id: str = "virtual") -> int:
 
 
 def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress,
-                         warn: Callable[[str], None] | None = None) -> TfliteModel:
-    """An int8 TFLite model, converting Keras/SavedModel inputs first."""
+                         warn: Callable[[str], None] | None = None,
+                         conversion: dict | None = None) -> TfliteModel:
+    """An int8 TFLite model, converting Keras/SavedModel/ONNX/PyTorch inputs first (their conversion report,
+    `convert --json`'s, goes into `conversion` when given)."""
+    from tinydeploy.model.convert_torch import is_function_spec, model_stem
     from tinydeploy.model.tflite import load_tflite, parse_tflite
 
-    if model_path.suffix.lower() == ".tflite" and model_path.is_file() or not model_path.exists():
+    function_spec = not model_path.exists() and is_function_spec(str(model_path))
+    if (model_path.suffix.lower() == ".tflite" and model_path.is_file() or not model_path.exists()) \
+            and not function_spec:
         model = load_tflite(model_path)
         if not model.is_quantized_int8():
             raise TinydeployError(f"{model_path} is a float TFLite model; the board needs full int8",
                                   "give the original Keras/SavedModel model so tinydeploy can quantize it")
         return model
-    from tinydeploy.model.convert import ensure_int8_tflite
+    from tinydeploy.model.convert import convert_to_int8
 
     progress(f"converting {model_path} to int8")
-    data = ensure_int8_tflite(model_path, calib, warn=warn)
+    result = convert_to_int8(model_path, calib)
+    for message in result.warnings if warn is not None else ():
+        warn(message)
+    if conversion is not None:
+        conversion.update(result.to_json())
+    data = result.tflite
+    if function_spec:  # named after the function: `mypackage.models:tiny_cnn` -> tiny_cnn
+        return parse_tflite(data, Path.cwd() / f"{model_stem(model_path)}.tflite")
     # The model's name comes from its path; `.` (a SavedModel in the working directory) has no name to suffix.
     model_path = model_path.resolve()
     return parse_tflite(data, model_path.with_name(f"{model_path.name or 'model'}.tflite") if model_path.suffix == ""

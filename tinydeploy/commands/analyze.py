@@ -14,9 +14,11 @@ def analyze(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     plot: Path = typer.Option(None, "--plot", help="Draw the activation memory per op into this image (.png)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Measure the TFLM arena again."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing --plot file."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --plot or --report file."),
     engine: str = typer.Option("tflm", "--engine", "-e", help="tflm (TFLite Micro's arena) or native (tinydeploy's "
                                "compiled engine and its memory plan)."),
+    report_path: Path = typer.Option(None, "--report", help="Also write the analysis as one self-contained HTML "
+                                     "page (fit bars, memory over the ops)."),
 ) -> int:
     """Ops, MACs, weights, the measured TFLM arena, and whether the model fits the board.
 
@@ -30,17 +32,24 @@ def analyze(
     if engine not in ("tflm", "native"):
         raise TinydeployError(f"unknown engine '{engine}'", "use --engine tflm or --engine native")
     is_saved_model = (model_path / "saved_model.pb").is_file()
-    if is_saved_model or (model_path.is_file() and model_path.suffix.lower() in (".keras", ".h5", ".hdf5")):
+    if is_saved_model or (model_path.is_file() and model_path.suffix.lower() in (".keras", ".h5", ".hdf5", ".onnx",
+                                                                                   ".pt2")):
         raise TinydeployError(f"analyze reads .tflite models, not {model_path}",
                               f"convert it first: tinydeploy convert {model_path} -o model.tflite")
     if plot is not None:
         check_output_path(plot, force)
+    if report_path is not None:
+        check_output_path(report_path, force)
     model = load_tflite(model_path)
     result = analyze_model(model, board, use_cache=not no_cache, engine=engine)
     if plot is not None:
         from tinydeploy.analysis.plot import plot_memory
 
         plot_memory(result, plot)
+    if report_path is not None:
+        from tinydeploy.htmlreport import board_facts, report_data, write_report
+
+        write_report(report_path, report_data(analysis=result.to_json(), board=board_facts(board)))
     if as_json:
         print(json.dumps(result.to_json(), indent=2))
     else:
@@ -52,4 +61,6 @@ def analyze(
         render_analysis(result, console)
         if plot is not None:
             console.print(f"memory plot written to {plot}")
+        if report_path is not None:
+            console.print(f"report written to {report_path}")
     return EXIT_OK if result.verdict.fits else EXIT_FAILED

@@ -8,7 +8,8 @@ import typer
 from tinydeploy.errors import EXIT_FAILED, EXIT_OK, TinydeployError
 
 # Options shared by flash and generate.
-MODEL_ARGUMENT = typer.Argument(..., metavar="MODEL", help="Keras (.keras, .h5), SavedModel dir or .tflite.")
+MODEL_ARGUMENT = typer.Argument(..., metavar="MODEL", help="Keras (.keras, .h5), SavedModel dir, .onnx, PyTorch "
+                                ".pt2 or module:function, or .tflite.")
 BOARD_OPTION = typer.Option("virtual", "--board", "-b", help="Board profile (see `tinydeploy boards`).")
 ENGINE_OPTION = typer.Option(None, "--engine", "-e", help="native or tflm (default: the board's).")
 OUT_OPTION = typer.Option(None, "--out", "-o", help="Project directory (default: build/<model>-<board>-<engine>).")
@@ -85,6 +86,8 @@ def flash(
                                          "read the bytes used on the device, rebuild with that plus a margin "
                                          "(cached per model, board and library version)."),
     kernels: str = KERNELS_OPTION,
+    report_path: Path = typer.Option(None, "--report", help="Also write the run as one self-contained HTML page "
+                                     "(fit, memory plan, latency, outputs check, versions)."),
 ) -> int:
     """Convert, check the fit, generate, build, start the board and measure it over serial."""
     from rich.console import Console
@@ -94,6 +97,11 @@ def flash(
 
     board, engine = _resolve(board_name, engine)
     fast_kernels = _check_kernels(kernels, engine)
+    if report_path is not None:
+        from tinydeploy.fsutil import check_output_path
+
+        check_output_path(report_path, force)
+    conversion: dict = {}
     console = Console(stderr=True)
     with console.status("starting") as status:
         progress = _progress_reporter(console, status)
@@ -102,15 +110,23 @@ def flash(
 
         started = time.monotonic()
         model = load_model_for_flash(model_path, calib, progress,
-                                     warn=lambda text: console.print(f"[yellow]warning:[/] {text}"))
+                                     warn=lambda text: console.print(f"[yellow]warning:[/] {text}"),
+                                     conversion=conversion)
         stages["convert"] = time.monotonic() - started
         report = flash_model(model, board, engine, out, force, port, samples, runs, warmup, progress, stages,
                              skip_fit_check, tflm_lib=tflm_lib, calibrate_arena=calibrate_arena,
                              fast_kernels=fast_kernels)
+        if report_path is not None:
+            from tinydeploy.htmlreport import write_flash_report
+
+            progress(f"writing the report {report_path}")
+            write_flash_report(report_path, report.to_json(), model, board, engine, conversion or None)
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         render_flash(report, Console())
+        if report_path is not None:
+            Console().print(f"report written to {report_path}")
     return EXIT_OK if report.run.outputs_match else EXIT_FAILED
 
 

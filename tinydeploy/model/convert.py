@@ -56,7 +56,7 @@ class Agreement:
 @dataclass
 class ConversionResult:
     tflite: bytes
-    source_format: str  # "keras", "h5", "saved_model", "tflite"
+    source_format: str  # "keras", "h5", "saved_model", "tflite", "onnx", "pt2", "torch_function"
     passthrough: bool
     calibration: str | None  # "random", a file path, or None for a passed-through model
     calibration_samples: int
@@ -64,6 +64,7 @@ class ConversionResult:
     warnings: list[str] = field(default_factory=list)
     tensorflow_import_s: float = 0.0
     convert_s: float = 0.0
+    source_info: dict = field(default_factory=dict)  # ONNX/PyTorch: route, layouts, float check (convert_onnx)
 
     @property
     def model(self) -> TfliteModel:
@@ -93,6 +94,7 @@ class ConversionResult:
             "warnings": self.warnings,
             "tensorflow_import_s": round(self.tensorflow_import_s, 3),
             "convert_s": round(self.convert_s, 3),
+            **({"source_info": self.source_info} if self.source_info else {}),
         }
 
 
@@ -100,7 +102,14 @@ class ConversionResult:
 
 
 def detect_format(model_path: Path) -> str:
-    """'tflite', 'keras', 'h5' or 'saved_model', from the content where it tells, else the suffix."""
+    """'tflite', 'keras', 'h5', 'saved_model', 'onnx', 'pt2' or 'torch_function' (a `module:function` that returns
+    a PyTorch model), from the content where it tells, else the suffix."""
+    from tinydeploy.model.convert_torch import is_function_spec
+
+    if not model_path.exists() and is_function_spec(str(model_path)):
+        return "torch_function"
+    if model_path.is_file() and model_path.suffix.lower() in (".onnx", ".pt2"):
+        return model_path.suffix.lower()[1:]
     if not model_path.exists():
         raise TinydeployError(f"model not found: {model_path}", "check the path")
     if model_path.is_dir():
@@ -127,7 +136,8 @@ def detect_format(model_path: Path) -> str:
         raise TinydeployError(f"{model_path} is not a Keras model (it is not {what})",
                               "give a model saved with model.save()")
     raise TinydeployError(f"{model_path} is not a model tinydeploy can read",
-                          "give a .keras/.h5 file, a SavedModel directory or an int8 .tflite file")
+                          "give a .keras/.h5 file, a SavedModel directory, an .onnx or .pt2 file, a PyTorch "
+                          "module:function or an int8 .tflite file")
 
 
 def read_sample_arrays(path: Path, what: str) -> dict[str, np.ndarray]:
@@ -556,6 +566,10 @@ def convert_to_int8(model_path: Path, calib: str | None, validate: Path | None =
     source_format = detect_format(model_path)
     if source_format == "tflite":
         return _passthrough(model_path, calib, validate)
+    if source_format in ("onnx", "pt2", "torch_function"):
+        from tinydeploy.model.convert_onnx import convert_onnx_or_torch
+
+        return convert_onnx_or_torch(model_path, source_format, calib, validate, seed)
 
     if source_format == "keras":
         _check_keras_archive(model_path)  # before the costly TensorFlow import
@@ -685,6 +699,11 @@ def render_conversion(result: ConversionResult, model_path: Path, output: Path, 
                   else f"samples from {result.calibration}")
         table.add_row("calibration", f"{result.calibration_samples} {source}")
         table.add_row("time", f"{result.convert_s:.1f} s (+ {result.tensorflow_import_s:.1f} s importing TensorFlow)")
+    if result.source_info:
+        from tinydeploy.model.convert_onnx import describe_source
+
+        for label, text in describe_source(result.source_info):
+            table.add_row(label, text)
     agreement = result.agreement
     if agreement is not None:
         table.add_section()

@@ -1,0 +1,64 @@
+"""A small PyTorch conv net for the ONNX/PyTorch conversion tests, trained in about a second on synthetic data.
+
+`tiny_cnn` follows the `module:function` contract of `tinydeploy convert/flash` (returns (module, example_inputs)).
+Inputs are channels first, as in PyTorch: (N, 3, 12, 16). Class k < 3: channel k is brighter; class 3: all darker.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+INPUT_SHAPE = (3, 12, 16)  # C, H, W
+CLASSES = 4
+
+
+def samples(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, CLASSES, count)
+    data = rng.normal(0.0, 0.5, (count, *INPUT_SHAPE)).astype(np.float32)
+    for index, label in enumerate(labels):
+        if label < 3:
+            data[index, label] += 1.0
+        else:
+            data[index] -= 0.8
+    return data, labels
+
+
+def build_trained():
+    import torch
+
+    class TinyCnn(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.norm1 = torch.nn.BatchNorm2d(8)
+            self.pool = torch.nn.MaxPool2d(2)
+            self.conv2 = torch.nn.Conv2d(8, 16, 3, stride=2, padding=1)
+            self.head = torch.nn.Linear(16, CLASSES)
+
+        def forward(self, x):
+            x = self.pool(torch.relu(self.norm1(self.conv1(x))))
+            x = torch.relu(self.conv2(x))
+            return torch.softmax(self.head(x.mean(dim=(2, 3))), dim=1)
+
+    torch.manual_seed(0)
+    model = TinyCnn()
+    data, labels = samples(512, seed=0)
+    inputs, targets = torch.from_numpy(data), torch.from_numpy(labels)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    model.train()
+    for step in range(60):
+        batch = slice((step * 64) % 512, (step * 64) % 512 + 64)
+        optimizer.zero_grad()
+        probabilities = model(inputs[batch])
+        loss = torch.nn.functional.nll_loss(torch.log(probabilities + 1e-7), targets[batch])
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def tiny_cnn():
+    """module:function contract: (module, example_inputs)."""
+    import torch
+
+    return build_trained(), (torch.from_numpy(samples(2, seed=5)[0]),)
