@@ -3,6 +3,10 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+# Debian's Chromium and its driver: the HTML report test opens the page in a real headless browser.
+APT_TEST_PACKAGES := chromium chromium-driver
+# The CPU build of PyTorch (PyPI's default build pulls CUDA, several GB) for the PyTorch conversion tests.
+TORCH_VERSION ?= 2.13.0
 PYTEST_ARGS ?=
 
 .PHONY: setup system-packages python-packages demo test test-fast clean
@@ -14,20 +18,26 @@ system-packages:
 	command -v arm-none-eabi-gcc >/dev/null || missing="yes"; \
 	command -v qemu-system-arm >/dev/null || missing="yes"; \
 	[ -f /usr/lib/arm-none-eabi/newlib/libc.a ] || [ -f /usr/lib/arm-none-eabi/lib/libc.a ] || missing="yes"; \
+	command -v chromium >/dev/null || missing="yes"; \
+	command -v chromedriver >/dev/null || missing="yes"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	      $(APT_PACKAGES) $(APT_TEST_PACKAGES); \
 	  else \
-	    echo "tinydeploy needs the ARM toolchain and QEMU. Run:"; \
-	    echo "  sudo apt-get install -y --no-install-recommends $(APT_PACKAGES)"; \
+	    echo "tinydeploy needs the ARM toolchain and QEMU (and Chromium for its tests). Run:"; \
+	    echo "  sudo apt-get install -y --no-install-recommends $(APT_PACKAGES) $(APT_TEST_PACKAGES)"; \
 	    exit 1; \
 	  fi; \
 	fi
 
+# torch first, pinned to its CPU build; tf-keras (Keras 2: the LSTM conformance cases and onnx2tf) of TensorFlow's
+# own version, without deps so it does not add `tensorflow` (a second, larger TensorFlow) over tensorflow-cpu.
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[convert,dev]'
+	$(PY) -m pip install -q torch==$(TORCH_VERSION)
+	$(PY) -m pip install -q -e '.[convert,dev,onnx,torch]'
 	$(PY) -m pip install -q --no-deps "tf-keras~=$$($(PY) -c 'import tensorflow as tf; print(tf.__version__.rsplit(".", 1)[0])').0"
 	touch $@
 
