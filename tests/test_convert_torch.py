@@ -168,6 +168,28 @@ def test_pt2_with_channels_last_calibration_gives_the_onnx_model(torch_files, on
 
 
 @pytest.mark.slow
+def test_exported_program_of_a_1d_net_converts_channels_last_and_runs_on_host_tflm(tmp_path):
+    """A function returning an ExportedProgram; (N, C, L) becomes (1, L, C); its depthwise 1-D conv becomes ops TFLM
+    has (onnx2tf's grouped convolution would be a CONV_2D with groups, which TFLM cannot run)."""
+    _require("torch", "onnx", "onnx2tf", "onnxscript", "tf_keras")
+    from tinydeploy.golden import random_inputs, tflm_outputs
+    from tinydeploy.model.tflite import load_tflite
+
+    out = tmp_path / "conv1d.tflite"
+    result = run_cli("convert", f"{REPO / 'tests' / 'torch_models.py'}:tiny_conv1d", "-o", out, "--calib", "random",
+                     "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["source_format"] == "torch_function"
+    layout = report["source_info"]["input_layout"]
+    assert (layout["source"], layout["int8_model"], layout["int8_shape"]) == ("NCW", "NWC", [1, 49, 4])
+    assert report["source_info"]["float_check"]["max_abs_error"] < 1e-4
+    model = load_tflite(out)
+    assert model.is_quantized_int8()
+    assert len(tflm_outputs(model, random_inputs(model, 2, seed=0))) == 2
+
+
+@pytest.mark.slow
 def test_calibration_of_neither_layout_names_both(torch_files, tmp_path):
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((10, 12, 3, 16), np.float32))

@@ -62,3 +62,22 @@ def tiny_cnn():
     import torch
 
     return build_trained(), (torch.from_numpy(samples(2, seed=5)[0]),)
+
+
+def tiny_conv1d():
+    """A keyword-spotting-shaped 1-D net (untrained): (N, C, L) input, a depthwise 1-D conv, global mean."""
+    import torch
+
+    class TinyConv1d(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv1d(4, 8, 5, padding=2)
+            self.depthwise = torch.nn.Conv1d(8, 8, 3, padding=1, groups=8)
+            self.head = torch.nn.Linear(8, 5)
+
+        def forward(self, x):
+            x = torch.relu(self.depthwise(torch.relu(self.conv(x))))
+            return self.head(x.mean(dim=2))
+
+    torch.manual_seed(1)
+    return torch.export.export(TinyConv1d().eval(), (torch.randn(1, 4, 49),))

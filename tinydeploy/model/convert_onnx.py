@@ -288,7 +288,8 @@ def _run_onnx2tf(onnx2tf, source: SourceModel, tmp: Path):
         with _working_directory(work), warnings.catch_warnings(), _native_output_captured() as captured:
             warnings.simplefilter("ignore")
             model = onnx2tf.convert(onnx_graph=source.onnx_model, output_folder_path=str(work / "out"),
-                                    batch_size=1, not_use_onnxsim=True, disable_model_save=True, non_verbose=True)
+                                    batch_size=1, not_use_onnxsim=True, disable_model_save=True, non_verbose=True,
+                                    disable_group_convolution=True)
     except (Exception, SystemExit) as exc:  # onnx2tf calls sys.exit(1) on many errors after printing them
         reason = _onnx2tf_reason(captured) or _first_line(exc)
         raise TinydeployError(f"onnx2tf cannot convert {source.description}: {reason[:300]}",
@@ -311,28 +312,27 @@ def _onnx2tf_reason(lines: list[str]) -> str:
 
 
 def _save_batch1(tf, keras_model, shape: tuple[int, ...], export_dir: Path) -> None:
-    """A SavedModel with one `serving_default` signature taking exactly the batch-1 shape."""
+    """A SavedModel with one `serving_default` signature taking exactly the batch-1 shape. Keras 2's ExportArchive
+    (as onnx2tf saves) also keeps the constants onnx2tf's layers capture outside the model's own weights."""
+    import tf_keras
+
     from tinydeploy.model.convert import _native_output_captured
 
-    spec = keras_model.inputs[0]
-    name = spec.name.split(":")[0]
+    name = keras_model.inputs[0].name.split(":")[0]
+    archive = tf_keras.export.ExportArchive()
+    archive.track(keras_model)
 
-    class Batch1(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = keras_model  # tracked, so its weights are saved along
+    def serve(x):
+        outputs = keras_model(x, training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return {f"output_{i}": out for i, out in enumerate(outputs)}
 
-        @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name=name)])
-        def serve(self, x):
-            outputs = self.model(x)
-            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-            return {f"output_{i}": out for i, out in enumerate(outputs)}
-
-    module = Batch1()
     try:
         with _native_output_captured(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tf.saved_model.save(module, str(export_dir), signatures={"serving_default": module.serve})
+            archive.add_endpoint(name="serving_default", fn=serve,
+                                 input_signature=[tf.TensorSpec(shape, tf.float32, name=name)])
+            archive.write_out(str(export_dir))
     except Exception as exc:
         raise TinydeployError(f"cannot save onnx2tf's TensorFlow model: {_first_line(exc)}",
                               "report it with the model") from exc
