@@ -225,6 +225,7 @@ def test_pytorch_function_runs_on_the_virtual_board(torch_files, tmp_path):
     report = json.loads(result.stdout)
     assert report["model"] == "tiny_cnn" and report["outputs_match"] is True
     html = report_html.read_text()
-    assert "tiny_cnn" in html and "int8 against float" in html  # the conversion's agreement reaches the report
+    # the conversion's agreement and the layout change reach the report
+    assert "tiny_cnn" in html and "int8 against float" in html and "NCHW [1, 3, 12, 16]" in html
     print(f"\nPyTorch module:function on the virtual board: {report['latency_us']:,} us, stages "
           f"{report['stage_seconds']}")

@@ -123,6 +123,9 @@ def test_report_takes_per_layer_rows_when_given():
     flash.pop("profile")
     html = render_report(report_data(flash=flash, tools={}))
     assert 'id="profile-missing"' in html
+    # sparse data (an older or partial JSON) renders, each missing figure as "not measured"
+    assert "not measured" in render_report(report_data(flash={}, tools={}))
+    assert "not measured" in render_report(report_data(analysis={}, tools={}))
     # text from the model is escaped, never markup
     html = render_report(report_data(flash={**flash, "model": "<script>x</script>"}, tools={}))
     assert "<script>x</script>" not in html

@@ -113,8 +113,11 @@ def render_report(data: dict) -> str:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "report")),
                              autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["bytes"] = lambda value: "not measured" if value is None else f"{int(value):,} B"
-    env.filters["num"] = lambda value: "not measured" if value is None else f"{value:,}"
+    def missing(value) -> bool:
+        return value is None or isinstance(value, jinja2.Undefined)
+
+    env.filters["bytes"] = lambda value: "not measured" if missing(value) else f"{int(value):,} B"
+    env.filters["num"] = lambda value: "not measured" if missing(value) else f"{value:,}"
     return env.get_template("report.html.j2").render(data=data, view=_view(data))
 
 
@@ -130,7 +133,23 @@ def _view(data: dict) -> dict:
         "latency": _latency_histogram(flash),
         "profile": _profile_rows(flash),
         "ops": _op_rows(analysis),
+        "conversion": _conversion_rows(data.get("conversion") or {}),
     }
+
+
+def _conversion_rows(conversion: dict) -> list[tuple[str, str]]:
+    """Where a converted model came from (ONNX/PyTorch: route, layouts, float check), as label/text rows."""
+    rows = []
+    if conversion.get("source_format"):
+        rows.append(("converted from", str(conversion["source_format"])))
+    if conversion.get("calibration"):
+        rows.append(("calibration", f"{conversion.get('calibration_samples', 0)} samples from "
+                     f"{conversion['calibration']}"))
+    if conversion.get("source_info"):
+        from tinydeploy.model.convert_onnx import describe_source
+
+        rows.extend(describe_source(conversion["source_info"]))
+    return rows
 
 
 def _bar(label: str, used: int | None, available: int | None, source: str, parts: list | None = None) -> dict | None:
