@@ -136,6 +136,29 @@ def test_special_files_and_sizes_are_refused(tmp_path):
     assert_one_line_error(runs[("dir", "analyze")], "directory")
 
 
+def test_a_fifo_as_the_model_is_refused_before_anything_opens_it(tmp_path):
+    """Opening a FIFO blocks until a writer comes: every command that takes a model must refuse it unopened
+    (the check is shared; before it, generate, flash and convert waited for ever)."""
+    fifos = {suffix: tmp_path / f"model{suffix}" for suffix in (".tflite", ".keras")}
+    for fifo in fifos.values():
+        os.mkfifo(fifo)
+    jobs = {}
+    for suffix, fifo in fifos.items():
+        jobs.update({(suffix, "analyze"): ["analyze", fifo],
+                     (suffix, "generate"): ["generate", fifo, "-e", "native", "-o", tmp_path / f"g{suffix}"],
+                     (suffix, "flash"): ["flash", fifo, "-o", tmp_path / f"f{suffix}"],
+                     (suffix, "convert"): ["convert", fifo, "-o", tmp_path / f"c{suffix}.tflite", "--calib", "random"]})
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {key: pool.submit(run_cli, *args, timeout=30) for key, args in jobs.items()}
+        for key, future in futures.items():
+            try:
+                result = future.result()
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{key}: still waiting on the FIFO after 30 s")
+            assert_one_line_error(result, "FIFO")
+    assert not any(tmp_path.glob("[gfc].*"))
+
+
 # ------------------------------------------------------------------------------------------- hostile names
 
 

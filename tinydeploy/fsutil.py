@@ -17,22 +17,40 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def check_input_file(path: Path, what: str = "file", hint: str = "give a file") -> None:
-    """Refuse a missing path, a directory and anything that is not a regular file (/dev/zero would never end)."""
-    if not path.exists():
-        raise TinydeployError(f"{what} not found: {path}", "check the path")
-    if path.is_dir():
-        raise TinydeployError(f"{what} is a directory: {path}", hint)
-    if not path.is_file():
-        raise TinydeployError(f"{what} is not a regular file: {path}", hint)
-
-
-def read_input_file(path: Path, what: str = "file") -> bytes:
-    """Read a user's input file, turning every OS failure into a one-line error."""
-    check_input_file(path, what)
+    """Refuse a missing path, a directory and anything that is not a regular file (a FIFO would block the
+    read for ever, /dev/zero would never end), before anything opens it."""
+    path = Path(path)
     try:
-        return path.read_bytes()
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise TinydeployError(f"{what} not found: {path}", "check the path") from None
+    except OSError as exc:
+        raise TinydeployError(f"cannot read {what} {path}: {exc.strerror}", "check the path and its permissions") \
+            from exc
+    if stat.S_ISDIR(mode):
+        raise TinydeployError(f"{what} is a directory: {path}", hint)
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or \
+            stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+        raise TinydeployError(f"{what} is not a regular file: {path} is {kind}", hint)
+
+
+def read_input_file(path: Path, what: str = "file", limit: int | None = None, hint: str = "give a file") -> bytes:
+    """Read a user's input file (at most `limit` bytes), turning every OS failure into a one-line error. The file
+    is opened without blocking and checked again once open, so a FIFO swapped in after the check cannot hang."""
+    path = Path(path)
+    check_input_file(path, what, hint)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise TinydeployError(f"cannot read {what} {path}: {exc.strerror}", "check its permissions") from exc
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise TinydeployError(f"{what} is not a regular file: {path}", hint)
+        try:
+            return handle.read() if limit is None else handle.read(limit)
+        except OSError as exc:
+            raise TinydeployError(f"cannot read {what} {path}: {exc.strerror}", "check the file") from exc
 
 
 def check_output_path(path: Path, force: bool) -> None:

@@ -22,7 +22,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from tinydeploy.errors import TinydeployError
-from tinydeploy.fsutil import atomic_write_bytes, check_input_file, check_output_path, sha256_bytes
+from tinydeploy.fsutil import (atomic_write_bytes, check_input_file, check_output_path, read_input_file,
+                               sha256_bytes)
 from tinydeploy.model.tflite import TfliteModel, parse_tflite
 
 RANDOM_CALIB = "random"
@@ -101,6 +102,10 @@ class ConversionResult:
 # ---------------------------------------------------------------------------------------------- inputs
 
 
+MODEL_HINT = ("give a .keras/.h5 file, a SavedModel directory, an .onnx or .pt2 file, a PyTorch module:function or "
+              "an int8 .tflite file")
+
+
 def detect_format(model_path: Path) -> str:
     """'tflite', 'keras', 'h5', 'saved_model', 'onnx', 'pt2' or 'torch_function' (a `module:function` that returns
     a PyTorch model), from the content where it tells, else the suffix."""
@@ -117,11 +122,7 @@ def detect_format(model_path: Path) -> str:
             return "saved_model"
         raise TinydeployError(f"{model_path} is a directory but not a SavedModel (no saved_model.pb in it)",
                               "give a SavedModel directory, a .keras/.h5 file or a .tflite file")
-    try:
-        with open(model_path, "rb") as handle:
-            head = handle.read(8)
-    except OSError as exc:
-        raise TinydeployError(f"cannot read model {model_path}: {exc.strerror}", "check its permissions") from exc
+    head = read_input_file(model_path, "model", limit=8, hint=MODEL_HINT)
     if head[4:8] == b"TFL3":
         return "tflite"
     if head.startswith(b"PK\x03\x04"):
@@ -135,9 +136,7 @@ def detect_format(model_path: Path) -> str:
         what = "a Keras zip archive" if suffix == ".keras" else "an HDF5 file"
         raise TinydeployError(f"{model_path} is not a Keras model (it is not {what})",
                               "give a model saved with model.save()")
-    raise TinydeployError(f"{model_path} is not a model tinydeploy can read",
-                          "give a .keras/.h5 file, a SavedModel directory, an .onnx or .pt2 file, a PyTorch "
-                          "module:function or an int8 .tflite file")
+    raise TinydeployError(f"{model_path} is not a model tinydeploy can read", MODEL_HINT)
 
 
 def read_sample_arrays(path: Path, what: str) -> dict[str, np.ndarray]:
