@@ -16,14 +16,17 @@ def bench(
                                  help="tinydeploy (a tinydeploy firmware) or mlperf-tiny (any MLPerf Tiny / EEMBC "
                                       "runner compliant firmware, performance mode)."),
     baud: int = typer.Option(115_200, "--baud", help="Baud rate."),
-    runs: int = typer.Option(20, "--runs", min=1, max=1_000_000, help="Timed inferences."),
-    warmup: int = typer.Option(2, "--warmup", min=0, max=100_000, help="Untimed inferences before them."),
+    runs: int = typer.Option(20, "--runs", help="Timed inferences (at most the firmware's limit: "
+                             "TD_PROTOCOL_MAX_RUNS, or TD_MLPERF_MAX_INFER with --protocol mlperf-tiny)."),
+    warmup: int = typer.Option(2, "--warmup", help="Untimed inferences before them (at most "
+                               "TD_PROTOCOL_MAX_WARMUP, or TD_MLPERF_MAX_WARMUP)."),
     model_path: Path = typer.Option(None, "--model", help=".tflite the device runs: sizes a random input and "
                                     "checks the device's outputs against host TFLM."),
     input_path: Path = typer.Option(None, "--input", help="Raw input tensor bytes to send (default: random)."),
     input_bytes: int = typer.Option(None, "--input-bytes", min=1, help="Size of a random input when there is no "
                                     "--model or --input (mlperf-tiny devices do not tell it)."),
-    timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Seconds to wait for an answer line."),
+    timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Seconds to wait for an answer (during a run: for "
+                                 "each line that advances it)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> int:
     """Benchmark a device that already runs its firmware: latency, and outputs against host TFLM with --model."""
@@ -34,6 +37,9 @@ def bench(
 
     if protocol not in PROTOCOLS:
         raise TinydeployError(f"unknown protocol '{protocol}'", f"use one of: {', '.join(PROTOCOLS)}")
+    from tinydeploy.link.limits import check_run_counts
+
+    check_run_counts(runs, warmup, protocol)
     model = None
     if model_path is not None:
         from tinydeploy.model.tflite import load_tflite

@@ -75,8 +75,8 @@ def flash(
     force: bool = FORCE_OPTION,
     calib: str = CALIB_OPTION,
     port: str = typer.Option(None, "--port", help="Serial port of a real board."),
-    runs: int = typer.Option(20, "--runs", min=1, max=10_000, help="Timed inferences."),
-    warmup: int = typer.Option(2, "--warmup", min=0, max=1_000, help="Untimed inferences before them."),
+    runs: int = typer.Option(20, "--runs", help="Timed inferences (at most the firmware's TD_PROTOCOL_MAX_RUNS)."),
+    warmup: int = typer.Option(2, "--warmup", help="Untimed inferences before them (at most TD_PROTOCOL_MAX_WARMUP)."),
     samples: int = typer.Option(5, "--samples", min=1, max=1_000, help="Golden inputs compared with host TFLM."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     skip_fit_check: bool = typer.Option(False, "--skip-fit-check", help="Build even if the estimate says it "
@@ -95,6 +95,9 @@ def flash(
     from tinydeploy.flow import flash_model, load_model_for_flash
     from tinydeploy.report import render_flash
 
+    from tinydeploy.link.limits import check_run_counts
+
+    check_run_counts(runs, warmup)
     board, engine = _resolve(board_name, engine)
     fast_kernels = _check_kernels(kernels, engine)
     if report_path is not None:
@@ -163,8 +166,8 @@ def generate(
 def monitor(
     port: str = typer.Option(..., "--port", help="Serial port or URL (e.g. /dev/ttyACM0, socket://127.0.0.1:PORT)."),
     baud: int = typer.Option(115_200, "--baud", help="Baud rate."),
-    runs: int = typer.Option(20, "--runs", min=1, max=10_000, help="Timed inferences."),
-    warmup: int = typer.Option(2, "--warmup", min=0, max=1_000, help="Untimed inferences before them."),
+    runs: int = typer.Option(20, "--runs", help="Timed inferences (at most the firmware's TD_PROTOCOL_MAX_RUNS)."),
+    warmup: int = typer.Option(2, "--warmup", help="Untimed inferences before them (at most TD_PROTOCOL_MAX_WARMUP)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Talk to a device that already runs a tinydeploy firmware: identify, time it, read its RAM."""
@@ -175,7 +178,9 @@ def monitor(
     from rich.table import Table
 
     from tinydeploy.link import DeviceLink
+    from tinydeploy.link.limits import check_run_counts
 
+    check_run_counts(runs, warmup)
     with DeviceLink(port, baud) as link:
         info = link.wait_ready(10.0)
         # any input will do for timing; a fixed seed keeps runs comparable

@@ -6,16 +6,18 @@ goes in; who started the device (QEMU, an upload tool) is not its business.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Callable
 
 import serial
 
 from tinydeploy.errors import EXIT_FAILED, TinydeployError
 from tinydeploy.link.framing import (CorruptLine, FrameError, LineSplitter, NoiseLine, Reply, encode_command,
-                                     parse_reply)
+                                     parse_reply, printable)
 
 PROTOCOL_VERSION = 1
 POLL_SECONDS = 0.05  # how long one read waits; deadlines are kept by the link, not by the port
@@ -23,6 +25,12 @@ LINE_OVERHEAD = 48  # "td <id> in <offset> " and "*<crc>" in a command line, gen
 MAX_INPUT_CHUNK = 128
 MAX_COMMAND_ID = 999_999_999  # ids have at most 9 digits
 READ_CHUNK = 65536
+# Bounds of one exchange, so that a device that keeps sending well-framed lines cannot hold the host or its memory:
+REPLY_BYTES = 16 * 1024  # answer bytes any command may use besides its data (out: 2 hex digits a byte, run: latencies)
+MAX_IDLE_LINES = 32  # lines of a run's answer that bring no progress (no new latency, no new warm-up count)
+MAX_TENSOR_BYTES = 64 << 20  # no microcontroller holds a tensor near this; larger sizes are a device's garbage
+MAX_TEXT = 200  # characters kept of a device-provided name
+DRAIN_LINES = 4096  # lines drain() returns at most (it keeps reading, dropping the rest)
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ class DeviceLink:
                                   "program holds it") from exc
         self._splitter = LineSplitter()
         self._lines: deque[bytes] = deque()
+        self._last_line_bytes = 0
         # A random first id: a late answer to an earlier session's command (the host was restarted while the
         # device still ran it) then cannot pass for the answer to this session's command with the same id.
         self._next_id = secrets.randbelow(MAX_COMMAND_ID) + 1  # independent of seeded `random`
@@ -122,17 +131,22 @@ class DeviceLink:
             self._port.timeout = POLL_SECONDS
 
     def _next_reply(self, deadline: float, what: str) -> Reply | None:
-        """The next valid reply line before the deadline, skipping noise and corrupt lines; None on timeout."""
+        """The next valid reply line before the deadline, skipping noise and corrupt lines; None on timeout.
+        The length of the line it came from is left in `_last_line_bytes`."""
         while True:
             while self._lines:
                 line = self._lines.popleft()
                 try:
-                    return parse_reply(line)
+                    reply = parse_reply(line)
                 except NoiseLine:
                     if line.strip():
                         self.noise.append(line)
+                    continue
                 except CorruptLine:
                     self.corrupt_lines += 1
+                    continue
+                self._last_line_bytes = len(line) + 1
+                return reply
             if time.monotonic() >= deadline:
                 return None
             self._read_available(what)
@@ -140,7 +154,7 @@ class DeviceLink:
     def _timeout_error(self, what: str, waited: float) -> TinydeployError:
         hint = f"check that the firmware runs and that {self.url} at {self.baudrate} baud is the device's port"
         if self.device_errors:
-            hint += f"; the device said: {self.device_errors[-1].payload}"
+            hint += f"; the device said: {printable(self.device_errors[-1].payload, 120)}"
         if self.noise:
             last = self.noise[-1].decode("ascii", errors="replace").strip()[:80]
             hint += f"; its last other output: {last!r}"
@@ -164,35 +178,74 @@ class DeviceLink:
         self._write(line, what)
         return str(command_id), what
 
-    def _exchange(self, verb: str, *args: object, timeout: float | None = None) -> list[Reply]:
-        """Send one command; return its reply lines up to and including the final ok/err line."""
+    def _transfer_seconds(self, nbytes: int) -> float:
+        """Time the line needs for `nbytes` at its baud rate (10 bits a byte), doubled for slack."""
+        return 2 * nbytes * 10 / max(self.baudrate, 300)
+
+    def _exchange(self, verb: str, *args: object, timeout: float | None = None, data_bytes: int = 0,
+                  progress: Callable[[Reply], bool] | None = None) -> list[Reply]:
+        """Send one command; return its reply lines up to and including the final ok/err line.
+
+        Every exchange is bounded: the answer must come within `timeout` (plus the time its `data_bytes` of
+        expected data take on the line) and stay within REPLY_BYTES + `data_bytes`. With `progress` (a run), the
+        wait starts afresh only on a line that advances the run (progress(reply) is True), and at most
+        MAX_IDLE_LINES others are tolerated: a run ends within (runs + warm-ups + 1) x timeout."""
         reply_id, what = self._send(verb, *args)
         wait = self.timeout if timeout is None else timeout
         replies: list[Reply] = []
-        deadline = time.monotonic() + wait
+        budget = REPLY_BYTES + data_bytes
+        received = idle = 0
+        waited_from = time.monotonic()
+        deadline = waited_from + wait + self._transfer_seconds(data_bytes)
         while True:
             reply = self._next_reply(deadline, what)
             if reply is None:
-                raise self._timeout_error(what, wait)
+                raise self._timeout_error(what, round(time.monotonic() - waited_from, 1))
             if reply.id != reply_id:
                 if reply.id == "-" and reply.kind == "err":
                     self.device_errors.append(reply)
                 continue  # an answer to an older command, or an announcement
+            received += self._last_line_bytes
+            if received > budget:
+                raise TinydeployError(f"the device on {self.url} sent more than {budget:,} bytes in answer to "
+                                      f"`{what}`, more than that answer can hold",
+                                      "check that the port runs a tinydeploy firmware, and reset the board")
             if reply.kind == "ok" and reply.name != verb:
                 self.stale_replies += 1  # the same id but another command's answer: not ours
                 replies.clear()
                 continue
             replies.append(reply)
-            deadline = time.monotonic() + wait  # the device is alive: wait afresh for the next line
             if reply.kind in ("ok", "err"):
                 return replies
+            if progress is None:
+                continue
+            if progress(reply):
+                waited_from = time.monotonic()
+                deadline = waited_from + wait  # the run advanced: wait afresh for the next line
+                idle = 0
+            else:
+                idle += 1
+                if idle > MAX_IDLE_LINES:
+                    raise TinydeployError(f"the device on {self.url} sent {idle} lines for `{what}` without "
+                                          "progress (no new latency or warm-up count)",
+                                          "check that the port runs a tinydeploy firmware, and reset the board")
 
-    def _checked(self, verb: str, *args: object, timeout: float | None = None) -> list[Reply]:
-        replies = self._exchange(verb, *args, timeout=timeout)
+    def _number(self, reply: Reply, key: str, what: str, low: int = 0, high: int = (1 << 32) - 1) -> int:
+        """An integer field of a reply, within [low, high]; anything else is one clear error."""
+        try:
+            return reply.int_field(key, low, high)
+        except CorruptLine as exc:
+            raise TinydeployError(f"the device on {self.url} sent a malformed {what}: {exc}",
+                                  "its firmware may be from another tinydeploy version, or not a tinydeploy "
+                                  "firmware; rebuild and flash it") from None
+
+    def _checked(self, verb: str, *args: object, timeout: float | None = None, data_bytes: int = 0,
+                 progress: Callable[[Reply], bool] | None = None) -> list[Reply]:
+        replies = self._exchange(verb, *args, timeout=timeout, data_bytes=data_bytes, progress=progress)
         final = replies[-1]
         if final.kind == "err":
             what = " ".join([verb, *map(str, args)])[:40]
-            raise TinydeployError(f"the device on {self.url} rejected `{what}`: {final.payload}",
+            raise TinydeployError(f"the device on {self.url} rejected `{what}`: {printable(final.payload)}",
                                   _ERROR_HINTS.get(final.name, "see docs/protocol.md for the error codes"),
                                   exit_code=EXIT_FAILED)
         return replies
@@ -224,15 +277,17 @@ class DeviceLink:
                 self._read_available("drain")
             while self._lines:
                 line = self._lines.popleft()
-                received.append(line)
+                if len(received) < DRAIN_LINES:
+                    received.append(line)
                 try:
                     reply = parse_reply(line)
                 except FrameError:
                     continue
                 if reply.id == "-" and reply.kind == "err":
                     self.device_errors.append(reply)
-            if time.monotonic() >= deadline and not self._port.in_waiting:
-                return received
+            now = time.monotonic()
+            if now >= deadline and (not self._port.in_waiting or now >= deadline + 1.0):
+                return received  # a device that never stops sending gets one second more, not for ever
             if not self._port.in_waiting:
                 time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
@@ -249,7 +304,7 @@ class DeviceLink:
                 if reply.id == "-" and reply.kind == "ready":
                     break
                 if reply.id == "-" and reply.kind == "err" and reply.name == "engine":
-                    self._engine_failed(reply.fields.get("status", "?"))
+                    self._engine_failed(printable(reply.fields.get("status", "?"), 20))
                 if reply.id in probe_ids and reply.kind == "ok" and reply.name == "id":
                     break
                 continue
@@ -272,16 +327,26 @@ class DeviceLink:
 
     def identify(self) -> DeviceInfo:
         reply = self._checked("id")[-1]
+        what = "identity"
         try:
-            info = DeviceInfo(
-                board=reply.fields["board"], engine=reply.fields["engine"], model=reply.fields["model"],
-                model_hash=reply.fields["sha256"], build_id=reply.fields["build"],
-                protocol=reply.int_field("proto"), input_bytes=reply.int_field("in"),
-                output_bytes=reply.int_field("out"), line_max=reply.int_field("line"),
-                max_runs=reply.int_field("maxruns"), engine_status=reply.int_field("status"))
-        except (KeyError, CorruptLine) as exc:
-            raise TinydeployError(f"the device on {self.url} sent an incomplete identity: {reply.payload}",
-                                  "its firmware may be from another tinydeploy version; rebuild it") from exc
+            texts = {key: reply.fields[key] for key in ("board", "engine", "model", "sha256", "build")}
+        except KeyError:
+            raise TinydeployError(f"the device on {self.url} sent an incomplete identity: "
+                                  f"{printable(reply.payload)}",
+                                  "its firmware may be from another tinydeploy version; rebuild it") from None
+        if not re.fullmatch(r"[0-9a-f]{0,64}", texts["sha256"]):
+            raise TinydeployError(f"the device on {self.url} sent a malformed model hash "
+                                  f"{printable(texts['sha256'], 80)!r}", "rebuild and flash the firmware")
+        info = DeviceInfo(
+            board=printable(texts["board"], MAX_TEXT), engine=printable(texts["engine"], MAX_TEXT),
+            model=printable(texts["model"], MAX_TEXT), model_hash=texts["sha256"],
+            build_id=printable(texts["build"], MAX_TEXT),
+            protocol=self._number(reply, "proto", what, 0, 1 << 16),
+            input_bytes=self._number(reply, "in", what, 0, MAX_TENSOR_BYTES),
+            output_bytes=self._number(reply, "out", what, 0, MAX_TENSOR_BYTES),
+            line_max=self._number(reply, "line", what, LINE_OVERHEAD + 2, 1 << 20),
+            max_runs=self._number(reply, "maxruns", what, 1),
+            engine_status=self._number(reply, "status", what, -(1 << 31), (1 << 31) - 1))
         if info.protocol != PROTOCOL_VERSION:
             raise TinydeployError(f"the device on {self.url} speaks protocol {info.protocol}, this tinydeploy "
                                   f"speaks {PROTOCOL_VERSION}", "rebuild and flash the firmware")
@@ -297,29 +362,47 @@ class DeviceLink:
         for offset in range(0, len(data), chunk):
             piece = data[offset:offset + chunk]
             reply = self._checked("in", offset, piece.hex().upper())[-1]
-            if reply.int_field("next") != offset + len(piece):
+            if self._number(reply, "next", "answer to `in`", 0, len(data)) != offset + len(piece):
                 raise TinydeployError(f"the device on {self.url} lost input bytes at offset {offset}",
                                       "retry; if it persists the serial line drops data")
 
     def run(self, runs: int, warmup: int = 0, timeout: float | None = None) -> list[int]:
         """Run `warmup` untimed and `runs` timed inferences; the latency of each timed run in microseconds.
-        `timeout` bounds the wait between two lines (the device reports at least every second, and after
-        every inference that takes longer)."""
-        if runs < 1 or warmup < 0:
-            raise TinydeployError(f"cannot run {runs} inferences after {warmup} warm-ups",
-                                  "give at least one run and no negative warm-ups")
+        `timeout` bounds the wait for each line that advances the run (the device reports at least every
+        second, and after every inference that takes longer)."""
+        from tinydeploy.link.limits import check_run_counts
+
+        check_run_counts(runs, warmup, device_max_runs=self.info.max_runs if self.info else None)
         latencies: list[int] = []
-        for reply in self._checked("run", runs, warmup, timeout=timeout):
-            if reply.kind == "data" and reply.name == "lat":
-                try:
-                    first, *values = (int(arg) for arg in reply.args)
-                except ValueError as exc:
-                    raise TinydeployError(f"malformed latency line from {self.url}: {reply.payload}") from exc
-                if first != len(latencies):
-                    raise TinydeployError(f"latency lines from {self.url} are out of order "
-                                          f"(expected run {len(latencies)}, got {first})",
-                                          "retry; the serial line may drop data")
-                latencies.extend(values)
+        warmed = 0
+
+        def advances(reply: Reply) -> bool:
+            nonlocal warmed
+            if reply.kind != "data":
+                return False
+            if reply.name == "warm":
+                count = int(reply.args[0]) if len(reply.args) == 1 and reply.args[0].isdigit() else -1
+                if warmed < count <= warmup:
+                    warmed = count
+                    return True
+                return False
+            if reply.name != "lat":
+                return False
+            if not reply.args or not all(arg.isdigit() and len(arg) <= 10 for arg in reply.args):
+                raise TinydeployError(f"malformed latency line from {self.url}: {printable(reply.payload)}",
+                                      "retry; the serial line may drop data")
+            first, *values = (int(arg) for arg in reply.args)
+            if first != len(latencies) or not values or first + len(values) > runs:
+                raise TinydeployError(f"latency lines from {self.url} are out of order "
+                                      f"(expected run {len(latencies)} of {runs}, got {first}+{len(values)})",
+                                      "retry; the serial line may drop data")
+            if max(values) >= 1 << 32:
+                raise TinydeployError(f"the device on {self.url} sent a latency over 2^32 us",
+                                      "retry; the serial line may drop data")
+            latencies.extend(values)
+            return True
+
+        self._checked("run", runs, warmup, timeout=timeout, data_bytes=60 * runs + 40 * warmup, progress=advances)
         if len(latencies) != runs:
             raise TinydeployError(f"the device on {self.url} reported {len(latencies)} latencies for {runs} runs",
                                   "retry; the serial line may drop data")
@@ -327,24 +410,30 @@ class DeviceLink:
 
     def read_output(self) -> bytes:
         """The output tensor of the last inference."""
+        expected = self.info.output_bytes if self.info else MAX_TENSOR_BYTES
         output = bytearray()
-        replies = self._checked("out")
+        replies = self._checked("out", data_bytes=2 * expected + 48 * (expected // 32 + 1))
         for reply in replies:
             if reply.kind == "data" and reply.name == "out":
-                if len(reply.args) != 2 or int(reply.args[0]) != len(output):
-                    raise TinydeployError(f"output lines from {self.url} are out of order: {reply.payload}",
-                                          "retry; the serial line may drop data")
+                if len(reply.args) != 2 or reply.args[0] != str(len(output)) or \
+                        not re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", reply.args[1]):
+                    raise TinydeployError(f"output lines from {self.url} are out of order or malformed: "
+                                          f"{printable(reply.payload, 80)}", "retry; the serial line may drop data")
                 output.extend(bytes.fromhex(reply.args[1]))
-        if len(output) != replies[-1].int_field("bytes"):
-            raise TinydeployError(f"the device on {self.url} sent {len(output)} of "
-                                  f"{replies[-1].int_field('bytes')} output bytes", "retry")
+        total = self._number(replies[-1], "bytes", "answer to `out`", 0, MAX_TENSOR_BYTES)
+        if len(output) != total or (self.info and total != self.info.output_bytes):
+            raise TinydeployError(f"the device on {self.url} sent {len(output)} of {total} output bytes"
+                                  + (f" (the model has {self.info.output_bytes})" if self.info else ""), "retry")
         return bytes(output)
 
     def ram(self) -> RamReport:
         reply = self._checked("ram")[-1]
-        return RamReport(stack_high_water=reply.int_field("stack"), heap_high_water=reply.int_field("heap"),
-                         activation_bytes=reply.int_field("act"), used_bytes=reply.int_field("used"),
-                         staging_bytes=reply.int_field("staging"))
+        what = "RAM report"
+        return RamReport(stack_high_water=self._number(reply, "stack", what),
+                         heap_high_water=self._number(reply, "heap", what),
+                         activation_bytes=self._number(reply, "act", what),
+                         used_bytes=self._number(reply, "used", what),
+                         staging_bytes=self._number(reply, "staging", what))
 
 
 _ERROR_HINTS = {

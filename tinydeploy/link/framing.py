@@ -22,6 +22,7 @@ MAX_REPLY_LINE = 4096  # longer "lines" are noise: the device never sends them
 _ID = re.compile(rb"^(?:-|[0-9]{1,9})$")
 _CRC = re.compile(rb"^[0-9A-F]{8}$")  # the device writes upper case: a case-flipped digit is a bit error
 _COMMAND_WORD = re.compile(r"^[!-~]+$")  # printable ASCII without spaces
+_UNPRINTABLE = re.compile(rb"[^ -~]")
 
 
 class FrameError(ValueError):
@@ -69,6 +70,13 @@ def escape_value(text: str) -> str:
     return "".join(out)
 
 
+def printable(text: str, limit: int = 200) -> str:
+    """A device-provided string made safe to print: control and formatting characters (terminal escapes, bidi
+    overrides) spelled as Python escapes, at most `limit` characters."""
+    safe = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text[:limit])
+    return safe + ("..." if len(text) > limit else "")
+
+
 def unescape_value(text: str) -> str:
     raw = re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8"))
     return raw.decode("utf-8", errors="replace")
@@ -91,11 +99,15 @@ class Reply:
         parts += [f"{k}={escape_value(v)}" for k, v in self.fields.items()]
         return " ".join(parts)
 
-    def int_field(self, key: str) -> int:
-        try:
-            return int(self.fields[key])
-        except (KeyError, ValueError) as exc:
-            raise CorruptLine(f"reply lacks integer field {key!r}: {self.payload}") from exc
+    def int_field(self, key: str, low: int = 0, high: int = (1 << 32) - 1) -> int:
+        """The decimal field `key`, which must lie in [low, high] (by default what a uint32_t holds)."""
+        text = self.fields.get(key, "")
+        if not re.fullmatch(r"-?[0-9]{1,20}", text):
+            raise CorruptLine(f"reply lacks integer field {key!r}: {printable(self.payload)}")
+        value = int(text)
+        if not low <= value <= high:
+            raise CorruptLine(f"field {key}={value} is outside {low}..{high}: {printable(self.payload)}")
+        return value
 
 
 def encode_reply(reply_id: str, kind: str, *tokens: str) -> bytes:
@@ -111,10 +123,9 @@ def _parse_framed(candidate: bytes) -> Reply:
     body = candidate[:star]
     if crc32_hex(body) != candidate[star + 1:].decode("ascii"):
         raise CorruptLine("checksum mismatch")
-    try:
-        text = body[len(REPLY_PREFIX):].decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise CorruptLine("non-ASCII bytes") from exc
+    if _UNPRINTABLE.search(body):
+        raise CorruptLine("control or non-ASCII bytes")  # the device escapes everything outside printable ASCII
+    text = body[len(REPLY_PREFIX):].decode("ascii")
     tokens = text.split(" ")
     if len(tokens) < 2 or not _ID.match(tokens[0].encode()) or tokens[1] not in REPLY_KINDS or "" in tokens:
         raise CorruptLine("bad structure")

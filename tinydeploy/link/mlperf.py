@@ -8,6 +8,7 @@ expressions below are the runner's reply formats.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections import deque
@@ -16,9 +17,13 @@ from dataclasses import dataclass, field
 import serial
 
 from tinydeploy.errors import EXIT_FAILED, TinydeployError
+from tinydeploy.link.framing import printable
 
 READY = "m-ready"
 DB_BYTES_PER_LINE = 31  # the official runner's chunk: 62 hex digits + "db " fit an 80-byte command buffer
+# Bounds of one answer, so a device that never stops sending cannot hold the host or fill its memory:
+MAX_LINE = 4096  # longer "lines" are cut into noise
+MAX_ANSWER_LINES = 256  # m-/e- lines in one answer (results of the largest models fit in one line)
 _NAME = re.compile(r"^m-name-dut-\[([^]]+)\]$")
 _PROFILE = re.compile(r"^m-(model|profile)-\[([^]]+)\]$")
 _LAP = re.compile(r"^m-lap-us-([0-9]+)$")
@@ -67,17 +72,18 @@ class MlperfTinyLink:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def _read_line(self, deadline: float, what: str) -> str:
+    def _read_line(self, deadline: float, what: str, wait: float) -> str:
         while True:
             end = self._buffer.find(b"\n")
-            if end >= 0:
-                raw = bytes(self._buffer[:end])
-                del self._buffer[:end + 1]
+            if end >= 0 or len(self._buffer) > MAX_LINE:
+                cut = end if 0 <= end <= MAX_LINE else MAX_LINE
+                raw = bytes(self._buffer[:cut])
+                del self._buffer[:cut + 1 if cut == end else cut]
                 return raw.replace(b"\r", b"").replace(b"\0", b"").decode("ascii", errors="replace")
             if time.monotonic() >= deadline:
                 last = f"; its last output: {self.noise[-1][:80]!r}" if self.noise else ""
                 raise TinydeployError(f"no `{READY}` from the device on {self.url} after `{what}%` within "
-                                      f"{self.timeout:g} s{last}",
+                                      f"{wait:g} s{last}",
                                       "check that the firmware speaks the MLPerf Tiny protocol at this baud rate")
             try:
                 self._buffer.extend(self._port.read(max(1, self._port.in_waiting)))
@@ -96,13 +102,18 @@ class MlperfTinyLink:
             raise TinydeployError(f"lost the serial port {self.url} while sending `{text[:40]}%`: {exc}",
                                   "check the cable or whether the device restarted") from exc
         wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait  # for the whole answer: lines that keep coming do not extend it
         lines: list[str] = []
         while True:
-            line = self._read_line(time.monotonic() + wait, text[:40]).strip()
+            line = self._read_line(deadline, text[:40], wait).strip()
             if READY in line:
                 break
             if line.startswith(("m-", "e-")):
-                lines.append(line)
+                lines.append(printable(line, MAX_LINE))
+                if len(lines) > MAX_ANSWER_LINES:
+                    raise TinydeployError(f"the device on {self.url} sent over {MAX_ANSWER_LINES} lines in answer "
+                                          f"to `{text[:40]}%` without {READY}",
+                                          "check that the firmware speaks the MLPerf Tiny protocol; reset the board")
             elif line:
                 self.noise.append(line)
         errors = [line[2:].strip("[]") for line in lines if line.startswith("e-")]
@@ -177,7 +188,12 @@ def _results(lines: list[str]) -> list[float]:
         match = _RESULTS.match(line)
         if match:
             try:
-                return [float(x) for x in match.group(1).split(",") if x.strip()]
+                values = [float(x) for x in match.group(1).split(",") if x.strip()]
             except ValueError as exc:
-                raise TinydeployError(f"malformed results line: {line[:80]}") from exc
+                raise TinydeployError(f"malformed results line: {line[:80]}",
+                                      "check the firmware's results output") from exc
+            if not all(math.isfinite(v) for v in values):
+                raise TinydeployError(f"the device sent a result that is not a finite number: {line[:80]}",
+                                      "check the model and the firmware's results output")
+            return values
     return []
