@@ -22,11 +22,13 @@ SKETCHES = Path(__file__).resolve().parent / "firmware"
 
 
 def make_project(root: Path, sketch: str) -> Path:
+    from tinydeploy.build.platformio import virtual_platform_spec
+
     project = root / sketch
     shutil.copytree(SKETCHES / sketch / "src", project / "src")
     (project / "platformio.ini").write_text(
         "[env:virtual]\n"
-        f"platform = symlink://{PLATFORM_DIR}\n"
+        f"platform = {virtual_platform_spec(PLATFORM_DIR)}\n"
         "board = virtual\n"
         "framework = arduino\n")
     return project

@@ -242,10 +242,11 @@ def calibrate_tflm_arena(model: TfliteModel, board: Board, out_dir: Path | None,
 def measure_arena_on_virtual_board(model: TfliteModel, library, progress: Progress | None = None) -> int:
     """calibrate_tflm_arena on the virtual board, in one project per library version kept in tinydeploy's own
     state: the library compiles once (~2-3 min), later models rebuild only their own files. Cached like it."""
-    import fcntl
     import sys
 
     from tinydeploy.boards import get_board
+    from tinydeploy.fsutil import write_error
+    from tinydeploy.locking import file_lock
     from tinydeploy.paths import data_home
 
     def say(message: str) -> None:
@@ -255,10 +256,12 @@ def measure_arena_on_virtual_board(model: TfliteModel, library, progress: Progre
             print(f"tinydeploy: {message}", file=sys.stderr, flush=True)
 
     workspace = data_home() / "tflm-arena" / "".join(c if c.isalnum() or c in ".-" else "_" for c in library.version)
-    workspace.mkdir(parents=True, exist_ok=True)
     say("measuring the TFLM arena on the virtual board (the first time compiles the library: minutes)")
-    with open(workspace.parent / f"{workspace.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one measurement per workspace at a time
+    with file_lock(workspace.parent / f"{workspace.name}.lock", f"the TFLM measurement workspace {workspace}"):
+        try:
+            workspace.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(exc, workspace, "create the measurement workspace") from exc
         return calibrate_tflm_arena(model, get_board("virtual"), workspace / "project", True, None, say,
                                     library.local_path)
 
@@ -288,6 +291,20 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
                 progress: Progress, stage_seconds: dict[str, float] | None = None,
                 skip_fit_check: bool = False, tflm_lib: str | Path | None = None,
                 calibrate_arena: bool = False, fast_kernels: bool = True) -> FlashReport:
+    from tinydeploy.emit.project import default_project_dir
+    from tinydeploy.locking import project_lock
+
+    # one tinydeploy at a time in a project directory, from generation to the end of the run: another one
+    # regenerating or rebuilding it meanwhile would put its model on this run's board
+    with project_lock(Path(out_dir or default_project_dir(model, board, engine))):
+        return _flash_model(model, board, engine, out_dir, force, port, golden_count, runs, warmup, progress,
+                            stage_seconds, skip_fit_check, tflm_lib, calibrate_arena, fast_kernels)
+
+
+def _flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | None, force: bool,
+                 port: str | None, golden_count: int, runs: int, warmup: int,
+                 progress: Progress, stage_seconds: dict[str, float] | None, skip_fit_check: bool,
+                 tflm_lib: str | Path | None, calibrate_arena: bool, fast_kernels: bool) -> FlashReport:
     from tinydeploy.emit.project import generate_project
     from tinydeploy.link import DeviceLink
 

@@ -8,9 +8,7 @@ tinydeploy checks first and names the fix (`tinydeploy setup --board B` once wit
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -81,31 +79,23 @@ def _setup_project(board: Board, directory: Path) -> None:
         f"framework = {board.pio_framework}\n")
 
 
-def _run(command: list[str], progress: Progress, what: str, log: list[str]) -> int:
-    from tinydeploy.build.platformio import _kill_group, platformio_env
+def _run(args: list[str], progress: Progress, what: str, board: Board, diagnose=None) -> None:
+    """One PlatformIO run of the setup, its output condensed into progress lines, its log kept in tinydeploy's
+    home (the temporary project goes away)."""
+    from tinydeploy.build.platformio import core_dir, run_platformio
 
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            text=True, errors="replace", env=platformio_env(), start_new_session=True)
-    started = time.monotonic()
-    try:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = raw.rstrip()
-            log.append(line)
-            if line.strip():
-                progress(f"{what}: {line.strip()[:100]}")
-            if time.monotonic() - started > SETUP_TIMEOUT_S:
-                raise TinydeployError(f"{what} took over {SETUP_TIMEOUT_S:g} s", "check the network and retry")
-        return proc.wait()
-    except BaseException:
-        _kill_group(proc)
-        raise
+    def show(line: str) -> None:
+        if line.strip():
+            progress(f"{what}: {line.strip()[:100]}")
+
+    run_platformio(args, f"{what} for {board.name}", core_dir().parent / "logs" / f"setup-{board.name}-{what}.log",
+                   show, timeout=SETUP_TIMEOUT_S, diagnose=diagnose)
 
 
 def setup_board(board: Board, progress: Progress, build_check: bool = True) -> dict:
     """Installs the board's platform, core and toolchain into tinydeploy's PlatformIO core directory and
     verifies them (an empty sketch builds). Returns what was done; raises TinydeployError on failure."""
-    from tinydeploy.build.platformio import platformio_command, registry_reachable
+    from tinydeploy.build.platformio import registry_reachable
 
     if board.is_virtual:
         from tinydeploy.build.platformio import provision_core_dir
@@ -117,17 +107,12 @@ def setup_board(board: Board, progress: Progress, build_check: bool = True) -> d
         raise TinydeployError(f"cannot install {', '.join(missing)} for {board.name}: PlatformIO's registry is "
                               "unreachable (no internet?)", "run this once on a machine with internet access; the "
                               "installed core directory can then be copied into a lab image ($TINYDEPLOY_HOME)")
-    log: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tinydeploy-setup-") as tmp:
         project = Path(tmp)
         _setup_project(board, project)
         if missing:
             progress(f"installing {', '.join(missing)}")
-            if _run(platformio_command("pkg", "install", "-d", str(project), "-e", board.name), progress,
-                    "install", log) != 0:
-                raise TinydeployError(f"PlatformIO could not install the packages for {board.name}: "
-                                      f"{next((l for l in reversed(log) if 'rror' in l), log[-1] if log else '')[:160]}",
-                                      "check the network and retry")
+            _run(["pkg", "install", "-d", str(project), "-e", board.name], progress, "installing", board)
         still = missing_board_packages(board)
         if still:
             raise TinydeployError(f"after installing, {', '.join(still)} are still missing for {board.name}",
@@ -135,9 +120,6 @@ def setup_board(board: Board, progress: Progress, build_check: bool = True) -> d
         verified = "packages present"
         if build_check:
             progress("verifying: building an empty sketch")
-            if _run(platformio_command("run", "-d", str(project), "-e", board.name), progress, "verify", log) != 0:
-                raise TinydeployError(f"an empty sketch does not build for {board.name}: "
-                                      f"{next((l for l in reversed(log) if 'rror' in l), '')[:160]}",
-                                      "rerun `tinydeploy setup` (a download may have been cut)")
+            _run(["run", "-d", str(project), "-e", board.name], progress, "verifying", board)
             verified = "an empty sketch builds"
     return {"board": board.name, "installed": missing, "verified": verified}

@@ -21,9 +21,11 @@ from typing import Iterator
 
 from tinydeploy import __version__
 from tinydeploy.boards import Board, all_boards
+from tinydeploy.build.platformio import virtual_platform_spec
 from tinydeploy.emit.render import render
 from tinydeploy.errors import TinydeployError
 from tinydeploy.fsutil import atomic_write_bytes, current_umask, sha256_bytes, write_error
+from tinydeploy.locking import project_lock
 from tinydeploy.model.tflite import TfliteModel
 from tinydeploy.paths import firmware_dir
 
@@ -134,7 +136,7 @@ def _render_files(model: TfliteModel, board: Board, engine: str, staging: Path, 
     files["src/td_model_info.h"] = render("sketch/td_model_info.h.j2", **info).encode()
     files["src/main.cpp"] = render("sketch/main.cpp.j2", **info).encode()
     files["platformio.ini"] = render("platformio.ini.j2", board=board, boards=all_boards(), engine=engine,
-                                     version=__version__, firmware_dir=str(firmware_dir()), tflm=tflm_ini,
+                                     version=__version__, virtual_platform=virtual_platform_spec(), tflm=tflm_ini,
                                      **info).encode()
     return files, plan
 
@@ -334,16 +336,18 @@ def generate_project(model: TfliteModel, board: Board, engine: str, directory: P
         library = resolve_tflm_library(tflm_lib)
         resolver_methods(model)  # refuse ops TFLM lacks before writing anything
         arena = arena or arena_for(model, board.name, library)
-    previous = _check_overwrite(directory, force)
+    _check_overwrite(directory, force)  # refuse before the cost of rendering; again below, under the lock
     with tempfile.TemporaryDirectory(prefix="tinydeploy-gen-") as staging:
         # nothing is written if this fails
         files, plan = _render_files(model, board, engine, Path(staging), arena, library, fast_kernels)
     digests = {name: sha256_bytes(content) for name, content in files.items()}
     manifest = {"tinydeploy": __version__, "board": board.name, "engine": engine, "model": model.name,
                 "model_sha256": model.sha256, "files": digests}
-    if directory.exists():
-        _update_project(directory, files, manifest, previous)
-    else:
-        _write_new_project(directory, files, manifest)
-    _link_tflm_library(directory, library)
+    with project_lock(directory):  # re-entered when flash holds it for the build and the run
+        previous = _check_overwrite(directory, force)
+        if directory.exists():
+            _update_project(directory, files, manifest, previous)
+        else:
+            _write_new_project(directory, files, manifest)
+        _link_tflm_library(directory, library)
     return GeneratedProject(directory, board, engine, model, board.name, digests, plan, arena, library)

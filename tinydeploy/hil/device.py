@@ -119,13 +119,16 @@ def build_firmware(model: TfliteModel, board: Board, engine: str | None, out_dir
     from tinydeploy.emit.project import generate_project
     from tinydeploy.flow import check_fit
 
+    from tinydeploy.locking import project_lock
+
     engine = engine or board.default_engine
     started = time.monotonic()
-    project = generate_project(model, board, engine, out_dir, force=True)
-    if project.native_plan is not None:
-        check_fit(model, board, engine, project.native_plan.activation_bytes)
-    log(f"building {model.name} for {board.name} ({engine}) in {project.directory}")
-    build = build_project(project.directory, project.env_name)
+    with project_lock(out_dir, wait=None):  # test workers building the same firmware take turns
+        project = generate_project(model, board, engine, out_dir, force=True)
+        if project.native_plan is not None:
+            check_fit(model, board, engine, project.native_plan.activation_bytes)
+        log(f"building {model.name} for {board.name} ({engine}) in {project.directory}")
+        build = build_project(project.directory, project.env_name)
     log(f"built: flash {build.flash_bytes} B, static RAM {build.ram_bytes} B, log {build.log_path}")
     return Firmware(model, board, engine, project.directory, project.env_name, build.elf_path, build.flash_bytes,
                     build.ram_bytes, time.monotonic() - started)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import re
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from serial.tools.list_ports_common import ListPortInfo
 
 from tinydeploy.boards import Board, UsbId
 from tinydeploy.errors import TinydeployError
-from tinydeploy.fsutil import atomic_write_text
 
 Progress = Callable[[str], None]
 PortLister = Callable[[], Sequence[ListPortInfo]]
@@ -123,11 +121,15 @@ def wait_for_port(board: Board, timeout: float = REENUMERATION_TIMEOUT_S, prefer
 # ---- upload through PlatformIO -----------------------------------------------------------------------------------
 
 
+def upload_args(project_dir: Path, env_name: str, port: str) -> list[str]:
+    return ["run", "-d", str(project_dir), "-e", env_name, "-t", "upload", "--upload-port", port]
+
+
 def upload_command(project_dir: Path, env_name: str, port: str) -> list[str]:
     """`pio run -e ENV -t upload --upload-port PORT` for the project (PlatformIO builds first if needed)."""
     from tinydeploy.build.platformio import platformio_command
 
-    return platformio_command("run", "-d", str(project_dir), "-e", env_name, "-t", "upload", "--upload-port", port)
+    return platformio_command(*upload_args(project_dir, env_name, port))
 
 
 # PlatformIO's and bossac's output lines -> one progress message each (the rest is logged, not shown).
@@ -176,45 +178,28 @@ class PlatformioUploader:
         self.board = board
         self.timeout = timeout
 
-    def _failure(self, lines: list[str], port: str, log_path: Path) -> TinydeployError:
+    def _failure(self, lines: list[str], port: str, log_path: Path) -> TinydeployError | None:
+        """The upload tool's own complaints; None leaves the diagnosis to run_platformio."""
         text = "\n".join(lines)
         for pattern, message, hint in _UPLOAD_FAILURES:
             if pattern.search(text):
                 return TinydeployError(message.format(port=port), f"{hint}; log: {log_path}")
-        last = next((line.strip() for line in reversed(lines) if "rror" in line), "")
-        return TinydeployError(f"uploading to {port} failed" + (f": {last[:160]}" if last else ""),
-                               f"the board keeps its previous firmware; reconnect it and retry; log: {log_path}")
+        return None
 
     def upload(self, port: str, progress: Progress) -> UploadResult:
-        from tinydeploy.build.platformio import _kill_group, kill_process_group, platformio_env
+        from tinydeploy.build.platformio import prepare_project, run_platformio
 
-        command = upload_command(self.project_dir, self.env_name, port)
         log_path = self.project_dir / ".pio" / f"tinydeploy-upload-{self.env_name}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        started = time.monotonic()
-        lines: list[str] = []
         last_message = None
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                text=True, errors="replace", env=platformio_env(), start_new_session=True)
-        try:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                line = raw.rstrip("\n")
-                lines.append(line)
-                message = condense_upload_line(line)
-                if message and message != last_message:
-                    progress(f"upload: {message}")
-                    last_message = message
-                if time.monotonic() - started > self.timeout:
-                    raise TinydeployError(f"uploading to {port} took over {self.timeout:g} s",
-                                          f"reconnect the board and retry; log: {log_path}")
-            returncode = proc.wait()
-        except BaseException:
-            _kill_group(proc)
-            atomic_write_text(log_path, "\n".join(lines) + "\n")
-            raise
-        kill_process_group(proc.pid)  # an upload tool that outlived PlatformIO
-        atomic_write_text(log_path, "\n".join(lines) + "\n")
-        if returncode != 0:
-            raise self._failure(lines, port, log_path)
-        return UploadResult(port, time.monotonic() - started, log_path)
+
+        def show(line: str) -> None:
+            nonlocal last_message
+            message = condense_upload_line(line)
+            if message and message != last_message:
+                progress(f"upload: {message}")
+                last_message = message
+
+        run = run_platformio(upload_args(self.project_dir, self.env_name, port), f"uploading to {port}",
+                             log_path, show, timeout=self.timeout, env=prepare_project(self.project_dir, self.env_name),
+                             diagnose=lambda lines: self._failure(lines, port, log_path))
+        return UploadResult(port, run.seconds, log_path)
