@@ -126,7 +126,8 @@ def is_compiler(comm: str, cmdline: str) -> bool:
 
 
 def is_scons(comm: str, cmdline: str) -> bool:
-    return "scons.py" in cmdline
+    """SCons itself (the engine process under tinydeploy's scons.py, which reports how it died)."""
+    return "-X tinydeploy-scons-engine" in cmdline
 
 
 # ---- the CLI as the user runs it ---------------------------------------------------------------------------------
@@ -309,7 +310,7 @@ def is_platformio(comm: str, cmdline: str) -> bool:
 
 @pytest.mark.virtual
 @pytest.mark.parametrize("victim, fragment", [
-    (is_scons, "PlatformIO stopped building"),  # its build engine dies: PlatformIO itself only says [FAILED]
+    (is_scons, "(SCons) was killed by SIGKILL (out of memory?)"),  # PlatformIO itself only says [FAILED]
     (is_platformio, "PlatformIO was killed by SIGKILL"),
 ])
 def test_platformio_killed_mid_build_is_one_line_and_leaves_no_compiler_running(tmp_path, victim, fragment):

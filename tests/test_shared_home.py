@@ -201,3 +201,19 @@ def test_two_installs_flashing_at_once_into_one_fresh_home_both_succeed(tmp_path
             assert json.loads(stdout)["outputs_match"]
     links = sorted(p.name for p in (home / "platformio" / "platforms").glob("*.pio-link"))
     assert len(links) == 2, links  # one per install
+
+
+@pytest.mark.virtual
+def test_a_broken_copy_of_the_platform_elsewhere_does_not_break_this_install(tmp_path, tiny_model):
+    """PlatformIO reads the manifest of every platform linked in its directory: a damaged copy of another
+    checkout's platform.json used to fail every build of every install sharing the home."""
+    from tinydeploy.build.platformio import _ensure_platform_link, virtual_platform_dir, virtual_platform_spec
+
+    home = tmp_path / "home"
+    other = tmp_path / "other-checkout" / "platform"
+    shutil.copytree(virtual_platform_dir(), other)
+    _ensure_platform_link(home / "platformio", virtual_platform_spec(other), tmp_path)
+    (other / "platform.json").write_text('{"name": ')
+    result = run_cli("flash", tiny_model, "--out", tmp_path / "p", "--runs", "1", "--samples", "1",
+                     env={"TINYDEPLOY_HOME": str(home)})
+    assert result.returncode == 0, result.stderr[-2000:]

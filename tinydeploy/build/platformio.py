@@ -251,15 +251,33 @@ def _ensure_platform_link(core: Path, spec_text: str, cwd: Path) -> None:
         return
     name, spec = parsed
     path = core / "platforms" / name
-    if not _platform_link_problem(path, spec):
+    if not _platform_link_problem(path, spec) and not _unusable_platform_links(core, name):
         return
     with _provision_lock(core):
-        if _platform_link_problem(path, spec):
-            try:
+        try:
+            for stale in _unusable_platform_links(core, name):
+                stale.unlink(missing_ok=True)
+            if _platform_link_problem(path, spec):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(path, json.dumps({"cwd": str(cwd), "spec": spec}))
-            except OSError as exc:
-                raise _home_error(exc, core) from exc
+        except OSError as exc:
+            raise _home_error(exc, core) from exc
+
+
+def _unusable_platform_links(core: Path, keep: str) -> list[Path]:
+    """Links to local platforms that PlatformIO would trip over: unreadable, or to a platform whose manifest is
+    unreadable (PlatformIO reads every installed platform's manifest and fails the build on a damaged one, so one
+    broken copy of tinydeploy would break every other's builds). Links to folders that are gone are dropped too."""
+    found = []
+    for link in sorted((core / "platforms").glob("*.pio-link")):
+        if link.name == keep:
+            continue
+        try:
+            uri = json.loads(link.read_text())["spec"]["uri"]
+            json.loads((Path(uri.removeprefix("symlink://")) / "platform.json").read_text())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            found.append(link)
+    return found
 
 
 def _provision_lock(core: Path):
@@ -499,7 +517,9 @@ def _process_name(process) -> str:
         return "SCons"
     if "-m platformio" in command:
         return "PlatformIO"
-    return process.name()
+    source = next((Path(arg).name for arg in reversed(command.split()) if re.search(r"\.(c|cc|cpp|cxx|S|s)$", arg)),
+                  None)
+    return process.name() + (f" compiling {source}" if source else "")
 
 
 def _read_lines(stream, lines: queue.Queue) -> None:
