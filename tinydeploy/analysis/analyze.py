@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from tinydeploy import __version__, cache
-from tinydeploy.analysis.arena import ArenaEstimate, measure_tflm_arena
+from tinydeploy.analysis.arena import ArenaEntry, ArenaEstimate, measure_tflm_arena
 from tinydeploy.analysis.compute import OpCost, op_costs
 from tinydeploy.analysis.fit import Verdict, engine_budgets, suggestions
 from tinydeploy.analysis.memory import ActivationProfile, activation_profile
@@ -90,24 +90,30 @@ def _describe_native_plan(plan) -> list[dict]:
     return describe_plan(plan)
 
 
-def _arena_cache_key(model: TfliteModel) -> str:
+def _arena_made_with(model: TfliteModel) -> dict[str, str]:
     try:
         tflm_version = metadata.version("tflite-micro")
     except metadata.PackageNotFoundError:
         tflm_version = "unknown"
-    return f"{model.sha256}-tflm{tflm_version}-td{__version__}"
+    return {"model_sha256": model.sha256, "tflite-micro": tflm_version, "tinydeploy": __version__}
+
+
+def _arena_cache_key(model: TfliteModel) -> str:
+    made_with = _arena_made_with(model)
+    return f"{model.sha256}-tflm{made_with['tflite-micro']}-td{__version__}"
 
 
 def tflm_arena(model: TfliteModel, use_cache: bool = True) -> tuple[ArenaEstimate, bool]:
-    """The measured arena, from the cache when this model was measured before."""
-    key = _arena_cache_key(model)
-    if use_cache and (hit := cache.load("arena", key)) is not None:
-        try:
-            return ArenaEstimate.from_dict(hit), True
-        except TypeError:
-            pass  # an entry from another layout: measure again
+    """The measured arena, from the cache when this model was measured before (and the entry holds up)."""
+    key, made_with = _arena_cache_key(model), _arena_made_with(model)
+    if use_cache:
+        entry = cache.load("arena", key, ArenaEntry, made_with)
+        if entry is not None:
+            estimate = ArenaEstimate(**entry.model_dump())
+            if estimate.consistent_with(model):
+                return estimate, True
     estimate = measure_tflm_arena(model)
-    cache.store("arena", key, estimate.to_dict())
+    cache.store("arena", key, ArenaEntry(**estimate.to_dict()), made_with)
     return estimate, False
 
 

@@ -12,8 +12,12 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
 
 from tinydeploy.analysis.memory import activation_profile
+from tinydeploy.cache import Entry
 from tinydeploy.errors import TinydeployError
 from tinydeploy.model.tflite import TfliteModel
 
@@ -49,6 +53,31 @@ class ArenaEstimate:
     @classmethod
     def from_dict(cls, data: dict) -> "ArenaEstimate":
         return cls(**data)
+
+    def consistent_with(self, model: TfliteModel) -> bool:
+        """Whether these figures can be this model's: everything but the measured host arena follows from the
+        model, and that is at least the activation lower bound. A cached entry that is not is measured again."""
+        floor = activation_profile(model).peak_bytes
+        if self.kernel_margin_bytes != cmsis_nn_scratch_bytes(model) + TARGET_SLACK_BYTES:
+            return False
+        if not self.measured:
+            return self.host_bytes is None and self.target_bytes == floor
+        return self.host_bytes is not None and floor <= self.host_bytes <= MAX_ARENA_BYTES and \
+            self.target_bytes == host_to_target_bytes(model, self.host_bytes)
+
+
+ArenaBytes = Annotated[int, Field(ge=0, le=MAX_ARENA_BYTES)]
+
+
+class ArenaEntry(Entry):
+    """ArenaEstimate as the cache keeps it (types and ranges checked when read back)."""
+
+    host_bytes: Annotated[int, Field(ge=1, le=MAX_ARENA_BYTES)] | None
+    target_bytes: ArenaBytes
+    kernel_margin_bytes: ArenaBytes
+    probes: Annotated[int, Field(ge=0, le=MAX_PROBES)]
+    measured: bool
+    note: Annotated[str, Field(max_length=2000)]
 
 
 class _Prober:

@@ -10,7 +10,11 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
+from pydantic import Field
+
+from tinydeploy.cache import Entry
 from tinydeploy.errors import TinydeployError
 from tinydeploy.model.tflite import TfliteModel
 
@@ -21,6 +25,7 @@ TFLM_LIBRARY_COMMIT = "7948b85e020470a30a83bf00e10fc43b486bfcba"
 TFLM_LIBRARY_DEPS = f"{TFLM_LIBRARY_NAME}={TFLM_LIBRARY_REPO}#{TFLM_LIBRARY_COMMIT}"
 TFLM_LIB_ENV = "TINYDEPLOY_TFLM_LIB"
 GITHUB_HOST = "github.com"
+MAX_DEVICE_ARENA_BYTES = 16 << 20  # more than any board's RAM: a cached figure above it is damage
 
 ARENA_ALIGN = 16
 # The stated margin over a measured arena_used_bytes(): that figure is below the smallest arena that allocates
@@ -200,20 +205,42 @@ def _calibration_key(model: TfliteModel, board_name: str, library: TflmLibrary) 
     return f"{model.sha256}-{board_name}-{library.version}"
 
 
-def cached_device_arena(model: TfliteModel, board_name: str, library: TflmLibrary) -> ArenaSizing | None:
-    from tinydeploy import cache
+class DeviceArenaEntry(Entry):
+    """arena_used_bytes() read on a device, as the cache keeps it."""
 
-    hit = cache.load("tflm-arena", _calibration_key(model, board_name, library))
-    if not hit or not isinstance(hit.get("used_bytes"), int) or hit["used_bytes"] <= 0:
+    used_bytes: Annotated[int, Field(ge=1, le=MAX_DEVICE_ARENA_BYTES)]
+    model: Annotated[str, Field(max_length=400)]
+    board: Annotated[str, Field(max_length=100)]
+    library: Annotated[str, Field(max_length=200)]
+
+
+def _device_arena_made_with(model: TfliteModel, board_name: str, library: TflmLibrary) -> dict[str, str]:
+    return {"model_sha256": model.sha256, "board": board_name, "library": library.version}
+
+
+def cached_device_arena(model: TfliteModel, board_name: str, library: TflmLibrary) -> ArenaSizing | None:
+    """The cached device figure, if it holds up: at most the board's RAM, at least the model's largest tensor
+    that lives in the arena (a figure outside is damage, and is measured again)."""
+    from tinydeploy import cache
+    from tinydeploy.boards import get_board
+
+    hit = cache.load("tflm-arena", _calibration_key(model, board_name, library), DeviceArenaEntry,
+                     _device_arena_made_with(model, board_name, library))
+    if hit is None:
         return None
-    return arena_from_device(hit["used_bytes"], board_name)
+    largest = max((t.nbytes for t in model.tensors if not t.is_constant), default=0)
+    if not largest <= hit.used_bytes <= get_board(board_name).ram_bytes:
+        return None
+    return arena_from_device(hit.used_bytes, board_name)
 
 
 def store_device_arena(model: TfliteModel, board_name: str, library: TflmLibrary, used_bytes: int) -> None:
     from tinydeploy import cache
 
     cache.store("tflm-arena", _calibration_key(model, board_name, library),
-                {"used_bytes": int(used_bytes), "model": model.name, "board": board_name, "library": library.version})
+                DeviceArenaEntry(used_bytes=int(used_bytes), model=model.name[:400], board=board_name,
+                                 library=library.version[:200]),
+                _device_arena_made_with(model, board_name, library))
 
 
 def virtual_board_measures(board_name: str) -> bool:
