@@ -75,6 +75,13 @@ class ProcessWatch:
             self.scan()
             time.sleep(0.02)
 
+    def stop(self) -> None:
+        """Ends the polling (a watch left running reads /proc 50 times a second for the rest of the session:
+        a third of a core, and file descriptors that come and go under other tests' feet)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(2)
+
     def scan(self) -> list[tuple[int, str]]:
         table = _all_processes()
         children: dict[int, list[int]] = {}
@@ -86,7 +93,8 @@ class ProcessWatch:
             if pid not in table:
                 continue
             _ppid, sid, start, comm = table[pid]
-            self.seen.setdefault((pid, start), _cmdline(pid) or comm)
+            # the command line of a process that has not exec'd yet is its parent's: keep the latest one
+            self.seen[(pid, start)] = _cmdline(pid) or self.seen.get((pid, start)) or comm
             self.sessions.add(sid)
             found.append((pid, comm))
             todo.extend(children.get(pid, []))
@@ -105,8 +113,7 @@ class ProcessWatch:
     def leftovers(self, grace: float = 5.0) -> list[str]:
         """Processes still alive from what the watched process started (same pid and start time, or in one
         of the sessions it or its children opened); waits `grace` seconds for them to go."""
-        self._stop.set()
-        self._thread.join(2)
+        self.stop()
         own_session = os.getsid(0)
         deadline = time.monotonic() + grace
         while True:
@@ -173,11 +180,16 @@ class Cli:
         code = self.proc.wait(timeout)
         for reader in self._readers:
             reader.join(5)
+        self.watch.scan()  # what the process left behind, once more, then no more polling
+        self.watch.stop()
         return code, "".join(self._stdout), "\n".join(self.stderr_lines)
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(10)  # reaped here, not by whichever test next starts a process
+        self.watch.stop()
 
 
 def assert_one_error_line(stderr: str, *fragments: str) -> str:

@@ -174,6 +174,8 @@ class QemuBoard:
         code = self.returncode
         if self._proc is None or code is None:
             return
+        if self._reader is not None:
+            self._reader.join(2.0)  # QEMU's last words (e.g. "Lockup") may still be in the pipe: read them first
         if code == FAULT_EXIT_STATUS:
             raise TinydeployError("the firmware crashed on the virtual board (HardFault)",
                                   f"the serial output has a '{FAULT_MARKER}' line with the faulting address",
