@@ -26,13 +26,38 @@ def budget_bar(budget: Budget) -> Text:
     return bar
 
 
+MAX_TABLE_ROWS = 80  # a table of a huge graph shows its start, the rows around the peak and its end
+
+
+def shown_rows(count: int, peak: int, limit: int = MAX_TABLE_ROWS) -> list[int | None]:
+    """Row indices to print out of `count` (None marks skipped rows): all of them up to `limit`, else the
+    first and last ones and those around `peak`. The terminal table stays readable and its cost bounded;
+    --json has every row."""
+    if count <= limit:
+        return list(range(count))
+    keep = sorted({*range(limit // 2), *range(max(0, peak - 5), min(count, peak + 6)),
+                   *range(count - limit // 4, count)})
+    rows: list[int | None] = []
+    for index in keep:
+        if rows and rows[-1] is not None and index != rows[-1] + 1:
+            rows.append(None)
+        rows.append(index)
+    return rows
+
+
 def render_analysis(analysis: Analysis, console: Console) -> None:
     model, board = analysis.model, analysis.board
     ops = Table(title=f"{model.name}: {len(model.operators)} ops", title_justify="left")
     for column, justify in (("#", "right"), ("op", "left"), ("output", "left"), ("params", "right"),
                             ("MACs", "right"), ("live act. B", "right")):
         ops.add_column(column, justify=justify)
-    for cost in analysis.costs:
+    rows = shown_rows(len(analysis.costs), analysis.profile.peak_op)
+    for position, index in enumerate(rows):
+        if index is None:
+            skipped = rows[position + 1] - rows[position - 1] - 1
+            ops.add_row("...", f"{skipped:,} ops not shown (--json lists them all)", "", "", "", "")
+            continue
+        cost = analysis.costs[index]
         live = analysis.profile.live_bytes[cost.index]
         mark = " ◀ peak" if cost.index == analysis.profile.peak_op else ""
         ops.add_row(str(cost.index), cost.op, _shape(cost.output_shape), f"{cost.params:,}", f"{cost.macs:,}",
@@ -67,7 +92,15 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
         steps = Table(title="native memory plan (offsets in the activation buffer)", title_justify="left")
         for column in ("#", "op", "kernel", "variant", "output tensor", "offset", "bytes", "placement", "scratch"):
             steps.add_column(column, justify="right" if column in ("#", "offset", "bytes", "scratch") else "left")
-        for row in describe_plan(plan):
+        described = describe_plan(plan)
+        rows = shown_rows(len(described), next((i for i, row in enumerate(described)
+                                                if row["op_index"] == plan.peak_op), 0))
+        for position, index in enumerate(rows):
+            if index is None:
+                skipped = rows[position + 1] - rows[position - 1] - 1
+                steps.add_row("...", f"{skipped:,} steps not shown", "", "", "", "", "", "", "")
+                continue
+            row = described[index]
             mark = " ◀ peak" if row["op_index"] == plan.peak_op else ""
             steps.add_row(str(row["op_index"]), row["op"] + mark, row["kernel"], row["variant"],
                           str(row["output_tensor"]),

@@ -95,6 +95,37 @@ def tiny_model(input_dtype: int = schema.TensorType.INT8, names: tuple[str, str]
     return model
 
 
+def chain_model(ops: int, width: int = 8) -> schema.ModelT:
+    """A long int8 chain, x[1,width] -> FULLY_CONNECTED -> ... (`ops` of them, each with its own weights and bias):
+    3 x ops + 1 tensors, for measuring how tinydeploy's passes grow with the graph (20,000 tensors are ~3 MB)."""
+    int8 = schema.TensorType.INT8
+    weights = np.ones((width, width), np.int8).tobytes()
+    bias = np.zeros(width, np.int32).tobytes()
+    tensors, buffers, operators = [_tensor("input", [1, width], int8, 0, [0.05], [0])], [_buffer()], []
+    for index in range(ops):
+        buffers += [_buffer(weights), _buffer(bias)]
+        tensors += [_tensor(f"w{index}", [width, width], int8, len(buffers) - 2, [0.02], [0]),
+                    _tensor(f"b{index}", [width], schema.TensorType.INT32, len(buffers) - 1, [0.001], [0]),
+                    _tensor(f"t{index}", [1, width], int8, 0, [0.05], [0])]
+        op = schema.OperatorT()
+        op.opcodeIndex = 0
+        op.inputs = [0 if index == 0 else len(tensors) - 4, len(tensors) - 3, len(tensors) - 2]
+        op.outputs = [len(tensors) - 1]
+        op.builtinOptionsType = schema.BuiltinOptions.FullyConnectedOptions
+        op.builtinOptions = schema.FullyConnectedOptionsT()
+        operators.append(op)
+    graph = schema.SubGraphT()
+    graph.tensors, graph.operators, graph.name = tensors, operators, b"main"
+    graph.inputs, graph.outputs = [0], [len(tensors) - 1]
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.FULLY_CONNECTED
+    code.version = 1
+    model = schema.ModelT()
+    model.version, model.description = 3, b"chain"
+    model.operatorCodes, model.subgraphs, model.buffers = [code], [graph], buffers
+    return model
+
+
 def pack(model: schema.ModelT) -> bytes:
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")

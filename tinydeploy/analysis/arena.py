@@ -24,6 +24,7 @@ from tinydeploy.model.tflite import TfliteModel
 MAX_ARENA_BYTES = 256 * 1024 * 1024
 PROBE_TIMEOUT_S = 120.0
 MAX_PROBES = 80
+ALIGNMENT_WINDOW = 32  # how much less than TFLM's reported total an arena may fit with (its start's alignment)
 # Bytes a 32-bit build of TFLM saves over the 64-bit host build, measured (FACTS.md):
 # pointers and size_t in TfLiteTensor/TfLiteEvalTensor (per tensor) and node/registration data (per op).
 HOST_TO_TARGET_PER_TENSOR = 12
@@ -122,6 +123,23 @@ class _Prober:
             self.last_failure = answer.removeprefix("fail").strip()
         return False
 
+    def used(self, size: int) -> int:
+        """The arena TFLM's recording allocator reports taking when given `size` bytes (0: unknown)."""
+        if self.probes >= MAX_PROBES:
+            return 0
+        self.probes += 1
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        try:
+            self.proc.stdin.write(f"used {size}\n")
+            self.proc.stdin.flush()
+            answer = _readline_with_timeout(self.proc, PROBE_TIMEOUT_S)
+        except (BrokenPipeError, TimeoutError):
+            self.close()
+            return 0
+        parts = answer.split()
+        return int(parts[1]) if len(parts) == 2 and parts[0] == "ok" and parts[1].isdigit() else 0
+
     def close(self) -> None:
         if self.proc is not None:
             if self.proc.poll() is None:
@@ -210,6 +228,25 @@ def measure_tflm_arena(model: TfliteModel) -> ArenaEstimate:
             low = max(lower_bound - 1, 0)
             if low and prober.fits(low, "alloc"):
                 low = 0
+            # TFLM says what it took at that size; the minimum is that or a few bytes more (alignment), so two
+            # probes usually settle it where bisecting the whole range took ~20 (each a full allocation)
+            taken = prober.used(high)
+            if low < taken < high:
+                if prober.fits(taken, "alloc"):
+                    high = taken  # less may do as well, by the alignment of the arena's start: 32 B at most
+                    for below in (taken - 1, taken - ALIGNMENT_WINDOW):
+                        if below > low and not prober.fits(below, "alloc"):
+                            low = below
+                            break
+                else:  # buffers held only during Prepare come on top: a quarter more, else twice, usually do
+                    low = taken
+                    for guess in (taken + max(64, taken // 4), 2 * taken):
+                        if not low < guess < high:
+                            continue
+                        if prober.fits(guess, "alloc"):
+                            high = guess
+                            break
+                        low = guess
             high = _bisect(prober, low, high, "alloc")
             # Invoke at the allocation minimum; if invoking needs more, search upwards for it.
             if not prober.fits(high, "invoke"):

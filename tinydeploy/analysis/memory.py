@@ -19,15 +19,12 @@ class Lifetime:
 class ActivationProfile:
     lifetimes: list[Lifetime]
     live_bytes: list[int]  # per op: bytes of activation tensors live while it runs
-    live_tensors: list[list[int]]  # per op: which tensors
+    peak_bytes: int  # the largest of them (0 without ops)
+    peak_op: int  # the first op where it is reached (-1 without ops)
 
-    @property
-    def peak_bytes(self) -> int:
-        return max(self.live_bytes, default=0)
-
-    @property
-    def peak_op(self) -> int:
-        return self.live_bytes.index(self.peak_bytes) if self.live_bytes else -1
+    def live_tensors(self, op: int) -> list[int]:
+        """The tensors live while op `op` runs."""
+        return [lt.tensor for lt in self.lifetimes if max(lt.first, 0) <= op <= lt.last]
 
 
 def tensor_lifetimes(model: TfliteModel) -> list[Lifetime]:
@@ -35,9 +32,10 @@ def tensor_lifetimes(model: TfliteModel) -> list[Lifetime]:
     first: dict[int, int] = {i: -1 for i in model.inputs}
     last: dict[int, int] = {}
     final_op = len(model.operators) - 1
+    tensors = model.tensors
     for op in model.operators:
         for i in op.inputs:
-            if i != -1 and not model.tensors[i].is_constant:
+            if i != -1 and not tensors[i].is_constant:
                 first.setdefault(i, op.index)
                 last[i] = op.index
         for i in op.outputs:
@@ -45,18 +43,26 @@ def tensor_lifetimes(model: TfliteModel) -> list[Lifetime]:
             last.setdefault(i, op.index)
     for i in model.outputs:
         last[i] = final_op
-    return [Lifetime(t, first[t], max(last.get(t, first[t]), first[t], 0), model.tensors[t].nbytes)
-            for t in sorted(first) if not model.tensors[t].is_variable]
+    return [Lifetime(t, first[t], max(last.get(t, first[t]), first[t], 0), tensors[t].nbytes)
+            for t in sorted(first) if not tensors[t].is_variable]
 
 
 def activation_profile(model: TfliteModel) -> ActivationProfile:
     """Live bytes per op when every tensor keeps its own memory from its writer to its last reader.
 
-    The peak is the lower bound of any planner that does not compute in place."""
+    The peak is the lower bound of any planner that does not compute in place. One sweep over the lifetimes'
+    starts and ends: linear in ops + tensors, whatever the graph's shape."""
     lifetimes = tensor_lifetimes(model)
-    live_bytes, live_tensors = [], []
-    for op in range(len(model.operators)):
-        live = [lt for lt in lifetimes if max(lt.first, 0) <= op <= lt.last]
-        live_tensors.append([lt.tensor for lt in live])
-        live_bytes.append(sum(lt.nbytes for lt in live))
-    return ActivationProfile(lifetimes, live_bytes, live_tensors)
+    count = len(model.operators)
+    change = [0] * (count + 1)
+    for lt in lifetimes:
+        start = max(lt.first, 0)
+        if start <= lt.last and start < count:
+            change[start] += lt.nbytes
+            change[min(lt.last, count - 1) + 1] -= lt.nbytes
+    live_bytes, running = [], 0
+    for op in range(count):
+        running += change[op]
+        live_bytes.append(running)
+    peak = max(live_bytes, default=0)
+    return ActivationProfile(lifetimes, live_bytes, peak, live_bytes.index(peak) if live_bytes else -1)
