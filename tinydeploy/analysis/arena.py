@@ -220,7 +220,8 @@ def measure_tflm_arena(model: TfliteModel) -> ArenaEstimate:
         model_path.write_bytes(model.raw)
         prober = _Prober(model_path)
         try:
-            high = max(4096, 2 * lower_bound + 16 * 1024)
+            # a first size that usually fits: TFLM keeps ~100 B per tensor and per op besides the activations
+            high = max(4096, 2 * lower_bound + 16 * 1024 + 128 * len(model.tensors) + 256 * len(model.operators))
             while not prober.fits(high, "alloc"):
                 if high >= MAX_ARENA_BYTES:
                     return _unmeasured(model, margin, prober)
