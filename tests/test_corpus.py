@@ -148,14 +148,17 @@ def test_a_fifo_as_the_model_is_refused_before_anything_opens_it(tmp_path):
                      (suffix, "generate"): ["generate", fifo, "-e", "native", "-o", tmp_path / f"g{suffix}"],
                      (suffix, "flash"): ["flash", fifo, "-o", tmp_path / f"f{suffix}"],
                      (suffix, "convert"): ["convert", fifo, "-o", tmp_path / f"c{suffix}.tflite", "--calib", "random"]})
+    results, hung = {}, []
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {key: pool.submit(run_cli, *args, timeout=30) for key, args in jobs.items()}
         for key, future in futures.items():
             try:
-                result = future.result()
+                results[key] = future.result()
             except subprocess.TimeoutExpired:
-                pytest.fail(f"{key}: still waiting on the FIFO after 30 s")
-            assert_one_line_error(result, "FIFO")
+                hung.append(key)
+    assert not hung, f"still waiting on the FIFO after 30 s: {hung}"
+    for result in results.values():
+        assert_one_line_error(result, "FIFO")
     assert not any(tmp_path.glob("[gfc].*"))
 
 

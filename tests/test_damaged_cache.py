@@ -33,13 +33,19 @@ def measured(tmp_path_factory):
 
 
 def _set(record: dict, path: str, value) -> dict:
+    """`record` with the field at `path` ("data.host_bytes") set; an entry without the "data" level (a cache of
+    an older layout) has its fields at the top."""
     record = json.loads(json.dumps(record))
     node = record
     *parents, last = path.split(".")
     for key in parents:
-        node = node[key]
+        node = node.setdefault(key, {}) if key != "data" or "data" in node else node
     node[last] = value
     return record
+
+
+def _fields(record: dict) -> dict:
+    return record["data"] if isinstance(record.get("data"), dict) else record
 
 
 DAMAGES = {
@@ -52,11 +58,12 @@ DAMAGES = {
     "a number as text": lambda r: _set(r, "data.target_bytes", "964"),
     "a boolean for a number": lambda r: _set(r, "data.probes", True),
     "a list for the note": lambda r: _set(r, "data.note", ["x"]),
-    "a missing field": lambda r: {**r, "data": {k: v for k, v in r["data"].items() if k != "measured"}},
+    "a missing field": lambda r: _set(r, "data.measured", None) if "data" not in r else
+    {**r, "data": {k: v for k, v in r["data"].items() if k != "measured"}},
     "an absurd size": lambda r: _set(r, "data.host_bytes", 10**15),
     "made for another model": lambda r: _set(r, "made_with.model_sha256", "0" * 64),
     "made with another TFLM": lambda r: _set(r, "made_with.tflite-micro", "0.0.1"),
-    "the old format without a record": lambda r: r["data"],
+    "the old format without a record": lambda r: _fields(r),
     "data that is a list": lambda r: _set(r, "data", [1, 2]),
     "cut short": lambda r: json.dumps(r)[:40],
 }
@@ -119,7 +126,7 @@ def test_a_damaged_device_arena_is_not_used(measured, used, tmp_path, monkeypatc
     (entry,) = (copy / "tflm-arena").glob("*.json")
     assert tflm.arena_for(model, "nano33ble", library).source != "analyze"  # a sound figure is used
     record = json.loads(entry.read_text())
-    record["data"]["used_bytes"] = used
+    _fields(record)["used_bytes"] = used
     entry.write_text(json.dumps(record))
     sizing = tflm.arena_for(model, "nano33ble", library)
     assert sizing.source == "analyze", sizing

@@ -255,11 +255,22 @@ def test_run_limits_are_read_from_the_firmware_header(tmp_path, monkeypatch):
         limits.run_limits.cache_clear()
 
 
+def header_limits() -> tuple[int, int]:
+    """TD_PROTOCOL_MAX_RUNS and TD_PROTOCOL_MAX_WARMUP as the firmware defines them."""
+    from tinydeploy.paths import firmware_dir
+
+    text = (firmware_dir() / "protocol" / "td_protocol.h").read_text()
+    runs, warmup = (int(re.search(rf"#define {name} (\d+)u", text).group(1))
+                    for name in ("TD_PROTOCOL_MAX_RUNS", "TD_PROTOCOL_MAX_WARMUP"))
+    return runs, warmup
+
+
 @pytest.mark.parametrize("command", ["bench", "monitor", "flash"])
 def test_every_command_refuses_runs_the_device_refuses_before_touching_a_port(command, tmp_path):
-    from tinydeploy.link.limits import run_limits
+    from types import SimpleNamespace
 
-    limit = run_limits()
+    max_runs, max_warmup = header_limits()
+    limit = SimpleNamespace(max_runs=max_runs, max_warmup=max_warmup)
     target = ["flash", tmp_path / "missing.tflite"] if command == "flash" else [command, "--port",
                                                                                   "socket://127.0.0.1:9"]
     over = run_cli(*target, "--runs", str(limit.max_runs + 1))
@@ -271,9 +282,7 @@ def test_every_command_refuses_runs_the_device_refuses_before_touching_a_port(co
 def test_the_device_allows_exactly_what_the_host_allows(host_device_binary):  # noqa: F811
     """The protocol's device code, built for the host: it reports the header's limit and refuses one more,
     and the link refuses that before sending anything."""
-    from tinydeploy.link.limits import run_limits
-
-    limit = run_limits().max_runs
+    limit = header_limits()[0]
     with spawned_device(host_device_binary) as link:
         link.timeout = 5
         info = link.wait_ready(10)

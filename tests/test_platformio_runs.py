@@ -76,20 +76,18 @@ def with_platform(spec: str):
 
 
 def test_a_platform_folder_that_is_gone_is_named(tiny_project, tmp_path):
-    from tinydeploy.build.platformio import virtual_platform_spec
-
-    line = build_error(variant(tiny_project, tmp_path, with_platform(virtual_platform_spec(tmp_path / "gone"))),
+    line = build_error(variant(tiny_project, tmp_path, with_platform(f"symlink://{tmp_path / 'gone'}")),
                        {"TINYDEPLOY_HOME": str(tmp_path / "home")})
     assert "PlatformIO does not find what the project names" in line
 
 
 def test_a_damaged_platform_manifest_is_named(tiny_project, tmp_path):
-    from tinydeploy.build.platformio import virtual_platform_dir, virtual_platform_spec
+    from tinydeploy.paths import firmware_dir
 
     platform = tmp_path / "platform"
-    shutil.copytree(virtual_platform_dir(), platform)
+    shutil.copytree(firmware_dir() / "platform", platform)
     (platform / "platform.json").write_text('{"name": "tinydeploy-virtual", ')
-    line = build_error(variant(tiny_project, tmp_path, with_platform(virtual_platform_spec(platform))),
+    line = build_error(variant(tiny_project, tmp_path, with_platform(f"symlink://{platform}")),
                        {"TINYDEPLOY_HOME": str(tmp_path / "home")})
     assert "manifest" in line or "cannot read" in line
 

@@ -76,12 +76,12 @@ def test_damage_to_what_tinydeploy_provided_is_repaired_on_next_use(tmp_path, wh
     core = platformio.provision_core_dir(tmp_path / "core")
     pristine = {p.relative_to(core): (p.read_bytes() if p.is_file() and not p.is_symlink() else os.readlink(p)
                                       if p.is_symlink() else None) for p in core.rglob("*")
-                if ".cache" not in p.parts and p.name != platformio.PROVISION_LOCK}
+                if ".cache" not in p.parts and p.name != ".tinydeploy-provision.lock"}
     _damage(core, what)
     platformio.provision_core_dir(core)
     repaired = {p.relative_to(core): (p.read_bytes() if p.is_file() and not p.is_symlink() else os.readlink(p)
                                       if p.is_symlink() else None) for p in core.rglob("*")
-                if ".cache" not in p.parts and p.name != platformio.PROVISION_LOCK}
+                if ".cache" not in p.parts and p.name != ".tinydeploy-provision.lock"}
     if what == "appstate.json is not JSON":
         assert json.loads((core / "appstate.json").read_text())["last_version"]
         del pristine[Path("appstate.json")], repaired[Path("appstate.json")]
@@ -207,12 +207,13 @@ def test_two_installs_flashing_at_once_into_one_fresh_home_both_succeed(tmp_path
 def test_a_broken_copy_of_the_platform_elsewhere_does_not_break_this_install(tmp_path, tiny_model):
     """PlatformIO reads the manifest of every platform linked in its directory: a damaged copy of another
     checkout's platform.json used to fail every build of every install sharing the home."""
-    from tinydeploy.build.platformio import _ensure_platform_link, virtual_platform_dir, virtual_platform_spec
-
     home = tmp_path / "home"
     other = tmp_path / "other-checkout" / "platform"
-    shutil.copytree(virtual_platform_dir(), other)
-    _ensure_platform_link(home / "platformio", virtual_platform_spec(other), tmp_path)
+    shutil.copytree(REPO / "firmware" / "platform", other)
+    links = home / "platformio" / "platforms"
+    links.mkdir(parents=True)
+    spec = {"owner": None, "id": None, "name": "other-checkout", "requirements": None, "uri": f"symlink://{other}"}
+    (links / "other-checkout.pio-link").write_text(json.dumps({"cwd": str(tmp_path), "spec": spec}))  # as PlatformIO
     (other / "platform.json").write_text('{"name": ')
     result = run_cli("flash", tiny_model, "--out", tmp_path / "p", "--runs", "1", "--samples", "1",
                      env={"TINYDEPLOY_HOME": str(home)})
