@@ -98,3 +98,18 @@ def test_a_huge_graph_prints_a_bounded_table_and_the_peak():
     assert len(rows) < 100 and 54_321 in rows and rows[0] == 0 and rows[-1] == 99_999
     assert None in rows  # marks the ops left out
     assert shown_rows(40, 7) == list(range(40))
+
+
+def test_the_arena_search_is_bounded_in_time_and_then_says_its_figure_is_an_upper_bound(monkeypatch):
+    """TFLM allocates the whole model at every probe; on a huge graph the search stops after SEARCH_SECONDS with
+    the smallest size known to fit (real TFLM probes, on the tiny model with the budget set to nothing)."""
+    from tinydeploy.analysis import arena
+    from tinydeploy.model.tflite import parse_tflite
+
+    model = parse_tflite(pack(chain_model(2)))
+    exact = arena.measure_tflm_arena(model)
+    monkeypatch.setattr(arena, "SEARCH_SECONDS", 0.0)
+    bounded = arena.measure_tflm_arena(model)
+    assert exact.measured and not exact.note
+    assert bounded.measured and bounded.host_bytes >= exact.host_bytes and bounded.probes < exact.probes
+    assert "upper bound" in bounded.note and bounded.consistent_with(model)

@@ -79,6 +79,8 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
         console.print(f"  -> {arena.target_bytes:,} B on a 32-bit target (estimate) + {arena.kernel_margin_bytes:,} B "
                       f"margin for CMSIS-NN scratch and alignment = [bold]{arena.recommended_bytes:,} B[/] to give "
                       f"kTensorArenaSize")
+        if arena.note:
+            console.print(f"  ({arena.note})", style="dim")
     else:
         console.print(f"[yellow]TFLM tensor arena not measured: {arena.note}[/]")
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
@@ -24,6 +25,7 @@ from tinydeploy.model.tflite import TfliteModel
 MAX_ARENA_BYTES = 256 * 1024 * 1024
 PROBE_TIMEOUT_S = 120.0
 MAX_PROBES = 80
+SEARCH_SECONDS = 60.0  # probing time after which the search settles for the smallest size known to fit
 ALIGNMENT_WINDOW = 32  # how much less than TFLM's reported total an arena may fit with (its start's alignment)
 # Bytes a 32-bit build of TFLM saves over the 64-bit host build, measured (FACTS.md):
 # pointers and size_t in TfLiteTensor/TfLiteEvalTensor (per tensor) and node/registration data (per op).
@@ -89,6 +91,7 @@ class _Prober:
         self.proc: subprocess.Popen | None = None
         self.probes = 0
         self.last_failure = ""
+        self.cut_short = 0  # bytes between the last size that failed and the one returned, when stopped early
 
     def _start(self) -> None:
         self.proc = subprocess.Popen(
@@ -197,9 +200,13 @@ def cmsis_nn_scratch_bytes(model: TfliteModel) -> int:
     return largest
 
 
-def _bisect(prober: _Prober, low: int, high: int, mode: str) -> int:
-    """Smallest size in (low, high] that fits, given that low does not and high does."""
+def _bisect(prober: _Prober, low: int, high: int, mode: str, deadline: float | None = None) -> int:
+    """Smallest size in (low, high] that fits, given that low does not and high does; once past `deadline`,
+    the smallest size known to fit (an upper bound of it, within high - low bytes: see prober.cut_short)."""
     while high - low > 1:
+        if deadline is not None and time.monotonic() > deadline:
+            prober.cut_short = max(prober.cut_short, high - low)
+            break
         middle = (low + high) // 2
         if prober.fits(middle, mode):
             high = middle
@@ -215,6 +222,7 @@ def measure_tflm_arena(model: TfliteModel) -> ArenaEstimate:
     size and moves up if it does not (scratch buffers requested during Prepare can need more)."""
     margin = cmsis_nn_scratch_bytes(model) + TARGET_SLACK_BYTES
     lower_bound = activation_profile(model).peak_bytes
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tinydeploy-arena-") as tmp:
         model_path = Path(tmp) / "model.tflite"
         model_path.write_bytes(model.raw)
@@ -248,7 +256,9 @@ def measure_tflm_arena(model: TfliteModel) -> ArenaEstimate:
                             high = guess
                             break
                         low = guess
-            high = _bisect(prober, low, high, "alloc")
+            # each probe allocates the whole model: on a huge graph the search stops at a bounded time, with a
+            # size that fits (an upper bound, said in the note) rather than the last byte
+            high = _bisect(prober, low, high, "alloc", started + SEARCH_SECONDS)
             # Invoke at the allocation minimum; if invoking needs more, search upwards for it.
             if not prober.fits(high, "invoke"):
                 low = high
@@ -257,8 +267,10 @@ def measure_tflm_arena(model: TfliteModel) -> ArenaEstimate:
                     if low + step >= MAX_ARENA_BYTES:
                         return _unmeasured(model, margin, prober)
                     low, step = low + step, step * 2
-                high = _bisect(prober, low, low + step, "invoke")
-            return ArenaEstimate(high, host_to_target_bytes(model, high), margin, prober.probes, True)
+                high = _bisect(prober, low, low + step, "invoke", started + SEARCH_SECONDS)
+            note = (f"the search stopped after {SEARCH_SECONDS:g} s of probes (a large graph): the arena is an upper "
+                    f"bound, within {prober.cut_short:,} B of the minimum" if prober.cut_short else "")
+            return ArenaEstimate(high, host_to_target_bytes(model, high), margin, prober.probes, True, note)
         finally:
             prober.close()
 
