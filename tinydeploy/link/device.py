@@ -200,7 +200,7 @@ class DeviceLink:
         while True:
             reply = self._next_reply(deadline, what)
             if reply is None:
-                raise self._timeout_error(what, round(time.monotonic() - waited_from, 1))
+                raise self._timeout_error(what, round(deadline - waited_from, 3))
             if reply.id != reply_id:
                 if reply.id == "-" and reply.kind == "err":
                     self.device_errors.append(reply)
@@ -410,7 +410,8 @@ class DeviceLink:
 
     def read_output(self) -> bytes:
         """The output tensor of the last inference."""
-        expected = self.info.output_bytes if self.info else MAX_TENSOR_BYTES
+        info = self.info or self.identify()  # its size bounds the answer
+        expected = info.output_bytes
         output = bytearray()
         replies = self._checked("out", data_bytes=2 * expected + 48 * (expected // 32 + 1))
         for reply in replies:
@@ -421,9 +422,9 @@ class DeviceLink:
                                           f"{printable(reply.payload, 80)}", "retry; the serial line may drop data")
                 output.extend(bytes.fromhex(reply.args[1]))
         total = self._number(replies[-1], "bytes", "answer to `out`", 0, MAX_TENSOR_BYTES)
-        if len(output) != total or (self.info and total != self.info.output_bytes):
-            raise TinydeployError(f"the device on {self.url} sent {len(output)} of {total} output bytes"
-                                  + (f" (the model has {self.info.output_bytes})" if self.info else ""), "retry")
+        if len(output) != total or total != expected:
+            raise TinydeployError(f"the device on {self.url} sent {len(output)} of {total} output bytes (the model "
+                                  f"has {expected})", "retry")
         return bytes(output)
 
     def ram(self) -> RamReport:
