@@ -149,7 +149,7 @@ def test_waits_for_the_port_to_come_back_then_handshakes(tmp_path):
     import tty
 
     from tinydeploy.build.platformio import build_project
-    from tinydeploy.emit.project import generate_project
+    from tinydeploy.flow import generate_project
     from tinydeploy.link import DeviceLink
     from tinydeploy.model.tflite import load_tflite
     from tinydeploy.runners.qemu import QemuBoard

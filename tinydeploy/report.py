@@ -57,23 +57,20 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
     else:
         console.print(f"[yellow]TFLM tensor arena not measured: {arena.note}[/]")
 
-    plan = analysis.native_plan
-    if plan is not None:
-        console.print(f"native engine plan: one activation buffer of [bold]{plan.activation_bytes:,} B[/] "
-                      f"(scratch included; lower bound {plan.lower_bound_bytes:,} B, peak at op {plan.peak_op}); "
-                      f"constants in flash {plan.flash_bytes:,} B")
-        from tinydeploy.engine import describe_plan
-
-        steps = Table(title="native memory plan (offsets in the activation buffer)", title_justify="left")
-        for column in ("#", "op", "kernel", "variant", "output tensor", "offset", "bytes", "placement", "scratch"):
-            steps.add_column(column, justify="right" if column in ("#", "offset", "bytes", "scratch") else "left")
-        for row in describe_plan(plan):
-            mark = " ◀ peak" if row["op_index"] == plan.peak_op else ""
-            steps.add_row(str(row["op_index"]), row["op"] + mark, row["kernel"], row["variant"],
-                          str(row["output_tensor"]),
-                          f"{row['output_offset']:,}", f"{row['output_bytes']:,}", row["placement"],
-                          f"{row['scratch_bytes']:,}" if row["scratch_bytes"] else "-")
-        console.print(steps)
+    report = analysis.plan_report
+    if report is not None:
+        for line in report.lines:
+            console.print(line)
+        if report.columns:
+            steps = Table(title=report.title, title_justify="left")
+            for column in report.columns:
+                steps.add_column(column, justify="right" if column in ("#", "offset", "bytes", "scratch") else "left")
+            for index, row in enumerate(report.rows):
+                cells = list(row)
+                if index == report.peak_row:
+                    cells[1] += " ◀ peak"
+                steps.add_row(*cells)
+            console.print(steps)
     elif analysis.native_blockers:
         console.print(f"native engine: blocked by {', '.join(analysis.native_blockers)}")
     else:
@@ -103,7 +100,7 @@ def render_flash(report, console: Console) -> None:
     """The measured table of `tinydeploy flash`."""
     data = report.to_json()
     board = report.board
-    emulated = " (emulated: QEMU -icount, ~64 MHz at 1 instruction/cycle)" if board.is_virtual else ""
+    emulated = f" ({report.timing_note})" if report.timing_note else ""
     table = Table(title=f"{report.model.name} on {board.name} ({report.engine} engine)", title_justify="left")
     table.add_column("measure")
     table.add_column("value", justify="right")

@@ -9,7 +9,7 @@ from importlib import metadata
 from tinydeploy import __version__, cache
 from tinydeploy.analysis.arena import ArenaEstimate, measure_tflm_arena
 from tinydeploy.analysis.compute import OpCost, op_costs
-from tinydeploy.analysis.fit import Verdict, engine_budgets, suggestions
+from tinydeploy.analysis.fit import Verdict, suggestions
 from tinydeploy.analysis.memory import ActivationProfile, activation_profile
 from tinydeploy.boards import Board, all_boards
 from tinydeploy.model.tflite import TfliteModel
@@ -25,8 +25,9 @@ class Analysis:
     verdict: Verdict
     arena_from_cache: bool
     engine: str = "tflm"
-    native_plan: object | None = None  # tinydeploy.engine.NativePlan when the native engine can run the model
+    plan_report: object | None = None  # the engine's plan as it reports it (tinydeploy.engines.PlanReport)
     native_blockers: list[str] | None = None  # ops the native engine lacks
+    plan: object | None = None  # the engine's plan (tinydeploy.engines.EnginePlan), when analyze reports one
 
     @property
     def macs(self) -> int:
@@ -75,19 +76,8 @@ class Analysis:
             "suggestions": v.suggestions,
             "native_supported": not self.native_blockers,
             "native_blocking_ops": self.native_blockers or [],
-            **({"activation_bytes": self.native_plan.activation_bytes,
-                "native_flash_bytes": self.native_plan.flash_bytes,
-                "native_peak_op": self.native_plan.peak_op,
-                "native_offsets": {str(k): v for k, v in sorted(self.native_plan.offsets.items())},
-                "native_steps": _describe_native_plan(self.native_plan),
-                } if self.native_plan is not None else {}),
+            **(self.plan_report.json if self.plan_report is not None else {}),
         }
-
-
-def _describe_native_plan(plan) -> list[dict]:
-    from tinydeploy.engine import describe_plan
-
-    return describe_plan(plan)
 
 
 def _arena_cache_key(model: TfliteModel) -> str:
@@ -111,31 +101,19 @@ def tflm_arena(model: TfliteModel, use_cache: bool = True) -> tuple[ArenaEstimat
     return estimate, False
 
 
-def native_blockers(model: TfliteModel) -> list[str]:
-    from tinydeploy.engine import supported_ops
-
-    return sorted(set(model.op_names) - set(supported_ops()))
-
-
-def analyze_model(model: TfliteModel, board: Board, use_cache: bool = True, engine: str = "tflm") -> Analysis:
+def analyze_model(model: TfliteModel, board: Board, engine, use_cache: bool = True,
+                  native_blockers: list[str] | None = None) -> Analysis:
+    """`engine` is a tinydeploy.engines.Engine (the caller picks it: analysis imports no engine); native_blockers,
+    the ops the native engine lacks, are reported whichever engine is analysed."""
     costs = op_costs(model)
     profile = activation_profile(model)
     arena, from_cache = tflm_arena(model, use_cache)
-    blockers = native_blockers(model)
-    plan = None
-    if engine == "native":
-        import tempfile
-        from pathlib import Path
-
-        from tinydeploy.engine import check_supported, emit_native_sources
-
-        check_supported(model)
-        with tempfile.TemporaryDirectory(prefix="tinydeploy-plan-") as scratch_dir:
-            plan = emit_native_sources(model, Path(scratch_dir))
-        flash, ram = engine_budgets(board, model, engine, plan.activation_bytes, plan.flash_bytes)
+    plan = engine.analysis_plan(model, board)
+    if plan is not None:
+        flash, ram = engine.plan_budgets(plan)
     else:
-        flash, ram = engine_budgets(board, model, engine, arena.recommended_bytes)
+        flash, ram = engine.budgets(board, model, arena.recommended_bytes)
     tips = [] if flash.fits and ram.fits else suggestions(model, flash, ram, arena.recommended_bytes,
                                                          all_boards(), board)
-    return Analysis(model, board, costs, profile, arena, Verdict(board, flash, ram, tips), from_cache, engine, plan,
-                    blockers)
+    return Analysis(model, board, costs, profile, arena, Verdict(board, flash, ram, tips), from_cache, engine.name,
+                    engine.report(plan) if plan is not None else None, native_blockers, plan)

@@ -4,8 +4,9 @@ calls over one statically planned activation buffer, with all quantization const
 Data flow: registry (lower each op) -> planner (offsets) -> codegen (templates/native) -> firmware/engine kernels.
 """
 
-from tinydeploy.engine.codegen import NativePlan, PlanStep, describe_plan, emit_native_sources, plan_native
+from tinydeploy.engine.codegen import (NativePlan, PlanStep, describe_plan, emit_native_sources, native_plan,
+                                       plan_native)
 from tinydeploy.engine.registry import check_supported, supported_ops
 
-__all__ = ["NativePlan", "PlanStep", "describe_plan", "emit_native_sources", "plan_native", "check_supported",
-           "supported_ops"]
+__all__ = ["NativePlan", "PlanStep", "describe_plan", "emit_native_sources", "native_plan", "plan_native",
+           "check_supported", "supported_ops"]

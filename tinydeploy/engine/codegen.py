@@ -1,4 +1,5 @@
-"""Emit the native engine's C source for a model: lower every op, plan memory, render templates/native/."""
+"""The native engine's plan for a model: lower every op, plan memory, render templates/native/ (text, through the
+one Jinja environment). `native_plan` writes nothing; `emit_native_sources` writes the C file (host tests)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tinydeploy.emit.cstrings import c_comment
-from tinydeploy.emit.cstrings import c_string_literal as c_string
 from tinydeploy.analysis.memory import tensor_lifetimes
 from tinydeploy.engine.planner import MemoryPlan, plan_memory, variable_tensors
 from tinydeploy.engine.registry import LoweredModel, RefList, ScratchRef, TensorRef, lower_model
 from tinydeploy.fsutil import atomic_write_text
 from tinydeploy.model.tflite import TfliteModel
-from tinydeploy.paths import firmware_dir, templates_dir
+from tinydeploy.paths import firmware_dir
 
 MODEL_SOURCE = "td_model_native.c"
 VALUES_PER_LINE = 24
@@ -22,7 +21,7 @@ VALUES_PER_LINE = 24
 
 @dataclass
 class NativePlan:
-    model_source: Path  # the generated C file
+    source: str  # the generated C file's text (td_model_native.c)
     activation_bytes: int  # the static activation buffer, scratch included
     peak_op: int
     lower_bound_bytes: int  # most activation bytes live at once
@@ -32,6 +31,7 @@ class NativePlan:
     kernel_sources: list[Path] = field(default_factory=list)  # firmware/engine files the project must copy
     ops: list[str] = field(default_factory=list)
     steps: list["PlanStep"] = field(default_factory=list)  # per op: what runs and where its output lives
+    model_source: Path | None = None  # where emit_native_sources wrote `source`
 
 
 @dataclass(frozen=True)
@@ -113,13 +113,8 @@ def _render_call(lowered, plan: MemoryPlan) -> str:
 
 
 def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryPlan) -> str:
-    import jinja2
+    from tinydeploy.emit.render import render
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "native")),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True, autoescape=False)
-    env.filters["c_comment"] = c_comment
-    env.filters["c_string"] = c_string
     tensors = model.tensors
     (input_index,), (output_index,) = model.inputs, model.outputs
     offset_lines = [f"t{t} @ {offset}: {tensors[t].name} ({tensors[t].nbytes} B)"
@@ -136,7 +131,7 @@ def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryP
                      "name": tensors[t].name} for t in variable_tensors(model)]
     arrays = [{"name": a.name, "ctype": a.ctype, "count": int(a.values.size), "comment": a.comment,
                "body": _array_body(a.values)} for a in lowered.constants.arrays]
-    return env.get_template("model.c.j2").render(
+    return render("native/model.c.j2",
         model_name=model.name, sha256=model.sha256, activation_bytes=plan.activation_bytes, peak_op=plan.peak_op,
         lower_bound_bytes=plan.lower_bound_bytes, flash_bytes=lowered.constants.flash_bytes,
         kernels=lowered.kernels, offset_lines=offset_lines, arrays=arrays, structs=lowered.constants.structs,
@@ -243,17 +238,20 @@ def plan_native(model: TfliteModel, fast_kernels: bool = True) -> tuple[LoweredM
     return lowered, best
 
 
-def emit_native_sources(model: TfliteModel, out_dir: Path, fast_kernels: bool = True) -> NativePlan:
-    """Write the model's native-engine C source into out_dir and return its plan (fast_kernels=False: reference
-    kernels only, the oracle the fast ones are tested against).
-
-    Raises TinydeployError (before writing anything) when the model has an op the engine lacks."""
+def native_plan(model: TfliteModel, fast_kernels: bool = True) -> NativePlan:
+    """The complete plan, its C source rendered (fast_kernels=False: reference kernels only, the oracle the fast
+    ones are tested against). Writes nothing; raises TinydeployError when the model has an op the engine lacks."""
     lowered, plan = plan_native(model, fast_kernels)
-    source = render_model_source(model, lowered, plan)
+    return NativePlan(render_model_source(model, lowered, plan), plan.activation_bytes, plan.peak_op,
+                      plan.lower_bound_bytes, lowered.constants.flash_bytes, plan.offsets, plan.scratch,
+                      kernel_files(lowered.kernels), [op.op for op in model.operators], _steps(model, lowered, plan))
+
+
+def emit_native_sources(model: TfliteModel, out_dir: Path, fast_kernels: bool = True) -> NativePlan:
+    """native_plan, with its C source written into out_dir (for compiling it on the host)."""
+    plan = native_plan(model, fast_kernels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / MODEL_SOURCE
-    atomic_write_text(path, source)
-    return NativePlan(path, plan.activation_bytes, plan.peak_op, plan.lower_bound_bytes,
-                      lowered.constants.flash_bytes, plan.offsets, plan.scratch, kernel_files(lowered.kernels),
-                      [op.op for op in model.operators], _steps(model, lowered, plan))
+    plan.model_source = out_dir / MODEL_SOURCE
+    atomic_write_text(plan.model_source, plan.source)
+    return plan
