@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "td_engine.h"
+#include "td_writer.h"
 
 #define TD_MLPERF_TX_BUFFER 64u
 #define TD_MLPERF_MAX_TOKENS 4u
@@ -16,51 +17,24 @@ static uint32_t g_db_expected; /* bytes announced by `db load N`; 0 = no load st
 static uint32_t g_db_loaded;
 static int g_has_results;
 
-static char g_tx[TD_MLPERF_TX_BUFFER];
-static uint32_t g_tx_len;
+static char g_tx_buffer[TD_MLPERF_TX_BUFFER];
+static td_writer g_tx = {g_tx_buffer, TD_MLPERF_TX_BUFFER, 0u, 0u, 0, 0};
 
 /* ---- output ------------------------------------------------------------------------------------------------ */
 
 static void flush(void)
 {
-    if (g_tx_len > 0u && g_cfg->write != 0) {
-        g_cfg->write(g_tx, g_tx_len);
-    }
-    g_tx_len = 0u;
+    td_writer_flush(&g_tx);
 }
 
 static void put_char(char c)
 {
-    if (g_tx_len == TD_MLPERF_TX_BUFFER) {
-        flush();
-    }
-    g_tx[g_tx_len++] = c;
+    td_writer_char(&g_tx, c);
 }
 
 static void put_str(const char *s)
 {
-    while (*s != '\0') {
-        put_char(*s++);
-    }
-}
-
-static void put_digits(const char *digits, uint32_t count)
-{
-    for (uint32_t i = 0u; i < count; ++i) {
-        put_char(digits[i]);
-    }
-}
-
-static void put_u32(uint32_t value)
-{
-    char digits[TD_FORMAT_I32_MAX];
-    put_digits(digits, td_format_u32(digits, value));
-}
-
-static void put_i32(int32_t value)
-{
-    char digits[TD_FORMAT_I32_MAX];
-    put_digits(digits, td_format_i32(digits, value));
+    td_writer_str(&g_tx, s);
 }
 
 /* Names go inside [...]: keep printable ASCII and leave out the brackets and the runner's terminator. */
@@ -97,34 +71,11 @@ static void timestamp(void)
 {
     uint32_t t = now_us();
     put_str("m-lap-us-");
-    put_u32(t);
+    td_writer_u32(&g_tx, t);
     end_line();
 }
 
 /* ---- parsing ------------------------------------------------------------------------------------------------- */
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Decimal without sign, overflow-checked; 0 on success. */
-static int parse_u32(const char *s, uint32_t *out)
-{
-    uint32_t value = 0u;
-    if (*s == '\0') return -1;
-    for (; *s != '\0'; ++s) {
-        if (*s < '0' || *s > '9') return -1;
-        uint32_t digit = (uint32_t)(*s - '0');
-        if (value > (0xFFFFFFFFu - digit) / 10u) return -1;
-        value = value * 10u + digit;
-    }
-    *out = value;
-    return 0;
-}
 
 static uint32_t tokenize(char *s, char **tokens, uint32_t max)
 {
@@ -177,15 +128,15 @@ static void cmd_db(char **args, uint32_t nargs)
     }
     if (strcmp(args[0], "load") == 0) {
         uint32_t n;
-        if (nargs != 2u || parse_u32(args[1], &n) != 0 || n == 0u) {
+        if (nargs != 2u || td_parse_u32(args[1], &n, 0u) != 0 || n == 0u) {
             line("e-[Command 'db load' requires the # of bytes (>0)]");
             return;
         }
         if (buffer == 0 || n != capacity) {
             put_str("e-[db load ");
-            put_u32(n);
+            td_writer_u32(&g_tx, n);
             put_str(": the model's input tensor takes ");
-            put_u32(capacity);
+            td_writer_u32(&g_tx, capacity);
             put_str(" bytes (raw int8)]");
             end_line();
             g_db_expected = 0u;
@@ -194,7 +145,7 @@ static void cmd_db(char **args, uint32_t nargs)
         g_db_expected = n;
         g_db_loaded = 0u;
         put_str("m-[Expecting ");
-        put_u32(n);
+        td_writer_u32(&g_tx, n);
         put_str(" bytes]");
         end_line();
         return;
@@ -202,8 +153,8 @@ static void cmd_db(char **args, uint32_t nargs)
     if (strcmp(args[0], "print") == 0) {
         uint32_t count = 16u;
         uint32_t offset = 0u;
-        if (nargs > 3u || (nargs >= 2u && parse_u32(args[1], &count) != 0) ||
-            (nargs == 3u && parse_u32(args[2], &offset) != 0)) {
+        if (nargs > 3u || (nargs >= 2u && td_parse_u32(args[1], &count, 0u) != 0) ||
+            (nargs == 3u && td_parse_u32(args[2], &offset, 0u) != 0)) {
             line("e-[Usage: db print [N=16] [offset=0]]");
             return;
         }
@@ -237,7 +188,7 @@ static void cmd_db(char **args, uint32_t nargs)
         return;
     }
     for (uint32_t i = 0; i < digits; ++i) {
-        if (hex_value(hex[i]) < 0) {
+        if (td_hex_value(hex[i]) < 0) {
             line("e-[Invalid hex digit]");
             return;
         }
@@ -247,7 +198,7 @@ static void cmd_db(char **args, uint32_t nargs)
         return;
     }
     for (uint32_t i = 0; i < digits && g_db_loaded < g_db_expected; i += 2u) {
-        buffer[g_db_loaded++] = (uint8_t)((hex_value(hex[i]) << 4) | hex_value(hex[i + 1u]));
+        buffer[g_db_loaded++] = (uint8_t)((td_hex_value(hex[i]) << 4) | td_hex_value(hex[i + 1u]));
     }
     if (g_db_loaded == g_db_expected) {
         line("m-load-done"); /* further digits are ignored, as the reference firmware does */
@@ -265,7 +216,7 @@ static void results(void)
     put_str("m-results-[");
     for (uint32_t i = 0; i < output_bytes; ++i) {
         if (i > 0u) put_char(',');
-        put_i32(output[i]);
+        td_writer_i32(&g_tx, output[i]);
     }
     put_char(']');
     end_line();
@@ -278,9 +229,9 @@ static int invoke_checked(uint32_t index, int warmup)
     if (status != 0) {
         g_has_results = 0;
         put_str("e-[Inference failed: status ");
-        put_i32(status);
+        td_writer_i32(&g_tx, status);
         put_str(warmup ? " in warm-up " : " in run ");
-        put_u32(index);
+        td_writer_u32(&g_tx, index);
         put_char(']');
         end_line();
     }
@@ -291,16 +242,16 @@ static void cmd_infer(char **args, uint32_t nargs)
 {
     uint32_t runs = 1u;
     uint32_t warmup = 10u; /* the reference firmware's default */
-    if (nargs > 2u || (nargs >= 1u && parse_u32(args[0], &runs) != 0) ||
-        (nargs == 2u && parse_u32(args[1], &warmup) != 0)) {
+    if (nargs > 2u || (nargs >= 1u && td_parse_u32(args[0], &runs, 0u) != 0) ||
+        (nargs == 2u && td_parse_u32(args[1], &warmup, 0u) != 0)) {
         line("e-[Usage: infer N [W]]");
         return;
     }
     if (runs == 0u || runs > TD_MLPERF_MAX_INFER || warmup > TD_MLPERF_MAX_WARMUP) {
         put_str("e-[infer: N must be 1..");
-        put_u32(TD_MLPERF_MAX_INFER);
+        td_writer_u32(&g_tx, TD_MLPERF_MAX_INFER);
         put_str(" and W at most ");
-        put_u32(TD_MLPERF_MAX_WARMUP);
+        td_writer_u32(&g_tx, TD_MLPERF_MAX_WARMUP);
         put_char(']');
         end_line();
         return;
@@ -312,22 +263,22 @@ static void cmd_infer(char **args, uint32_t nargs)
     }
     if (g_db_expected == 0u || g_db_loaded < g_db_expected) {
         put_str("e-[Input incomplete: ");
-        put_u32(g_db_loaded);
+        td_writer_u32(&g_tx, g_db_loaded);
         put_str(" of ");
-        put_u32(capacity);
+        td_writer_u32(&g_tx, capacity);
         put_str(" bytes loaded]");
         end_line();
         return;
     }
     put_str("m-warmup-start-");
-    put_u32(warmup);
+    td_writer_u32(&g_tx, warmup);
     end_line();
     for (uint32_t i = 0; i < warmup; ++i) {
         if (invoke_checked(i, 1) != 0) return;
     }
     line("m-warmup-done");
     put_str("m-infer-start-");
-    put_u32(runs);
+    td_writer_u32(&g_tx, runs);
     end_line();
     timestamp();
     for (uint32_t i = 0; i < runs; ++i) {
@@ -367,7 +318,8 @@ void td_mlperf_command(const td_protocol_config *cfg, const char *text, uint32_t
     char *tokens[TD_MLPERF_MAX_TOKENS];
     if (cfg == 0) return;
     g_cfg = cfg;
-    g_tx_len = 0u;
+    g_tx.length = 0u;
+    g_tx.write = cfg->write;
     if (len > TD_PROTOCOL_LINE_MAX) len = TD_PROTOCOL_LINE_MAX;
     memcpy(buffer, text, len);
     buffer[len] = '\0';

@@ -57,7 +57,7 @@ def plot_memory(analysis: Analysis, path: Path) -> None:
     ax.set_title(f"{model.name}: live activations per op (TFLM keeps each tensor whole)", loc="left",
                  fontsize=10)
     if plan is not None:
-        _draw_native_plan(plan_ax, analysis, colors)
+        _draw_buffer_plan(plan_ax, analysis, colors)
     fig.tight_layout()
     buffer = io.BytesIO()
     try:
@@ -69,7 +69,7 @@ def plot_memory(analysis: Analysis, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _draw_native_plan(ax, analysis: Analysis, colors) -> None:
+def _draw_buffer_plan(ax, analysis: Analysis, colors) -> None:
     """The engine's planned buffer: each tensor a box from the op that writes it to its last reader, at its offset."""
     plan, model = analysis.plan.layout, analysis.model
     lifetimes = {lt.tensor: lt for lt in analysis.profile.lifetimes}
