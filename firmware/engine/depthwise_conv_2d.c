@@ -39,8 +39,8 @@ void td_depthwise_conv_2d_s8(const td_depthwise_conv_2d_params *params, const in
                     }
                     output[(((size_t)b * (size_t)w->output_height + (size_t)out_y) * (size_t)w->output_width +
                             (size_t)out_x) * (size_t)w->output_depth + (size_t)oc] =
-                        td_requantize_s8(acc, bias, oc, q->per_channel, q->multipliers, q->shifts, q->output_offset,
-                                         q->activation_min, q->activation_max);
+                        td_accumulator_to_s8(acc, bias, oc, q->per_channel, q->multipliers, q->shifts,
+                                             q->output_offset, q->activation_min, q->activation_max);
                 }
             }
         }

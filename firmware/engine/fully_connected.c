@@ -19,9 +19,9 @@ void td_fully_connected_s8(const td_fully_connected_params *params, const int8_t
             for (int32_t i = 0; i < input_depth; ++i) {
                 acc += ((int32_t)weights[i] + params->filter_offset) * ((int32_t)row[i] + params->input_offset);
             }
-            out_row[channel] = td_requantize_s8(acc, bias, channel, params->per_channel, params->multipliers,
-                                                params->shifts, params->output_offset, params->activation_min,
-                                                params->activation_max);
+            out_row[channel] = td_accumulator_to_s8(acc, bias, channel, params->per_channel, params->multipliers,
+                                                    params->shifts, params->output_offset, params->activation_min,
+                                                    params->activation_max);
         }
     }
 }

@@ -48,7 +48,7 @@ static inline int32_t td_multiply_by_quantized_multiplier(int32_t x, int32_t mul
 /* The int8 output of one output channel's accumulator: plus its bias (if any), rescaled by the channel's (or the
  * single) multiplier and shift, plus the output zero point, clamped to the activation range. The epilogue of the
  * reference kernels that accumulate int8 products (conv, depthwise conv, fully connected). */
-static inline int8_t td_requantize_s8(int32_t acc, const int32_t *bias, int32_t channel, int32_t per_channel,
+static inline int8_t td_accumulator_to_s8(int32_t acc, const int32_t *bias, int32_t channel, int32_t per_channel,
                                       const int32_t *multipliers, const int32_t *shifts, int32_t output_offset,
                                       int32_t activation_min, int32_t activation_max)
 {

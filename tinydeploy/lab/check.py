@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from tinydeploy.boards import Board, all_boards, get_board
+from tinydeploy.boards import all_boards, get_board
 from tinydeploy.errors import TinydeployError
 
 Progress = Callable[[int, str], None]
