@@ -26,9 +26,9 @@ def check(
     from rich.console import Console
     from rich.table import Table
 
+    from tinydeploy.boards import get_board
     from tinydeploy.errors import TinydeployError
     from tinydeploy.fsutil import atomic_write_text
-    from tinydeploy.boards import get_board
     from tinydeploy.lab.check import (ProgressLines, find_usb_boards, results_csv, results_json, run_lab_check,
                                       virtual_runners)
 
