@@ -67,6 +67,18 @@ def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress
                         else model_path.with_suffix(".tflite"))
 
 
+# ---- analyze ---------------------------------------------------------------------------------------------------
+
+
+def analyze(model: TfliteModel, board: Board, engine: str | Engine, use_cache: bool = True):
+    """analyze's report of the model on the board with the engine (tinydeploy.analysis.analyze.Analysis); it says
+    what blocks the native engine whichever engine is analysed."""
+    from tinydeploy.analysis.analyze import analyze_model
+
+    return analyze_model(model, board, _engine(engine, board), use_cache=use_cache,
+                         native_blockers=get_engine("native").blockers(model))
+
+
 # ---- plan, check the fit, write ------------------------------------------------------------------------------
 
 

@@ -49,8 +49,8 @@ static inline int32_t td_multiply_by_quantized_multiplier(int32_t x, int32_t mul
  * single) multiplier and shift, plus the output zero point, clamped to the activation range. The epilogue of the
  * reference kernels that accumulate int8 products (conv, depthwise conv, fully connected). */
 static inline int8_t td_accumulator_to_s8(int32_t acc, const int32_t *bias, int32_t channel, int32_t per_channel,
-                                      const int32_t *multipliers, const int32_t *shifts, int32_t output_offset,
-                                      int32_t activation_min, int32_t activation_max)
+                                          const int32_t *multipliers, const int32_t *shifts, int32_t output_offset,
+                                          int32_t activation_min, int32_t activation_max)
 {
     if (bias != 0) {
         acc += bias[channel];

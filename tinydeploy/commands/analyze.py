@@ -23,9 +23,9 @@ def analyze(
     """Ops, MACs, weights, the measured TFLM arena, and whether the model fits the board.
 
     Exits 0 when the model fits, 1 when it does not, 2 on bad input."""
-    from tinydeploy.analysis.analyze import analyze_model
     from tinydeploy.boards import get_board
     from tinydeploy.engines import get_engine
+    from tinydeploy.flow import analyze as analyze_model
     from tinydeploy.fsutil import check_output_path
     from tinydeploy.model.tflite import load_tflite
 
@@ -41,9 +41,7 @@ def analyze(
     if report_path is not None:
         check_output_path(report_path, force)
     model = load_tflite(model_path)
-    # whichever engine is analysed, the report says what blocks the native one
-    result = analyze_model(model, board, chosen, use_cache=not no_cache,
-                           native_blockers=get_engine("native").blockers(model))
+    result = analyze_model(model, board, chosen, use_cache=not no_cache)
     if plot is not None:
         from tinydeploy.analysis.plot import plot_memory
 
