@@ -22,21 +22,6 @@ static td_writer g_tx = {g_tx_buffer, TD_MLPERF_TX_BUFFER, 0u, 0u, 0, 0};
 
 /* ---- output ------------------------------------------------------------------------------------------------ */
 
-static void flush(void)
-{
-    td_writer_flush(&g_tx);
-}
-
-static void put_char(char c)
-{
-    td_writer_char(&g_tx, c);
-}
-
-static void put_str(const char *s)
-{
-    td_writer_str(&g_tx, s);
-}
-
 /* Names go inside [...]: keep printable ASCII and leave out the brackets and the runner's terminator. */
 static void put_bracket_safe(const char *s)
 {
@@ -45,20 +30,20 @@ static void put_bracket_safe(const char *s)
     }
     for (; *s != '\0'; ++s) {
         char c = *s;
-        put_char((c > ' ' && c < 0x7F && c != '[' && c != ']' && c != '%') ? c : '_');
+        td_writer_char(&g_tx, (c > ' ' && c < 0x7F && c != '[' && c != ']' && c != '%') ? c : '_');
     }
 }
 
 static void end_line(void)
 {
-    put_char('\r');
-    put_char('\n');
-    flush();
+    td_writer_char(&g_tx, '\r');
+    td_writer_char(&g_tx, '\n');
+    td_writer_flush(&g_tx);
 }
 
 static void line(const char *text)
 {
-    put_str(text);
+    td_writer_str(&g_tx, text);
     end_line();
 }
 
@@ -70,7 +55,7 @@ static uint32_t now_us(void)
 static void timestamp(void)
 {
     uint32_t t = now_us();
-    put_str("m-lap-us-");
+    td_writer_str(&g_tx, "m-lap-us-");
     td_writer_u32(&g_tx, t);
     end_line();
 }
@@ -133,20 +118,20 @@ static void cmd_db(char **args, uint32_t nargs)
             return;
         }
         if (buffer == 0 || n != capacity) {
-            put_str("e-[db load ");
+            td_writer_str(&g_tx, "e-[db load ");
             td_writer_u32(&g_tx, n);
-            put_str(": the model's input tensor takes ");
+            td_writer_str(&g_tx, ": the model's input tensor takes ");
             td_writer_u32(&g_tx, capacity);
-            put_str(" bytes (raw int8)]");
+            td_writer_str(&g_tx, " bytes (raw int8)]");
             end_line();
             g_db_expected = 0u;
             return;
         }
         g_db_expected = n;
         g_db_loaded = 0u;
-        put_str("m-[Expecting ");
+        td_writer_str(&g_tx, "m-[Expecting ");
         td_writer_u32(&g_tx, n);
-        put_str(" bytes]");
+        td_writer_str(&g_tx, " bytes]");
         end_line();
         return;
     }
@@ -165,14 +150,14 @@ static void cmd_db(char **args, uint32_t nargs)
         if (count > capacity - offset) count = capacity - offset;
         for (uint32_t i = 0; i < count; ++i) {
             static const char kHex[] = "0123456789abcdef";
-            if (i % TD_MLPERF_PRINT_PER_LINE == 0u) put_str("m-buffer-");
+            if (i % TD_MLPERF_PRINT_PER_LINE == 0u) td_writer_str(&g_tx, "m-buffer-");
             uint8_t b = buffer[offset + i];
-            put_char(kHex[b >> 4]);
-            put_char(kHex[b & 0x0Fu]);
+            td_writer_char(&g_tx, kHex[b >> 4]);
+            td_writer_char(&g_tx, kHex[b & 0x0Fu]);
             if ((i + 1u) % TD_MLPERF_PRINT_PER_LINE == 0u || i + 1u == count) {
                 end_line();
             } else {
-                put_char('-');
+                td_writer_char(&g_tx, '-');
             }
         }
         return;
@@ -213,12 +198,12 @@ static void results(void)
         line("e-[No results: run 'infer' first]");
         return;
     }
-    put_str("m-results-[");
+    td_writer_str(&g_tx, "m-results-[");
     for (uint32_t i = 0; i < output_bytes; ++i) {
-        if (i > 0u) put_char(',');
+        if (i > 0u) td_writer_char(&g_tx, ',');
         td_writer_i32(&g_tx, output[i]);
     }
-    put_char(']');
+    td_writer_char(&g_tx, ']');
     end_line();
 }
 
@@ -228,11 +213,11 @@ static int invoke_checked(uint32_t index, int warmup)
     int status = td_engine_invoke();
     if (status != 0) {
         g_has_results = 0;
-        put_str("e-[Inference failed: status ");
+        td_writer_str(&g_tx, "e-[Inference failed: status ");
         td_writer_i32(&g_tx, status);
-        put_str(warmup ? " in warm-up " : " in run ");
+        td_writer_str(&g_tx, warmup ? " in warm-up " : " in run ");
         td_writer_u32(&g_tx, index);
-        put_char(']');
+        td_writer_char(&g_tx, ']');
         end_line();
     }
     return status;
@@ -248,11 +233,11 @@ static void cmd_infer(char **args, uint32_t nargs)
         return;
     }
     if (runs == 0u || runs > TD_MLPERF_MAX_INFER || warmup > TD_MLPERF_MAX_WARMUP) {
-        put_str("e-[infer: N must be 1..");
+        td_writer_str(&g_tx, "e-[infer: N must be 1..");
         td_writer_u32(&g_tx, TD_MLPERF_MAX_INFER);
-        put_str(" and W at most ");
+        td_writer_str(&g_tx, " and W at most ");
         td_writer_u32(&g_tx, TD_MLPERF_MAX_WARMUP);
-        put_char(']');
+        td_writer_char(&g_tx, ']');
         end_line();
         return;
     }
@@ -262,22 +247,22 @@ static void cmd_infer(char **args, uint32_t nargs)
         return;
     }
     if (g_db_expected == 0u || g_db_loaded < g_db_expected) {
-        put_str("e-[Input incomplete: ");
+        td_writer_str(&g_tx, "e-[Input incomplete: ");
         td_writer_u32(&g_tx, g_db_loaded);
-        put_str(" of ");
+        td_writer_str(&g_tx, " of ");
         td_writer_u32(&g_tx, capacity);
-        put_str(" bytes loaded]");
+        td_writer_str(&g_tx, " bytes loaded]");
         end_line();
         return;
     }
-    put_str("m-warmup-start-");
+    td_writer_str(&g_tx, "m-warmup-start-");
     td_writer_u32(&g_tx, warmup);
     end_line();
     for (uint32_t i = 0; i < warmup; ++i) {
         if (invoke_checked(i, 1) != 0) return;
     }
     line("m-warmup-done");
-    put_str("m-infer-start-");
+    td_writer_str(&g_tx, "m-infer-start-");
     td_writer_u32(&g_tx, runs);
     end_line();
     timestamp();
@@ -304,9 +289,9 @@ static void model_id(void)
             break;
         }
     }
-    put_str("m-model-[");
+    td_writer_str(&g_tx, "m-model-[");
     put_bracket_safe(name);
-    put_char(']');
+    td_writer_char(&g_tx, ']');
     end_line();
 }
 
@@ -329,9 +314,9 @@ void td_mlperf_command(const td_protocol_config *cfg, const char *text, uint32_t
     } else if (ntokens == 0u) {
         /* an empty command still gets its m-ready, so a runner can probe with a bare '%' */
     } else if (strcmp(tokens[0], "name") == 0) {
-        put_str("m-name-dut-[tinydeploy-");
+        td_writer_str(&g_tx, "m-name-dut-[tinydeploy-");
         put_bracket_safe(cfg->board);
-        put_char(']');
+        td_writer_char(&g_tx, ']');
         end_line();
     } else if (strcmp(tokens[0], "profile") == 0) {
         line("m-profile-[tinydeploy MLPerf Tiny performance mode]");
@@ -347,9 +332,9 @@ void td_mlperf_command(const td_protocol_config *cfg, const char *text, uint32_t
     } else if (strcmp(tokens[0], "help") == 0) {
         line("name | profile | timestamp | db load N | db HH[HH]* | db print [N] [offset] | infer N [W=10] | results");
     } else {
-        put_str("e-[Unknown command: ");
+        td_writer_str(&g_tx, "e-[Unknown command: ");
         put_bracket_safe(tokens[0]);
-        put_char(']');
+        td_writer_char(&g_tx, ']');
         end_line();
     }
     line("m-ready");

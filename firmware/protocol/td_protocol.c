@@ -36,28 +36,13 @@ static uint32_t g_last_line_us;
 
 /* ---- framed output ---------------------------------------------------------------------------------- */
 
-static void tx_flush(void)
-{
-    td_writer_flush(&g_tx);
-}
-
-static void put_char(char c)
-{
-    td_writer_char(&g_tx, c);
-}
-
-static void put_str(const char *s)
-{
-    td_writer_str(&g_tx, s);
-}
-
 static const char kHexDigits[] = "0123456789ABCDEF";
 
 static void put_hex_bytes(const uint8_t *data, uint32_t len)
 {
     for (uint32_t i = 0; i < len; ++i) {
-        put_char(kHexDigits[data[i] >> 4]);
-        put_char(kHexDigits[data[i] & 0x0Fu]);
+        td_writer_char(&g_tx, kHexDigits[data[i] >> 4]);
+        td_writer_char(&g_tx, kHexDigits[data[i] & 0x0Fu]);
     }
 }
 
@@ -71,11 +56,11 @@ static void put_escaped(const char *s)
     for (; *s != '\0'; ++s) {
         uint8_t c = (uint8_t)*s;
         if (c <= 0x20u || c >= 0x7Fu || c == '%' || c == '*' || c == '=') {
-            put_char('%');
-            put_char(kHexDigits[c >> 4]);
-            put_char(kHexDigits[c & 0x0Fu]);
+            td_writer_char(&g_tx, '%');
+            td_writer_char(&g_tx, kHexDigits[c >> 4]);
+            td_writer_char(&g_tx, kHexDigits[c & 0x0Fu]);
         } else {
-            put_char((char)c);
+            td_writer_char(&g_tx, (char)c);
         }
     }
 }
@@ -83,36 +68,36 @@ static void put_escaped(const char *s)
 static void line_begin(const char *id, const char *kind)
 {
     g_tx.crc = TD_CRC32_INIT;
-    put_str("@td ");
-    put_str(id);
-    put_char(' ');
-    put_str(kind);
+    td_writer_str(&g_tx, "@td ");
+    td_writer_str(&g_tx, id);
+    td_writer_char(&g_tx, ' ');
+    td_writer_str(&g_tx, kind);
 }
 
 static void put_word(const char *word)
 {
-    put_char(' ');
-    put_str(word);
+    td_writer_char(&g_tx, ' ');
+    td_writer_str(&g_tx, word);
 }
 
 static void put_key_u32(const char *key, uint32_t value)
 {
     put_word(key);
-    put_char('=');
+    td_writer_char(&g_tx, '=');
     td_writer_u32(&g_tx, value);
 }
 
 static void put_key_i32(const char *key, int32_t value)
 {
     put_word(key);
-    put_char('=');
+    td_writer_char(&g_tx, '=');
     td_writer_i32(&g_tx, value);
 }
 
 static void put_key_str(const char *key, const char *value)
 {
     put_word(key);
-    put_char('=');
+    td_writer_char(&g_tx, '=');
     put_escaped(value);
 }
 
@@ -125,7 +110,7 @@ static void line_end(void)
     }
     td_writer_byte(&g_tx, '\r');
     td_writer_byte(&g_tx, '\n');
-    tx_flush();
+    td_writer_flush(&g_tx);
     if (g_cfg != 0 && g_cfg->micros != 0) {
         g_last_line_us = g_cfg->micros();
     }
@@ -269,10 +254,10 @@ static void send_latencies(const char *id, uint32_t first, const uint32_t *value
 {
     line_begin(id, "data");
     put_word("lat");
-    put_char(' ');
+    td_writer_char(&g_tx, ' ');
     td_writer_u32(&g_tx, first);
     for (uint32_t i = 0; i < count; ++i) {
-        put_char(' ');
+        td_writer_char(&g_tx, ' ');
         td_writer_u32(&g_tx, values[i]);
     }
     line_end();
@@ -338,7 +323,7 @@ static void cmd_run(const char *id, char **args, uint32_t nargs)
         if (heartbeat_due()) {
             line_begin(id, "data");
             put_word("warm");
-            put_char(' ');
+            td_writer_char(&g_tx, ' ');
             td_writer_u32(&g_tx, i + 1u);
             line_end();
         }
@@ -389,9 +374,9 @@ static void cmd_output(const char *id, uint32_t nargs)
         if (len > TD_OUTPUT_BYTES_PER_LINE) len = TD_OUTPUT_BYTES_PER_LINE;
         line_begin(id, "data");
         put_word("out");
-        put_char(' ');
+        td_writer_char(&g_tx, ' ');
         td_writer_u32(&g_tx, offset);
-        put_char(' ');
+        td_writer_char(&g_tx, ' ');
         put_hex_bytes((const uint8_t *)output + offset, len);
         line_end();
     }
