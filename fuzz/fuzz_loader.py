@@ -32,14 +32,18 @@ def load_and_analyze(data: bytes):
     """What `tinydeploy analyze` does with a model before it starts TFLM in a worker process."""
     from tinydeploy.analysis.compute import op_costs
     from tinydeploy.analysis.memory import activation_profile, tensor_lifetimes
+    from tinydeploy.analysis.support import ENGINE_NAMES, engine_support
     from tinydeploy.model.convert import model_warnings
     from tinydeploy.model.tflite import parse_tflite
 
     model = parse_tflite(data)
+    model.classification.describe()
     op_costs(model)
     tensor_lifetimes(model)
     activation_profile(model)
     model_warnings(model)
+    for engine in ENGINE_NAMES:  # the native engine's check tries every op's lowering
+        engine_support(model, engine)
     return model
 
 

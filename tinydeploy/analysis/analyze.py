@@ -8,9 +8,10 @@ from importlib import metadata
 
 from tinydeploy import __version__, cache
 from tinydeploy.analysis.arena import ArenaEstimate, measure_tflm_arena
-from tinydeploy.analysis.compute import OpCost, op_costs
+from tinydeploy.analysis.compute import OpCost, op_costs, total_macs, unknown_mac_ops
 from tinydeploy.analysis.fit import Verdict, engine_budgets, suggestions
 from tinydeploy.analysis.memory import ActivationProfile, activation_profile
+from tinydeploy.analysis.support import ENGINE_NAMES, EngineSupport, classification_refusal, engine_support
 from tinydeploy.boards import Board, all_boards
 from tinydeploy.model.tflite import TfliteModel
 
@@ -27,10 +28,16 @@ class Analysis:
     engine: str = "tflm"
     native_plan: object | None = None  # tinydeploy.engine.NativePlan when the native engine can run the model
     native_blockers: list[str] | None = None  # ops the native engine lacks
+    support: dict[str, EngineSupport] | None = None  # per engine: does it run the model, and if not why
 
     @property
     def macs(self) -> int:
-        return sum(c.macs for c in self.costs)
+        """MACs of the ops whose arithmetic tinydeploy knows (unknown_mac_ops names the others)."""
+        return total_macs(self.costs)
+
+    @property
+    def unknown_mac_ops(self) -> list[str]:
+        return unknown_mac_ops(self.costs)
 
     @property
     def params(self) -> int:
@@ -47,9 +54,13 @@ class Analysis:
             "model_sha256": self.model.sha256,
             "board": self.board.name,
             "engine": self.engine,
+            "classification": self.model.classification.to_json(),
+            "engines": {name: support.to_json() for name, support in (self.support or {}).items()},
             "ops": self.model.op_names,
             "op_counts": self.op_counts,
             "macs": self.macs,
+            "macs_unknown_ops": self.unknown_mac_ops,
+            "op_macs": [c.macs for c in self.costs],
             "params": self.params,
             "weights_bytes": self.model.weights_bytes,
             "model_bytes": self.model.size_bytes,
@@ -73,7 +84,7 @@ class Analysis:
             "flash_overshoot_bytes": v.flash.overshoot,
             "ram_overshoot_bytes": v.ram.overshoot,
             "suggestions": v.suggestions,
-            "native_supported": not self.native_blockers,
+            "native_supported": bool(self.support and self.support["native"].runs),
             "native_blocking_ops": self.native_blockers or [],
             **({"activation_bytes": self.native_plan.activation_bytes,
                 "native_flash_bytes": self.native_plan.flash_bytes,
@@ -118,6 +129,9 @@ def native_blockers(model: TfliteModel) -> list[str]:
 
 
 def analyze_model(model: TfliteModel, board: Board, use_cache: bool = True, engine: str = "tflm") -> Analysis:
+    if model.classification.kind == "npu":
+        raise classification_refusal(model)  # its sizes belong to the NPU's command stream: nothing to analyze
+    support = {name: engine_support(model, name) for name in ENGINE_NAMES}
     costs = op_costs(model)
     profile = activation_profile(model)
     arena, from_cache = tflm_arena(model, use_cache)
@@ -129,7 +143,7 @@ def analyze_model(model: TfliteModel, board: Board, use_cache: bool = True, engi
 
         from tinydeploy.engine import check_supported, emit_native_sources
 
-        check_supported(model)
+        check_supported(model)  # a refusal names every reason and what works instead
         with tempfile.TemporaryDirectory(prefix="tinydeploy-plan-") as scratch_dir:
             plan = emit_native_sources(model, Path(scratch_dir))
         flash, ram = engine_budgets(board, model, engine, plan.activation_bytes, plan.flash_bytes)
@@ -138,4 +152,4 @@ def analyze_model(model: TfliteModel, board: Board, use_cache: bool = True, engi
     tips = [] if flash.fits and ram.fits else suggestions(model, flash, ram, arena.recommended_bytes,
                                                          all_boards(), board)
     return Analysis(model, board, costs, profile, arena, Verdict(board, flash, ram, tips), from_cache, engine, plan,
-                    blockers)
+                    blockers, support)

@@ -71,15 +71,18 @@ TFLM_OP_METHODS: dict[str, str] = {
 }
 
 
+# Tensors the TFLM firmware (firmware/tflm/td_tflm_engine.cpp and the serial protocol) carries each way.
+TFLM_FIRMWARE_MAX_IO_TENSORS = 1
+
+
 def resolver_methods(model: TfliteModel) -> list[tuple[str, str]]:
-    """(op, method) for each distinct op of the model, in first-use order; refuses ops TFLM lacks."""
-    ops = list(dict.fromkeys(model.op_names))
-    missing = [op for op in ops if op not in TFLM_OP_METHODS]
-    if missing:
-        raise TinydeployError(f"the TFLM library ({TFLM_LIBRARY_COMMIT[:7]}) has no kernel for "
-                              f"{', '.join(missing)} used by {model.name}",
-                              "replace those layers before converting, or try --engine native")
-    return [(op, TFLM_OP_METHODS[op]) for op in ops]
+    """(op, method) for each distinct op of the model, in first-use order; refuses, naming why and what works,
+    a model the TFLM firmware cannot run (ops the library lacks, more tensors than the firmware carries, a model
+    that is not quantized)."""
+    from tinydeploy.analysis.support import require_engine
+
+    require_engine(model, "tflm")
+    return [(op, TFLM_OP_METHODS[op]) for op in dict.fromkeys(model.op_names)]
 
 
 def _align(n: int) -> int:
@@ -181,11 +184,13 @@ def github_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def tflm_library_unreachable() -> TinydeployError:
+def tflm_library_unreachable(native_runs_model: bool = True) -> TinydeployError:
+    """`native_runs_model`: whether --engine native is a way out for this model."""
+    local = (f"--tflm-lib PATH (or ${TFLM_LIB_ENV}) to a local copy of "
+             f"{TFLM_LIBRARY_REPO.removesuffix('.git')}")
     return TinydeployError("the TFLM engine needs the Arduino TFLM library, which PlatformIO downloads from GitHub, "
                            "and GitHub is unreachable (no internet?)",
-                           f"use --engine native, or --tflm-lib PATH (or ${TFLM_LIB_ENV}) to a local copy of "
-                           f"{TFLM_LIBRARY_REPO.removesuffix('.git')}")
+                           f"use --engine native, or {local}" if native_runs_model else f"give {local}")
 
 
 def c_byte_array_body(data: bytes, per_line: int = 16) -> str:
