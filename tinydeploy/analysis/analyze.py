@@ -132,6 +132,10 @@ def analyze_model(model: TfliteModel, board: Board, use_cache: bool = True, engi
     if model.classification.kind == "npu":
         raise classification_refusal(model)  # its sizes belong to the NPU's command stream: nothing to analyze
     support = {name: engine_support(model, name) for name in ENGINE_NAMES}
+    if engine == "native" and not support["native"].runs:
+        from tinydeploy.engine import check_supported
+
+        check_supported(model)  # refuses before the arena measurement, naming every reason and what works
     costs = op_costs(model)
     profile = activation_profile(model)
     arena, from_cache = tflm_arena(model, use_cache)
@@ -143,7 +147,7 @@ def analyze_model(model: TfliteModel, board: Board, use_cache: bool = True, engi
 
         from tinydeploy.engine import check_supported, emit_native_sources
 
-        check_supported(model)  # a refusal names every reason and what works instead
+        check_supported(model)
         with tempfile.TemporaryDirectory(prefix="tinydeploy-plan-") as scratch_dir:
             plan = emit_native_sources(model, Path(scratch_dir))
         flash, ram = engine_budgets(board, model, engine, plan.activation_bytes, plan.flash_bytes)
