@@ -374,8 +374,13 @@ def _load_keras(model_path: Path):
     try:
         import tf_keras
     except ImportError as missing:
+        import tensorflow as tf
+
+        release = ".".join(tf.__version__.split(".")[:2])
         raise TinydeployError(f"Keras 3 cannot load {model_path} ({keras3_cause}); it may be a Keras 2 model, which "
-                              "the tf_keras package reads, and that is not installed", INSTALL_HINT) from missing
+                              "the tf_keras package reads, and that is not installed",
+                              f"pip install --no-deps 'tf-keras~={release}.0' (Keras 2 for TensorFlow {release}; "
+                              "without --no-deps it pulls the full tensorflow wheel)") from missing
     try:
         with _native_output_captured(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
