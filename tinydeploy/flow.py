@@ -36,20 +36,34 @@ def _quiet(_: str) -> None:
 
 def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress,
                          warn: Callable[[str], None] | None = None,
-                         conversion: dict | None = None) -> TfliteModel:
-    """An int8 TFLite model, converting Keras/SavedModel/ONNX/PyTorch inputs first (their conversion report,
-    `convert --json`'s, goes into `conversion` when given)."""
+                         conversion: dict | None = None, engine: str | None = None) -> TfliteModel:
+    """A quantized (int8 or int16x8) TFLite model, converting Keras/SavedModel/ONNX/PyTorch inputs and, given
+    calibration data, float or dynamic-range .tflite files first (the conversion report, `convert --json`'s,
+    goes into `conversion` when given); refuses precisely what `engine` cannot run."""
+    from tinydeploy.model.classify import classification_refusal
+    from tinydeploy.model.convert import TFLITE_QUANTIZABLE_KINDS
     from tinydeploy.model.convert_torch import is_function_spec, model_stem
     from tinydeploy.model.tflite import load_tflite, parse_tflite
 
-    function_spec = not model_path.exists() and is_function_spec(str(model_path))
-    if (model_path.suffix.lower() == ".tflite" and model_path.is_file() or not model_path.exists()) \
-            and not function_spec:
-        model = load_tflite(model_path)
-        if not model.is_quantized_int8():
-            raise TinydeployError(f"{model_path} is a float TFLite model; the board needs full int8",
-                                  "give the original Keras/SavedModel model so tinydeploy can quantize it")
+    def checked(model: TfliteModel, converted: bool = False) -> TfliteModel:
+        refusal = classification_refusal(model)
+        if refusal is not None and converted:
+            raise TinydeployError(f"converting {model_path} left a model tinydeploy cannot run: {refusal.message}",
+                                  "the quantizer has no int8 version of those ops: replace them in the original "
+                                  "model, or convert the original Keras/SavedModel model (TensorFlow's converter "
+                                  "quantizes LSTM layers, for one)")
+        if refusal is not None:
+            raise refusal
+        if engine is not None:
+            _engine(engine, None).check(model)
         return model
+
+    function_spec = not model_path.exists() and is_function_spec(str(model_path))
+    is_tflite = model_path.suffix.lower() == ".tflite"
+    if (is_tflite and model_path.is_file() or not model_path.exists()) and not function_spec:
+        model = load_tflite(model_path)
+        if calib is None or model.classification.kind not in TFLITE_QUANTIZABLE_KINDS:
+            return checked(model)
     from tinydeploy.model.convert import convert_to_int8
 
     progress(f"converting {model_path} to int8")
@@ -60,11 +74,16 @@ def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress
         conversion.update(result.to_json())
     data = result.tflite
     if function_spec:  # named after the function: `mypackage.models:tiny_cnn` -> tiny_cnn
-        return parse_tflite(data, Path.cwd() / f"{model_stem(model_path)}.tflite")
+        return checked(parse_tflite(data, Path.cwd() / f"{model_stem(model_path)}.tflite"), converted=True)
     # The model's name comes from its path; `.` (a SavedModel in the working directory) has no name to suffix.
     model_path = model_path.resolve()
-    return parse_tflite(data, model_path.with_name(f"{model_path.name or 'model'}.tflite") if model_path.suffix == ""
-                        else model_path.with_suffix(".tflite"))
+    if is_tflite:
+        name = model_path.with_name(f"{model_path.stem}_int8.tflite")
+    elif model_path.suffix == "":
+        name = model_path.with_name(f"{model_path.name or 'model'}.tflite")
+    else:
+        name = model_path.with_suffix(".tflite")
+    return checked(parse_tflite(data, name), converted=True)
 
 
 # ---- analyze ---------------------------------------------------------------------------------------------------
@@ -74,9 +93,10 @@ def analyze(model: TfliteModel, board: Board, engine: str | Engine, use_cache: b
     """analyze's report of the model on the board with the engine (tinydeploy.analysis.analyze.Analysis); it says
     what blocks the native engine whichever engine is analysed."""
     from tinydeploy.analysis.analyze import analyze_model
+    from tinydeploy.engines.support import engines_support
 
     return analyze_model(model, board, _engine(engine, board), use_cache=use_cache,
-                         native_blockers=get_engine("native").blockers(model))
+                         native_blockers=get_engine("native").blockers(model), support=engines_support(model))
 
 
 # ---- plan, check the fit, write ------------------------------------------------------------------------------

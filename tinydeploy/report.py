@@ -8,6 +8,7 @@ from rich.text import Text
 
 from tinydeploy.analysis.analyze import Analysis
 from tinydeploy.analysis.fit import Budget
+from tinydeploy.model.classify import classification_refusal
 
 BAR_WIDTH = 40
 
@@ -35,13 +36,18 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
     for cost in analysis.costs:
         live = analysis.profile.live_bytes[cost.index]
         mark = " ◀ peak" if cost.index == analysis.profile.peak_op else ""
-        ops.add_row(str(cost.index), cost.op, _shape(cost.output_shape), f"{cost.params:,}", f"{cost.macs:,}",
-                    f"{live:,}{mark}")
+        macs = "unknown" if cost.macs is None else f"{cost.macs:,}"
+        ops.add_row(str(cost.index), cost.op, _shape(cost.output_shape), f"{cost.params:,}", macs, f"{live:,}{mark}")
     ops.add_section()
-    ops.add_row("", "total", "", f"{analysis.params:,}", f"{analysis.macs:,}", "")
+    unknown = analysis.unknown_mac_ops
+    ops.add_row("", "total", "", f"{analysis.params:,}", f"{analysis.macs:,}" + (" + unknown" if unknown else ""), "")
     console.print(ops)
     counts = ", ".join(f"{name} x{count}" for name, count in sorted(analysis.op_counts.items()))
     console.print(f"op counts: {counts}")
+    if unknown:
+        console.print(f"MACs unknown for {', '.join(unknown)} (tinydeploy does not know their arithmetic; the total "
+                      "counts the other ops)")
+    console.print(f"model: {model.classification.describe()}")
 
     arena = analysis.arena
     console.print(f"weights (constant data) in flash: {model.weights_bytes:,} B; model file {model.size_bytes:,} B")
@@ -71,10 +77,17 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
                     cells[1] += " ◀ peak"
                 steps.add_row(*cells)
             console.print(steps)
-    elif analysis.native_blockers:
-        console.print(f"native engine: blocked by {', '.join(analysis.native_blockers)}")
-    else:
-        console.print("native engine: supports every op of this model (see --engine native)")
+    refusal = classification_refusal(model)
+    if refusal is not None:
+        console.print(f"engines: none runs it as it is: {refusal.one_line()}", style="yellow")
+    for name, support in (analysis.support or {}).items() if refusal is None else ():
+        if name == analysis.engine and report is not None:
+            continue
+        if support.runs:
+            hint = f" (see --engine {name})" if name != analysis.engine else ""
+            console.print(f"{name} engine: runs this model{hint}")
+        else:
+            console.print(f"{name} engine: cannot run it: " + "; ".join(support.problems), style="yellow")
 
     verdict = analysis.verdict
     console.print(f"\n[bold]{board.title}[/] ({board.name}, {analysis.engine} engine):")

@@ -8,9 +8,10 @@ from importlib import metadata
 
 from tinydeploy import __version__, cache
 from tinydeploy.analysis.arena import ArenaEstimate, measure_tflm_arena
-from tinydeploy.analysis.compute import OpCost, op_costs
+from tinydeploy.analysis.compute import OpCost, op_costs, total_macs, unknown_mac_ops
 from tinydeploy.analysis.fit import Verdict, suggestions
 from tinydeploy.analysis.memory import ActivationProfile, activation_profile
+from tinydeploy.model.classify import classification_refusal
 from tinydeploy.boards import Board, all_boards
 from tinydeploy.model.tflite import TfliteModel
 
@@ -28,10 +29,16 @@ class Analysis:
     plan_report: object | None = None  # the engine's plan as it reports it (tinydeploy.engines.PlanReport)
     native_blockers: list[str] | None = None  # ops the native engine lacks
     plan: object | None = None  # the engine's plan (tinydeploy.engines.EnginePlan), when analyze reports one
+    support: dict | None = None  # engine name -> tinydeploy.engines.support.EngineSupport (does it run, why not)
 
     @property
     def macs(self) -> int:
-        return sum(c.macs for c in self.costs)
+        """MACs of the ops whose arithmetic tinydeploy knows (unknown_mac_ops names the others)."""
+        return total_macs(self.costs)
+
+    @property
+    def unknown_mac_ops(self) -> list[str]:
+        return unknown_mac_ops(self.costs)
 
     @property
     def params(self) -> int:
@@ -48,9 +55,13 @@ class Analysis:
             "model_sha256": self.model.sha256,
             "board": self.board.name,
             "engine": self.engine,
+            "classification": self.model.classification.to_json(),
+            "engines": {name: support.to_json() for name, support in (self.support or {}).items()},
             "ops": self.model.op_names,
             "op_counts": self.op_counts,
             "macs": self.macs,
+            "macs_unknown_ops": self.unknown_mac_ops,
+            "op_macs": [c.macs for c in self.costs],
             "params": self.params,
             "weights_bytes": self.model.weights_bytes,
             "model_bytes": self.model.size_bytes,
@@ -74,7 +85,7 @@ class Analysis:
             "flash_overshoot_bytes": v.flash.overshoot,
             "ram_overshoot_bytes": v.ram.overshoot,
             "suggestions": v.suggestions,
-            "native_supported": not self.native_blockers,
+            "native_supported": bool(self.support and self.support["native"].runs),
             "native_blocking_ops": self.native_blockers or [],
             **(self.plan_report.json if self.plan_report is not None else {}),
         }
@@ -102,13 +113,16 @@ def tflm_arena(model: TfliteModel, use_cache: bool = True) -> tuple[ArenaEstimat
 
 
 def analyze_model(model: TfliteModel, board: Board, engine, use_cache: bool = True,
-                  native_blockers: list[str] | None = None) -> Analysis:
+                  native_blockers: list[str] | None = None, support: dict | None = None) -> Analysis:
     """`engine` is a tinydeploy.engines.Engine (the caller picks it: analysis imports no engine); native_blockers,
-    the ops the native engine lacks, are reported whichever engine is analysed."""
+    the ops the native engine lacks, and support, whether each engine runs the model, are reported whichever
+    engine is analysed."""
+    if model.classification.kind == "npu":
+        raise classification_refusal(model)  # its sizes belong to the NPU's command stream: nothing to analyze
+    plan = engine.analysis_plan(model, board)  # an engine that plans refuses here, before the arena measurement
     costs = op_costs(model)
     profile = activation_profile(model)
     arena, from_cache = tflm_arena(model, use_cache)
-    plan = engine.analysis_plan(model, board)
     if plan is not None:
         flash, ram = engine.plan_budgets(plan)
     else:
@@ -116,4 +130,4 @@ def analyze_model(model: TfliteModel, board: Board, engine, use_cache: bool = Tr
     tips = [] if flash.fits and ram.fits else suggestions(model, flash, ram, arena.recommended_bytes,
                                                          all_boards(), board)
     return Analysis(model, board, costs, profile, arena, Verdict(board, flash, ram, tips), from_cache, engine.name,
-                    engine.report(plan) if plan is not None else None, native_blockers, plan)
+                    engine.report(plan) if plan is not None else None, native_blockers, plan, support)

@@ -112,7 +112,7 @@ def flash(
         started = time.monotonic()
         model = load_model_for_flash(model_path, calib, progress,
                                      warn=lambda text: console.print(f"[yellow]warning:[/] {text}"),
-                                     conversion=conversion)
+                                     conversion=conversion, engine=engine)
         stages["convert"] = time.monotonic() - started
         report = flash_model(model, board, engine, out, force, port, samples, runs, warmup, progress, stages,
                              skip_fit_check, tflm_lib=tflm_lib, calibrate_arena=calibrate_arena,
@@ -151,7 +151,8 @@ def generate(
     fast_kernels = _check_kernels(kernels, engine)
     console = Console()
     model = load_model_for_flash(model_path, calib, lambda message: None,
-                                 warn=lambda text: Console(stderr=True).print(f"[yellow]warning:[/] {text}"))
+                                 warn=lambda text: Console(stderr=True).print(f"[yellow]warning:[/] {text}"),
+                                 engine=engine)
     project = generate_project(model, board, engine, out, force, tflm_lib=tflm_lib, fast_kernels=fast_kernels,
                                measure=True)
     console.print(f"wrote {len(project.files)} files to {project.directory} "

@@ -6,7 +6,7 @@ Data flow: registry (lower each op) -> planner (offsets) -> codegen (templates/n
 
 from tinydeploy.engine.codegen import (NativePlan, PlanStep, describe_plan, emit_native_sources, native_plan,
                                        plan_native)
-from tinydeploy.engine.registry import check_supported, supported_ops
+from tinydeploy.engine.registry import native_problems, supported_ops
 
 __all__ = ["NativePlan", "PlanStep", "describe_plan", "emit_native_sources", "native_plan", "plan_native",
-           "check_supported", "supported_ops"]
+           "native_problems", "supported_ops"]

@@ -191,8 +191,9 @@ class LoweringContext:
         self.streams_over: tuple[int, int] | None = None
 
     def fail(self, reason: str) -> TinydeployError:
+        # the engine's check (tinydeploy.engines.support) adds every other reason and what works instead
         return TinydeployError(f"the native engine cannot run operator {self.op.index} ({self.op.op}): {reason}",
-                               "run this model with the TFLM engine")
+                               "see tinydeploy analyze MODEL --engine native for every reason")
 
     def input(self, position: int, dtypes: tuple[str, ...] = ("int8",), constant: bool | None = None) -> Tensor:
         tensor = self.optional_input(position, dtypes, constant)
@@ -212,12 +213,13 @@ class LoweringContext:
         return self._check(self.model.tensors[self.op.outputs[position]], f"output {position}", dtypes, False)
 
     def _check(self, tensor: Tensor, what: str, dtypes: tuple[str, ...], constant: bool | None) -> Tensor:
+        what = f"{what} ({tensor.name})" if tensor.name else what
         if tensor.dtype not in dtypes:
-            raise self.fail(f"{what} ({tensor.name}) is {tensor.dtype}, expected {' or '.join(dtypes)}")
+            raise self.fail(f"{what} is {tensor.dtype}, expected {' or '.join(dtypes)}")
         if constant is True and not tensor.is_constant:
-            raise self.fail(f"{what} ({tensor.name}) must be constant")
+            raise self.fail(f"{what} must be constant")
         if constant is False and tensor.is_constant:
-            raise self.fail(f"{what} ({tensor.name}) is constant; only computed tensors are supported there")
+            raise self.fail(f"{what} is constant; only computed tensors are supported there")
         return tensor
 
     def scale(self, tensor: Tensor) -> float:
@@ -259,26 +261,39 @@ class LoweredModel:
     kernels: list[str] = field(default_factory=list)  # op families used, in first-use order
 
 
-def check_supported(model: TfliteModel) -> None:
-    """Refuse a model the engine cannot run before any work, naming every missing op."""
+MAX_IO_TENSORS = 1  # the engine interface carries one input and one output tensor (td_engine.h)
+
+
+def native_problems(model: TfliteModel) -> list[str]:
+    """Why the native engine cannot run a model ([] when it can): the graph's shape, every op without a
+    lowering, and every op whose lowering refuses it (dtypes, options, quantization). Each lowering is tried,
+    so what the lowerings accept is the one definition of what the engine supports."""
     _load_ops()
+    problems = []
+    if model.subgraph_count != 1:
+        problems.append(f"it runs single-subgraph models; this one has {model.subgraph_count}")
+    if len(model.inputs) > MAX_IO_TENSORS or len(model.outputs) > MAX_IO_TENSORS:
+        problems.append(f"it runs models with one input and one output; this one has {len(model.inputs)} "
+                        f"input(s) and {len(model.outputs)} output(s)")
     missing = [name for name in model.distinct_ops if name not in _LOWERINGS]
     if missing:
-        raise TinydeployError(
-            f"the native engine does not support the operator{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)} (supported: {', '.join(supported_ops())})",
-            "run this model with the TFLM engine")
-    if model.subgraph_count != 1:
-        raise TinydeployError(f"the native engine runs single-subgraph models; this one has {model.subgraph_count}",
-                              "run this model with the TFLM engine")
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise TinydeployError(
-            f"the native engine runs models with one input and one output; this one has {len(model.inputs)} "
-            f"input(s) and {len(model.outputs)} output(s)", "run this model with the TFLM engine")
+        problems.append(f"it has no kernel for {', '.join(missing)} (it has {', '.join(supported_ops())})")
+    constants = Constants()
+    for op in model.operators:
+        if op.op not in _LOWERINGS:
+            continue
+        try:
+            _LOWERINGS[op.op].function(LoweringContext(model, op, constants, fast_kernels=False))
+        except TinydeployError as refusal:
+            problems.append(refusal.message.removeprefix("the native engine cannot run "))
+    return problems
 
 
 def lower_model(model: TfliteModel, fast_kernels: bool = True) -> LoweredModel:
-    check_supported(model)
+    problems = native_problems(model)
+    if problems:  # the engine's check (tinydeploy.engines) says this with what works instead; this is the floor
+        raise TinydeployError(f"the native engine cannot run {model.name}: {'; '.join(problems[:3])}",
+                              "see tinydeploy analyze MODEL --engine native for every reason")
     constants = Constants()
     ops: list[Lowered] = []
     kernels: list[str] = []

@@ -82,9 +82,16 @@ class Engine:
         """The model's ops this engine cannot run (sorted; [] when it runs them all)."""
         raise NotImplementedError
 
-    def check(self, model: TfliteModel) -> None:
-        """Raise a TinydeployError, naming the ops and a way that works, when the engine cannot run the model."""
+    def problems(self, model: TfliteModel) -> list[str]:
+        """Every reason this engine cannot run a quantized model ([] when it can): ops, dtypes, graph shape."""
         raise NotImplementedError
+
+    def check(self, model: TfliteModel) -> None:
+        """Raise a TinydeployError, naming every reason and a way that works, when the engine cannot run the model
+        (its classification first: a float model gets the conversion to run, not a list of ops)."""
+        from tinydeploy.engines.support import require_engine
+
+        require_engine(model, self.name)
 
     # ---- the plan --------------------------------------------------------------------------------------------
 

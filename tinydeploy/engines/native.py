@@ -5,6 +5,7 @@ from __future__ import annotations
 from tinydeploy.analysis.fit import native_code_bytes
 from tinydeploy.boards import Board
 from tinydeploy.engines.base import Engine, EngineFiles, EngineOptions, EnginePlan, PlanReport
+from tinydeploy.errors import TinydeployError
 from tinydeploy.model.tflite import TfliteModel
 
 
@@ -19,16 +20,20 @@ class NativeEngine(Engine):
 
         return sorted(set(model.op_names) - set(supported_ops()))
 
-    def check(self, model: TfliteModel) -> None:
-        from tinydeploy.engine import check_supported
+    def problems(self, model: TfliteModel) -> list[str]:
+        from tinydeploy.engine.registry import native_problems
 
-        check_supported(model)
+        return native_problems(model)
 
     def plan(self, model: TfliteModel, board: Board, options: EngineOptions = EngineOptions(), measure=None,
              progress=None) -> EnginePlan:
         from tinydeploy.engine import native_plan
 
-        native = native_plan(model, options.fast_kernels)
+        try:
+            native = native_plan(model, options.fast_kernels)
+        except TinydeployError:
+            self.check(model)  # every reason and what works, rather than the first lowering's complaint
+            raise
         # the layout is a tinydeploy.engine.NativePlan: offsets, steps, kernels and the rendered C source
         return EnginePlan(self.name, model, board, native.activation_bytes, native.flash_bytes, native)
 

@@ -42,10 +42,10 @@ class TflmEngine(Engine):
 
         return sorted(set(model.op_names) - set(TFLM_OP_METHODS))
 
-    def check(self, model: TfliteModel) -> None:
-        from tinydeploy.tflm.resolver import resolver_methods
+    def problems(self, model: TfliteModel) -> list[str]:
+        from tinydeploy.tflm.resolver import tflm_problems
 
-        resolver_methods(model)
+        return tflm_problems(model)
 
     def plan(self, model: TfliteModel, board: Board, options: EngineOptions = EngineOptions(),
              measure: Measure | None = None, progress=None) -> TflmEnginePlan:
@@ -53,7 +53,8 @@ class TflmEngine(Engine):
         from tinydeploy.tflm.resolver import resolver_methods
 
         library = resolve_tflm_library(options.tflm_lib)
-        ops = resolver_methods(model)  # refuse ops TFLM lacks before measuring anything
+        self.check(model)  # refuse what the firmware cannot run before measuring anything
+        ops = resolver_methods(model)
         arena = options.arena if options.arena is not None else self.arena(model, board, library, options, measure)
         return TflmEnginePlan(self.name, model, board, arena.arena_bytes, arena=arena, library=library, ops=ops)
 
@@ -106,7 +107,9 @@ class TflmEngine(Engine):
         if plan.library.local_path is None and \
                 not (project_dir / ".pio" / "libdeps" / env_name / TFLM_LIBRARY_NAME).is_dir() and \
                 not github_reachable():
-            raise tflm_library_unreachable()
+            from tinydeploy.engines.support import other_engine_that_runs
+
+            raise tflm_library_unreachable(other_engine_that_runs(plan.model, self.name))
 
     def calibration_options(self, model: TfliteModel, board: Board, options: EngineOptions) -> EngineOptions:
         from dataclasses import replace

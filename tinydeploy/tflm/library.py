@@ -59,9 +59,10 @@ def github_reachable(timeout: float = 3.0) -> bool:
     return host_reachable(GITHUB_HOST, timeout=timeout)
 
 
-def tflm_library_unreachable() -> TinydeployError:
+def tflm_library_unreachable(other_engine: str | None = "native") -> TinydeployError:
+    """`other_engine`: an engine that runs the model without the library (None: no way out but a local copy)."""
+    local = f"--tflm-lib PATH (or ${TFLM_LIB_ENV}) to a local copy of {TFLM_LIBRARY_REPO.removesuffix('.git')}"
     return TinydeployError("the TFLM engine needs the Arduino TFLM library, which PlatformIO downloads from GitHub, "
                            "and GitHub is unreachable (no internet?)",
-                           f"use --engine native, or --tflm-lib PATH (or ${TFLM_LIB_ENV}) to a local copy of "
-                           f"{TFLM_LIBRARY_REPO.removesuffix('.git')}")
+                           f"use --engine {other_engine}, or {local}" if other_engine else f"give {local}")
 

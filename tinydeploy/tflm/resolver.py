@@ -40,13 +40,30 @@ TFLM_OP_METHODS: dict[str, str] = {
 }
 
 
+# Tensors the TFLM firmware (firmware/tflm/td_tflm_engine.cpp and the serial protocol) carries each way.
+TFLM_FIRMWARE_MAX_IO_TENSORS = 1
+
+
+def tflm_problems(model: TfliteModel) -> list[str]:
+    """Why the TFLM firmware tinydeploy generates cannot run a model ([] when it can)."""
+    problems = []
+    missing = [op for op in model.distinct_ops if op not in TFLM_OP_METHODS]
+    if missing:
+        problems.append(f"the pinned TFLM library ({TFLM_LIBRARY_COMMIT[:7]}) has no kernel for "
+                        f"{', '.join(missing)}")
+    if len(model.inputs) > TFLM_FIRMWARE_MAX_IO_TENSORS or len(model.outputs) > TFLM_FIRMWARE_MAX_IO_TENSORS:
+        problems.append(f"its firmware carries one input and one output tensor; this model has "
+                        f"{len(model.inputs)} input(s) and {len(model.outputs)} output(s)")
+    return problems
+
+
 def resolver_methods(model: TfliteModel) -> list[tuple[str, str]]:
-    """(op, method) for each distinct op of the model, in first-use order; refuses ops TFLM lacks."""
+    """(op, method) for each distinct op of the model, in first-use order (the engine's check refuses, with the
+    reasons and what works, a model with ops the library lacks before this is called)."""
     ops = list(dict.fromkeys(model.op_names))
     missing = [op for op in ops if op not in TFLM_OP_METHODS]
     if missing:
         raise TinydeployError(f"the TFLM library ({TFLM_LIBRARY_COMMIT[:7]}) has no kernel for "
                               f"{', '.join(missing)} used by {model.name}",
-                              "replace those layers before converting, or try --engine native")
+                              "replace those layers before converting")
     return [(op, TFLM_OP_METHODS[op]) for op in ops]
-
