@@ -1,0 +1,29 @@
+"""SOFTMAX over the last dimension of 1-3 dimensional inputs with narrow and wide input spreads."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.harness import CaseDrawer, check_case, keras_input
+
+draw = CaseDrawer("softmax")
+for _ in range(8):
+    rank = draw.integer(1, 3)
+    draw.add("Softmax", ["SOFTMAX"], shape=tuple(draw.integer(2, 11) for _ in range(rank)),
+             spread=draw.choice([0.3, 1.0, 4.0]))
+CASES = draw.cases
+
+
+def build(case):
+    import tensorflow as tf
+
+    spec = case.options
+    inputs = keras_input(spec["shape"])
+    scaled = tf.keras.layers.Lambda(lambda t: t * spec["spread"])(inputs)
+    return tf.keras.Model(inputs, tf.keras.layers.Softmax()(scaled)), [spec["shape"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.label)
+def test_softmax_matches_tflm(case, tmp_path):
+    check_case(case, build, tmp_path)
