@@ -169,20 +169,13 @@ def tflm_outputs(model_bytes: bytes, samples: list[list[np.ndarray]], output_cou
     return outputs
 
 
-def run_engine(engine, inputs: list[bytes]) -> list[bytes]:
-    """One inference of the host engine: every input's bytes in, every output's bytes out."""
-    if len(inputs) != 1:
-        raise AssertionError(f"the host engine takes one input; the case has {len(inputs)}")
-    return [engine.run(inputs[0])]
-
-
 def assert_matches_tflm(engine, model, count: int, seed: int, label: str, tolerance: int = 0) -> None:
     """Every output of the engine equals TFLM's on seeded random inputs: byte for byte, or within `tolerance`
     integer steps. A failure names the case, the seed, the input and the output."""
     samples = random_inputs(model, count, seed)
     golden = tflm_outputs(model.raw, samples, len(model.outputs))
     for number, (arrays, expected) in enumerate(zip(samples, golden)):
-        actual = run_engine(engine, [a.tobytes() for a in arrays])
+        actual = engine.run([a.tobytes() for a in arrays])
         assert len(actual) == len(expected), f"{label}: {len(actual)} outputs, TFLM gives {len(expected)}"
         for position, (got, want) in enumerate(zip(actual, expected)):
             if got == want:

@@ -112,9 +112,10 @@ def tflm_arena(model: TfliteModel, use_cache: bool = True) -> tuple[ArenaEstimat
 
 
 def native_blockers(model: TfliteModel) -> list[str]:
-    from tinydeploy.engine import supported_ops
+    """Ops the native engine lacks, or lacks for the model's tensor types ("CONV_2D on float32")."""
+    from tinydeploy.engine import unsupported_ops
 
-    return sorted(set(model.op_names) - set(supported_ops()))
+    return unsupported_ops(model)
 
 
 def analyze_model(model: TfliteModel, board: Board, use_cache: bool = True, engine: str = "tflm") -> Analysis:

@@ -72,24 +72,46 @@ class ParamStruct:
     comment: str
 
 
+Signature = tuple[str, str]  # (dtype of the op's first computed input, dtype of its first output)
+
+
+def same(*dtypes: str) -> frozenset[Signature]:
+    """Signatures of ops whose input and output share one of `dtypes`."""
+    return frozenset((dtype, dtype) for dtype in dtypes)
+
+
+INT8 = same("int8")
+
+
 @dataclass
 class Lowering:
     op_name: str
     kernel: str | None
     function: Callable[["LoweringContext"], Lowered]
+    dtypes: frozenset[Signature] = INT8  # the tensor types the lowering runs, checked before any lowering
 
 
 _LOWERINGS: dict[str, Lowering] = {}
 
 
-def lowering(op_name: str, kernel: str | None = None):
-    """Register the lowering of one TFLite builtin op; `kernel` names its C file family."""
+def lowering(op_name: str, kernel: str | None = None, dtypes: frozenset[Signature] = INT8):
+    """Register the lowering of one TFLite builtin op; `kernel` names its C file family, `dtypes` the signatures
+    (first computed input's dtype, first output's dtype) it supports."""
 
     def register(function: Callable[["LoweringContext"], Lowered]):
-        _LOWERINGS[op_name] = Lowering(op_name, kernel, function)
+        _LOWERINGS[op_name] = Lowering(op_name, kernel, function, frozenset(dtypes))
         return function
 
     return register
+
+
+def op_signature(model: TfliteModel, op: Operator) -> Signature:
+    """The op's (first computed input's dtype, first output's dtype): what a lowering's `dtypes` declares."""
+    present = [model.tensors[i] for i in op.inputs if i != -1]
+    computed = [t for t in present if not t.is_constant] or present
+    source = computed[0].dtype if computed else "none"
+    result = model.tensors[op.outputs[0]].dtype if op.outputs else "none"
+    return source, result
 
 
 def supported_ops() -> list[str]:
@@ -102,19 +124,26 @@ def _load_ops() -> None:
 
 
 class Constants:
-    """Flash data shared by all ops of a model: arrays (deduplicated per tensor) and parameter structs."""
+    """Flash data shared by all ops of a model: arrays and parameter structs. An array whose type and values equal
+    one already there is not stored twice (weights shared between ops, equal quantization tables)."""
 
     def __init__(self) -> None:
         self.arrays: list[ConstArray] = []
         self.structs: list[ParamStruct] = []
         self._by_tensor: dict[tuple[int, str], str] = {}
+        self._by_content: dict[tuple[str, str, bytes], str] = {}
 
     def array(self, label: str, ctype: str, values: Iterable, comment: str = "") -> str:
         values = np.asarray(list(values) if not isinstance(values, np.ndarray) else values).reshape(-1)
         if values.size == 0:
             raise ValueError(f"constant {label} is empty")
+        canonical = values.astype(np.float64 if values.dtype.kind == "f" else np.int64)
+        key = (ctype, canonical.dtype.kind, canonical.tobytes())
+        if key in self._by_content:
+            return self._by_content[key]
         name = f"td_{label}"
         self.arrays.append(ConstArray(name, ctype, values, comment))
+        self._by_content[key] = name
         return name
 
     def tensor(self, tensor: Tensor, ctype: str) -> str:
@@ -259,8 +288,34 @@ class LoweredModel:
     kernels: list[str] = field(default_factory=list)  # op families used, in first-use order
 
 
+def _signature_text(signature: Signature) -> str:
+    source, result = signature
+    return source if source == result else f"{source} -> {result}"
+
+
+def unsupported_ops(model: TfliteModel) -> list[str]:
+    """The model's ops the engine cannot run: the name of an op it lacks, or the op with the tensor types it lacks
+    them for ("CONV_2D on float32"), each once, in name order."""
+    _load_ops()
+    found = set()
+    for op in model.operators:
+        entry = _LOWERINGS.get(op.op)
+        if entry is None:
+            found.add(op.op)
+        elif (signature := op_signature(model, op)) not in entry.dtypes:
+            found.add(f"{op.op} on {_signature_text(signature)}")
+    return sorted(found)
+
+
+def supported_dtypes(op_name: str) -> list[str]:
+    """The tensor types an op runs on, as text ("int8", "int16 -> int8")."""
+    _load_ops()
+    entry = _LOWERINGS.get(op_name)
+    return sorted(_signature_text(s) for s in entry.dtypes) if entry else []
+
+
 def check_supported(model: TfliteModel) -> None:
-    """Refuse a model the engine cannot run before any work, naming every missing op."""
+    """Refuse a model the engine cannot run before any work, naming every missing op (or op and tensor types)."""
     _load_ops()
     missing = [name for name in model.distinct_ops if name not in _LOWERINGS]
     if missing:
@@ -268,13 +323,18 @@ def check_supported(model: TfliteModel) -> None:
             f"the native engine does not support the operator{'s' if len(missing) > 1 else ''} "
             f"{', '.join(missing)} (supported: {', '.join(supported_ops())})",
             "run this model with the TFLM engine")
+    typed = [name for name in unsupported_ops(model) if " on " in name]
+    if typed:
+        runs = "; ".join(f"{name.split(' on ')[0]} runs {', '.join(supported_dtypes(name.split(' on ')[0]))}"
+                         for name in typed)
+        raise TinydeployError(f"the native engine does not support {', '.join(typed)} ({runs})",
+                              "run this model with the TFLM engine")
     if model.subgraph_count != 1:
         raise TinydeployError(f"the native engine runs single-subgraph models; this one has {model.subgraph_count}",
                               "run this model with the TFLM engine")
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise TinydeployError(
-            f"the native engine runs models with one input and one output; this one has {len(model.inputs)} "
-            f"input(s) and {len(model.outputs)} output(s)", "run this model with the TFLM engine")
+    if not model.inputs or not model.outputs:
+        raise TinydeployError(f"the model has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); the "
+                              "native engine needs at least one of each", "run this model with the TFLM engine")
 
 
 def lower_model(model: TfliteModel, fast_kernels: bool = True) -> LoweredModel:

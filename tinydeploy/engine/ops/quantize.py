@@ -16,7 +16,7 @@ def _affine(ctx: LoweringContext, tensor, count: int) -> str:
     ], f"op {ctx.op.index}: {ctx.op.op}")
 
 
-@lowering("QUANTIZE", kernel="quantize")
+@lowering("QUANTIZE", kernel="quantize", dtypes={("float32", "int8"), ("int8", "int8")})
 def lower_quantize(ctx: LoweringContext):
     source = ctx.input(0, ("float32", "int8"), constant=False)
     result = ctx.output(0)
@@ -34,7 +34,7 @@ def lower_quantize(ctx: LoweringContext):
     return ctx.lowered("td_requantize_s8", (params, ctx.ref(source), ctx.ref(result)), in_place_of=source.index)
 
 
-@lowering("DEQUANTIZE", kernel="quantize")
+@lowering("DEQUANTIZE", kernel="quantize", dtypes={("int8", "float32")})
 def lower_dequantize(ctx: LoweringContext):
     source = ctx.input(0, constant=False)
     result = ctx.output(0, ("float32",))

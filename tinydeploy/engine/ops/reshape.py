@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tinydeploy.engine.registry import LoweringContext, lowering
+from tinydeploy.engine.registry import LoweringContext, lowering, same
 
 VIEW_DTYPES = ("int8", "int16", "int32", "uint8", "float32")
 
 
-@lowering("RESHAPE")
+@lowering("RESHAPE", dtypes=same(*VIEW_DTYPES))
 def lower_reshape(ctx: LoweringContext):
     source = ctx.input(0, VIEW_DTYPES, constant=False)
     result = ctx.output(0, (source.dtype,))
