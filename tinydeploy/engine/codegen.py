@@ -124,7 +124,8 @@ def _render_call(lowered, plan: MemoryPlan) -> str:
         if isinstance(item, ScratchRef):
             return f"TD_AT({item.ctype}, {plan.scratch[lowered.op_index][0]}u)"
         if isinstance(item, RefList):
-            return f"(const {item.ctype} *const[]){{{', '.join(arg(i) for i in item.items)}}}"
+            pointee = item.ctype if item.writable else f"const {item.ctype}"
+            return f"({pointee} *const[]){{{', '.join(arg(i) for i in item.items)}}}"
         return str(item)
 
     return f"{lowered.function}({', '.join(arg(a) for a in lowered.args)});"

@@ -40,6 +40,7 @@ class RefList:
 
     items: tuple  # TensorRef | str (a constant array's name)
     ctype: str = "int8_t"
+    writable: bool = False  # pointers to outputs the kernel writes (const data otherwise)
 
 
 @dataclass
@@ -153,6 +154,11 @@ class Constants:
                                               f"{tensor.name} {list(tensor.shape)}")
         return self._by_tensor[key]
 
+    def raw_bytes(self, tensor: Tensor) -> str:
+        """A constant tensor's bytes as an int8_t array (for kernels that copy bytes of any element type)."""
+        return self.array(f"t{tensor.index}_bytes", "int8_t", tensor.values().reshape(-1).view(np.int8),
+                          f"tensor {tensor.index}: {tensor.name} {list(tensor.shape)} {tensor.dtype}, as bytes")
+
     def struct(self, label: str, ctype: str, fields: list[tuple[str, object]], comment: str = "") -> str:
         name = f"td_{label}"
         self.structs.append(ParamStruct(name, ctype, [(k, _c_value(v)) for k, v in fields], comment))
@@ -260,8 +266,17 @@ class LoweringContext:
             return 0
         return tensor.quant.zero_points[0]
 
-    def ref(self, tensor: Tensor) -> TensorRef:
-        return TensorRef(tensor.index, C_TYPES[tensor.dtype])
+    def ref(self, tensor: Tensor, ctype: str | None = None) -> TensorRef:
+        return TensorRef(tensor.index, ctype or C_TYPES[tensor.dtype])
+
+    @property
+    def signature(self) -> Signature:
+        """(first computed input's dtype, first output's dtype), as the lowering's `dtypes` declares them."""
+        return op_signature(self.model, self.op)
+
+    def operand(self, tensor: Tensor) -> str | TensorRef:
+        """An input that may be constant (flash array of its own type) or computed (its address)."""
+        return self.constants.tensor(tensor, C_TYPES[tensor.dtype]) if tensor.is_constant else self.ref(tensor)
 
     def lowered(self, function: str | None, args: tuple = (), scratch_bytes: int = 0,
                 view_of: int | None = None, in_place_of: int | None = None, kernel: str | None = None,
