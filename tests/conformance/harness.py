@@ -38,12 +38,13 @@ class Case:
     per_channel: bool = True
     float_io: bool = False
     int16: bool = False  # 16-bit activations, 8-bit weights (TFLite's int16x8 mode)
+    int32_bias: bool = False  # int16x8 with 32-bit biases and accumulators instead of 64-bit
 
     @property
     def label(self) -> str:
         parts = "-".join(f"{k}={v}" for k, v in self.spec).replace(" ", "")
         return (f"{self.kind}[{parts}]-{'pc' if self.per_channel else 'pt'}{'-float' if self.float_io else ''}"
-                f"{'-16x8' if self.int16 else ''}")
+                f"{'-16x8' if self.int16 else ''}{'-bias32' if self.int32_bias else ''}")
 
     @property
     def options(self) -> dict:
@@ -58,9 +59,9 @@ class CaseDrawer:
         self.cases: list[Case] = []
 
     def add(self, kind: str, ops: Sequence[str], per_channel: bool = True, float_io: bool = False,
-            int16: bool = False, **spec) -> Case:
+            int16: bool = False, int32_bias: bool = False, **spec) -> Case:
         case = Case(kind, tuple(spec.items()), tuple(ops), int(self.rng.integers(0, 2 ** 31)), per_channel, float_io,
-                    int16)
+                    int16, int32_bias)
         self.cases.append(case)
         return case
 
@@ -88,7 +89,7 @@ def keras_activation(name: str | None):
 
 
 def convert(keras_model, input_shapes: Sequence[tuple[int, ...]], seed: int, per_channel: bool = True,
-            float_io: bool = False, int16: bool = False) -> bytes:
+            float_io: bool = False, int16: bool = False, int32_bias: bool = False) -> bytes:
     """Full-integer conversion calibrated on seeded normal samples: int8 (or, with int16, 16-bit activations and
     8-bit weights) inputs and outputs unless float_io (then the model starts with QUANTIZE, ends with DEQUANTIZE)."""
     import tensorflow as tf
@@ -111,6 +112,8 @@ def convert(keras_model, input_shapes: Sequence[tuple[int, ...]], seed: int, per
     if not per_channel:
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
         converter._experimental_disable_per_channel = True
+    if int32_bias:
+        converter._experimental_full_integer_quantization_bias_type = tf.int32
     return bytes(converter.convert())
 
 
@@ -126,8 +129,16 @@ def converted(case: Case, build: Builder) -> bytes:
 
         tf.keras.utils.set_random_seed(case.seed)
         keras_model, input_shapes = build(case)
-        _CONVERTED[case] = convert(keras_model, input_shapes, case.seed, case.per_channel, case.float_io, case.int16)
+        _CONVERTED[case] = convert(keras_model, input_shapes, case.seed, case.per_channel, case.float_io, case.int16,
+                                   case.int32_bias)
     return _CONVERTED[case]
+
+
+def edited(model_bytes: bytes, change: Callable[[object], None]) -> bytes:
+    """A converted model changed through the schema's object API (retyped tensors, replaced ops)."""
+    from tflite_edit import edit_tflite
+
+    return edit_tflite(model_bytes, change)
 
 
 def keras_input(shape: tuple[int, ...]):
@@ -193,15 +204,16 @@ def assert_matches_tflm(engine, model, count: int, seed: int, label: str, tolera
 
 
 def check_case(case: Case, build: Builder, tmp_path, fast_kernels: bool = False, tolerance: int | None = None,
-               count: int = 6):
-    """Convert the case, check the converted model holds the ops it is about, build the native engine for the host
-    and compare it with TFLM; the plan stays near the liveness bound and whole models compile for the M4."""
+               count: int = 6, model_bytes: bytes | None = None):
+    """Convert the case (or take `model_bytes`, e.g. an edited conversion), check the model holds the ops it is
+    about, build the native engine for the host and compare it with TFLM; the plan stays near the liveness bound
+    and whole models compile for the M4."""
     pytest.importorskip("tensorflow")
     from tinydeploy.engine.host import HostEngine
     from tinydeploy.model.tflite import parse_tflite
     from tinydeploy.paths import firmware_dir
 
-    model_bytes = converted(case, build)
+    model_bytes = model_bytes if model_bytes is not None else converted(case, build)
     model = parse_tflite(model_bytes)
     missing = set(case.ops) - set(model.op_names)
     assert not missing, f"{case.label} seed={case.seed}: the converter produced {model.op_names}, not {missing}"

@@ -10,6 +10,9 @@ draw = CaseDrawer("activations")
 for activation, op in (("sigmoid", "LOGISTIC"), ("tanh", "TANH")):
     for spread in (0.25, 0.5, 2.0, 8.0, 30.0):
         draw.add("Activation", [op], shape=draw.image(), activation=activation, spread=spread)
+for activation, op in (("sigmoid", "LOGISTIC"), ("tanh", "TANH")):  # int16: the interpolated sigmoid table
+    for spread in (0.5, 4.0):
+        draw.add("Activation", [op], int16=True, shape=draw.image(), activation=activation, spread=spread)
 CASES = draw.cases
 
 

@@ -13,6 +13,9 @@ for _ in range(6):
     draw.add("AddBranch", ["ADD"], shape=draw.image(), activation=draw.choice([None, "relu"]))
 for _ in range(5):
     draw.add("AddConstant", ["ADD"], shape=draw.image(), broadcast=draw.choice(["channel", "row", "scalar"]))
+for _ in range(2):  # int16
+    draw.add("AddBranch", ["ADD"], int16=True, shape=draw.image(), activation=draw.choice([None, "relu"]))
+draw.add("AddConstant", ["ADD"], int16=True, shape=draw.image(), broadcast=draw.choice(["channel", "row"]))
 CASES = draw.cases
 
 

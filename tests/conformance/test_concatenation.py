@@ -9,6 +9,7 @@ from conformance.harness import CaseDrawer, check_case, keras_input
 draw = CaseDrawer("concatenation")
 for axis in (-1, 1, 2):
     draw.add("Concatenate", ["CONCATENATION"], shape=draw.image(), axis=axis)
+draw.add("Concatenate", ["CONCATENATION"], int16=True, shape=draw.image(), axis=-1)  # int16
 CASES = draw.cases
 
 

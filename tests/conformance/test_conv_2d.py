@@ -32,6 +32,17 @@ for shape, filters, kernel, stride, dilation, padding, per_channel in (
     draw.add("Conv2D", ["CONV_2D"], per_channel=per_channel, shape=shape, filters=filters, kernel=kernel,
              stride=stride, dilation=dilation, padding=padding, activation=draw.activation(),
              bias=draw.integer(0, 3) > 0)
+# int16x8: 16-bit activations, 64-bit accumulators with int64 biases (or 32-bit with int32 biases)
+for _ in range(6):
+    shape = draw.image()
+    kernel = (draw.integer(1, min(shape[0], 3)), draw.integer(1, min(shape[1], 3)))
+    draw.add("Conv2D", ["CONV_2D"], per_channel=bool(draw.integer(0, 1)), int16=True, shape=shape,
+             filters=draw.integer(1, 8), kernel=kernel, stride=draw.integer(1, 2), dilation=1, padding=draw.padding(),
+             activation=draw.activation(), bias=draw.integer(0, 3) > 0)
+draw.add("Conv2D", ["CONV_2D"], int16=True, int32_bias=True, shape=(7, 6, 5), filters=6, kernel=(3, 3), stride=1,
+         dilation=1, padding="same", activation="relu", bias=True)
+draw.add("Conv2D", ["QUANTIZE", "CONV_2D", "DEQUANTIZE"], float_io=True, int16=True, shape=(6, 5, 2), filters=3,
+         kernel=(3, 3), stride=1, dilation=1, padding="same", activation=None, bias=True)
 CASES = draw.cases
 
 
@@ -51,4 +62,6 @@ def build(case):
 @pytest.mark.parametrize("fast_kernels", KERNELS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.label)
 def test_conv_2d_matches_tflm(case, fast_kernels, tmp_path):
+    if case.int16 and fast_kernels:
+        pytest.skip("int16x8 has one (reference) kernel")
     check_case(case, build, tmp_path, fast_kernels)

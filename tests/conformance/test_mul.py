@@ -12,6 +12,8 @@ for _ in range(4):
     draw.add("MulBranch", ["MUL"], shape=draw.image())
 for _ in range(5):
     draw.add("MulConstant", ["MUL"], shape=draw.image(), broadcast=draw.choice(["channel", "row", "scalar"]))
+draw.add("MulBranch", ["MUL"], int16=True, shape=draw.image())  # int16
+draw.add("MulConstant", ["MUL"], int16=True, shape=draw.image(), broadcast="channel")
 CASES = draw.cases
 
 

@@ -10,6 +10,9 @@ draw = CaseDrawer("pad")
 for _ in range(6):
     pads = tuple((draw.integer(0, 2), draw.integer(0, 2)) for _ in range(3))
     draw.add("Pad", ["PAD"], shape=draw.image(), pads=pads)
+for _ in range(2):  # int16
+    pads = tuple((draw.integer(0, 2), draw.integer(0, 2)) for _ in range(3))
+    draw.add("Pad", ["PAD"], int16=True, shape=draw.image(), pads=pads)
 CASES = draw.cases
 
 

@@ -12,6 +12,10 @@ for kind, op in (("MaxPooling2D", "MAX_POOL_2D"), ("AveragePooling2D", "AVERAGE_
         shape = draw.image()
         size = (draw.integer(1, min(shape[0], 4)), draw.integer(1, min(shape[1], 4)))
         draw.add(kind, [op], shape=shape, size=size, stride=draw.integer(1, 3), padding=draw.padding())
+    for _ in range(2):  # int16
+        shape = draw.image()
+        size = (draw.integer(1, min(shape[0], 4)), draw.integer(1, min(shape[1], 4)))
+        draw.add(kind, [op], int16=True, shape=shape, size=size, stride=draw.integer(1, 3), padding=draw.padding())
 CASES = draw.cases
 
 

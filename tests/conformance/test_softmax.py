@@ -11,6 +11,8 @@ for _ in range(8):
     rank = draw.integer(1, 3)
     draw.add("Softmax", ["SOFTMAX"], shape=tuple(draw.integer(2, 11) for _ in range(rank)),
              spread=draw.choice([0.3, 1.0, 4.0]))
+for spread in (0.3, 2.0, 8.0):  # int16: TFLite's lookup tables
+    draw.add("Softmax", ["SOFTMAX"], int16=True, shape=(draw.integer(1, 4), draw.integer(2, 40)), spread=spread)
 CASES = draw.cases
 
 

@@ -39,4 +39,4 @@ def lower_concatenation(ctx: LoweringContext):
         ("inputs", len(sources)), ("outer", elements(result.shape[:axis])), ("chunks", chunk_array),
     ], f"op {ctx.op.index}: CONCATENATION along axis {axis}")
     pointers = RefList(tuple(ctx.constants.raw_bytes(t) if t.is_constant else ctx.ref(t, "int8_t") for t in sources))
-    return ctx.lowered("td_concatenation_s8", (params, pointers, ctx.ref(result)))
+    return ctx.lowered("td_concatenation_s8", (params, pointers, ctx.ref(result, "int8_t")))

@@ -50,9 +50,7 @@ def lower_relu6(ctx: LoweringContext):
     source, result = _tensors(ctx)
     low, high = DTYPE_RANGES[source.dtype]
     zero = ctx.zero_point(source)
-    six = zero + round_half_away(float(np.float32(6.0) / np.float32(ctx.scale(source))))
-    if not low <= six <= high:
-        raise ctx.fail(f"6.0 is outside the input's {source.dtype} range")
+    six = min(max(zero + round_half_away(float(np.float32(6.0) / np.float32(ctx.scale(source)))), low), high)
     return _call(ctx, source, result, _params(ctx, source, result, [
         ("input_zero_point", 0), ("output_zero_point", 0), ("multiplier", IDENTITY[0]), ("shift", IDENTITY[1]),
         ("activation_min", zero), ("activation_max", six)]))
