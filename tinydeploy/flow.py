@@ -103,8 +103,9 @@ def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress
     if (model_path.suffix.lower() == ".tflite" and model_path.is_file() or not model_path.exists()) \
             and not function_spec:
         model = load_tflite(model_path)
-        if not model.is_quantized_int8():
-            raise TinydeployError(f"{model_path} is a float TFLite model; the board needs full int8",
+        if model.float_tensors():
+            raise TinydeployError(f"{model_path} is a float TFLite model; the board needs integer tensors (int8, or "
+                                  "int16 activations with int8 weights)",
                                   "give the original Keras/SavedModel model so tinydeploy can quantize it")
         return model
     from tinydeploy.model.convert import convert_to_int8
@@ -292,6 +293,12 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
     from tinydeploy.link import DeviceLink
 
     stages = stage_seconds if stage_seconds is not None else {}
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise TinydeployError(
+            f"{model.name} has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); flash's serial "
+            "protocol carries one of each so far",
+            "write the firmware with `tinydeploy generate` and fill and read each tensor through "
+            "td_engine_input_tensor()/td_engine_output_tensor() (firmware/include/td_engine.h)")
     if calibrate_arena:
         if engine != "tflm":
             raise TinydeployError("--calibrate-arena is for the TFLM engine (the native engine plans its memory "

@@ -166,11 +166,12 @@ def random_inputs(model, count: int, seed: int) -> list[list[np.ndarray]]:
     return samples
 
 
-def tflm_outputs(model_bytes: bytes, samples: list[list[np.ndarray]], output_count: int) -> list[list[bytes]]:
+def tflm_outputs(model_bytes: bytes, samples: list[list[np.ndarray]], output_count: int,
+                 arena_size: int = 512 * 1024) -> list[list[bytes]]:
     """Golden outputs from TFLM's own interpreter: per inference, every output's bytes."""
     from tflite_micro import runtime
 
-    interpreter = runtime.Interpreter.from_bytes(bytes(model_bytes), arena_size=512 * 1024)
+    interpreter = runtime.Interpreter.from_bytes(bytes(model_bytes), arena_size=arena_size)
     outputs = []
     for arrays in samples:
         for index, value in enumerate(arrays):
@@ -184,7 +185,8 @@ def assert_matches_tflm(engine, model, count: int, seed: int, label: str, tolera
     """Every output of the engine equals TFLM's on seeded random inputs: byte for byte, or within `tolerance`
     integer steps. A failure names the case, the seed, the input and the output."""
     samples = random_inputs(model, count, seed)
-    golden = tflm_outputs(model.raw, samples, len(model.outputs))
+    activations = sum(t.nbytes for t in model.tensors if not t.is_constant)  # more than any plan of them needs
+    golden = tflm_outputs(model.raw, samples, len(model.outputs), max(512 * 1024, 2 * activations + (256 << 10)))
     for number, (arrays, expected) in enumerate(zip(samples, golden)):
         actual = engine.run([a.tobytes() for a in arrays])
         assert len(actual) == len(expected), f"{label}: {len(actual)} outputs, TFLM gives {len(expected)}"
