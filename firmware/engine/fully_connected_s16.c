@@ -28,7 +28,8 @@ void td_fully_connected_s16(const td_fully_connected_params *params, const int16
                 acc = (int64_t)((uint64_t)acc + (uint64_t)bias[channel]);
             }
             const int32_t q = params->per_channel ? channel : 0;
-            const int32_t value = td_multiply_by_quantized_multiplier_i64(acc, params->multipliers[q], params->shifts[q]);
+            const int32_t value =
+                td_multiply_by_quantized_multiplier_i64(acc, params->multipliers[q], params->shifts[q]);
             out_row[channel] = (int16_t)td_clamp_i32(value, params->activation_min, params->activation_max);
         }
     }

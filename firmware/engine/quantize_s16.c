@@ -46,7 +46,8 @@ void td_requantize_any(const td_requantize_any_params *params, const void *input
     const int32_t high = params->output_bytes == 1 ? INT8_MAX : params->output_bytes == 2 ? INT16_MAX : INT32_MAX;
     for (int32_t i = 0; i < q->count; ++i) {
         /* the reference subtracts the zero point and adds the output's in wrapping int32 arithmetic */
-        const int32_t centred = (int32_t)((uint32_t)load(input, params->input_bytes, i) - (uint32_t)q->input_zero_point);
+        const uint32_t raw = (uint32_t)load(input, params->input_bytes, i);
+        const int32_t centred = (int32_t)(raw - (uint32_t)q->input_zero_point);
         const int32_t scaled = td_multiply_by_quantized_multiplier(centred, q->multiplier, q->shift);
         const int32_t value = td_clamp_i32((int32_t)((uint32_t)scaled + (uint32_t)q->output_zero_point), low, high);
         if (params->output_bytes == 1) {

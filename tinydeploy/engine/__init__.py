@@ -1,5 +1,6 @@
-"""The native integer inference engine (int8, and int16 activations with int8 weights): a model compiled at generation time to a fixed sequence of C kernel
-calls over one statically planned activation buffer, with all quantization constants in flash.
+"""The native integer inference engine (int8, and int16 activations with int8 weights): a model compiled at
+generation time to a fixed sequence of C kernel calls over one statically planned activation buffer, with all
+quantization constants in flash.
 
 Data flow: registry (lower each op) -> planner (offsets) -> codegen (templates/native) -> firmware/engine kernels.
 """

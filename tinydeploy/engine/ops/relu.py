@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinydeploy.engine.quant import DTYPE_RANGES, f32, quantize_multiplier, round_half_away
+from tinydeploy.engine.quant import DTYPE_RANGES, quantize_multiplier, round_half_away
 from tinydeploy.engine.registry import LoweringContext, lowering, same
 
 IDENTITY = (1 << 30, 1)  # multiplier and shift that rescale exactly by 1
@@ -38,7 +38,8 @@ def _tensors(ctx: LoweringContext):
 def lower_relu(ctx: LoweringContext):
     source, result = _tensors(ctx)
     low, high = DTYPE_RANGES[source.dtype]
-    multiplier, shift = quantize_multiplier(f32(f32(ctx.scale(source)) / f32(ctx.scale(result))))
+    # double precision: the tflite_micro runtime's ratios are (TFLM's source divides in single precision first)
+    multiplier, shift = quantize_multiplier(float(ctx.scale(source)) / float(ctx.scale(result)))
     return _call(ctx, source, result, _params(ctx, source, result, [
         ("input_zero_point", ctx.zero_point(source)), ("output_zero_point", ctx.zero_point(result)),
         ("multiplier", multiplier), ("shift", shift),
