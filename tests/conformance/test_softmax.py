@@ -29,3 +29,24 @@ def build(case):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.label)
 def test_softmax_matches_tflm(case, tmp_path):
     check_case(case, build, tmp_path)
+
+
+@pytest.mark.slow
+def test_int8_to_int16_softmax_matches_tflm(tmp_path):
+    """int8 in, int16 out (scale 1/65536, zero point -32768): TFLM runs it, the converter never writes it, so a
+    converted int8 SOFTMAX has its output retyped."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    from conformance.harness import converted, edited
+
+    case = next(c for c in CASES if not c.int16)
+
+    def to_int16_output(model):
+        graph = model.subgraphs[0]
+        tensor = graph.tensors[graph.outputs[0]]
+        tensor.type = schema.TensorType.INT16
+        tensor.quantization.scale, tensor.quantization.zeroPoint = [1.0 / 65536], [-32768]
+
+    model, engine = check_case(case, build, tmp_path, model_bytes=edited(converted(case, build), to_int16_output))
+    assert model.tensors[model.outputs[0]].dtype == "int16"
+    assert any(step.function == "td_softmax_s8_s16" for step in engine.plan.steps)
