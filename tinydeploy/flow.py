@@ -537,6 +537,12 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
                 skip_fit_check: bool = False, tflm_lib: str | Path | None = None,
                 calibrate_arena: bool = False, fast_kernels: bool = True) -> FlashReport:
     stages = stage_seconds if stage_seconds is not None else {}
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise TinydeployError(
+            f"{model.name} has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); flash's serial "
+            "protocol carries one of each so far",
+            "write the firmware with `tinydeploy generate` and fill and read each tensor through "
+            "td_engine_input_tensor()/td_engine_output_tensor() (firmware/include/td_engine.h)")
     chosen = _engine(engine, board)
     options = EngineOptions(fast_kernels=fast_kernels, tflm_lib=tflm_lib)
     if calibrate_arena:

@@ -3,6 +3,7 @@ one Jinja environment). `native_plan` writes nothing; `emit_native_sources` writ
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,16 +86,33 @@ def engine_dir() -> Path:
     return firmware_dir() / "engine"
 
 
+_LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"([A-Za-z0-9_]+\.h)"', re.MULTILINE)
+
+
 def kernel_files(kernels: list[str]) -> list[Path]:
+    """The firmware/engine files a model's kernels need: the shared td_*.h helpers, each kernel's .c and .h, and
+    the headers those include (an int16 variant reuses its int8 sibling's parameter structs)."""
     root = engine_dir()
     files = sorted(root.glob("td_*.h"))  # helpers shared by all kernels (fixed point, window geometry)
     for kernel in kernels:
         files += [root / f"{kernel}.c", root / f"{kernel}.h"]
+    pending = list(files)
+    while pending:
+        for name in _LOCAL_INCLUDE.findall(pending.pop().read_text(encoding="utf-8")):
+            header = root / name
+            if header.is_file() and header not in files:
+                files.append(header)
+                pending.append(header)
     return files
 
 
+def _c_integer(value: int) -> str:
+    return "INT64_MIN" if value == -(1 << 63) else str(value)  # -9223372036854775808 is not a C literal
+
+
 def _array_body(values: np.ndarray) -> str:
-    text = [str(int(v)) for v in values.tolist()] if values.dtype.kind in "iub" else [repr(float(v)) for v in values]
+    text = ([_c_integer(int(v)) for v in values.tolist()] if values.dtype.kind in "iub"
+            else [repr(float(v)) for v in values])
     lines = (", ".join(text[i:i + VALUES_PER_LINE]) for i in range(0, len(text), VALUES_PER_LINE))
     return ",\n".join("    " + line for line in lines)
 
@@ -106,7 +124,8 @@ def _render_call(lowered, plan: MemoryPlan) -> str:
         if isinstance(item, ScratchRef):
             return f"TD_AT({item.ctype}, {plan.scratch[lowered.op_index][0]}u)"
         if isinstance(item, RefList):
-            return f"(const {item.ctype} *const[]){{{', '.join(arg(i) for i in item.items)}}}"
+            pointee = item.ctype if item.writable else f"const {item.ctype}"
+            return f"({pointee} *const[]){{{', '.join(arg(i) for i in item.items)}}}"
         return str(item)
 
     return f"{lowered.function}({', '.join(arg(a) for a in lowered.args)});"
@@ -116,7 +135,6 @@ def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryP
     from tinydeploy.emit.render import render
 
     tensors = model.tensors
-    (input_index,), (output_index,) = model.inputs, model.outputs
     offset_lines = [f"t{t} @ {offset}: {tensors[t].name} ({tensors[t].nbytes} B)"
                     for t, offset in sorted(plan.offsets.items(), key=lambda item: (item[1], item[0]))]
     offset_lines += [f"op {op} scratch @ {offset}: {size} B" for op, (offset, size) in sorted(plan.scratch.items())]
@@ -135,8 +153,14 @@ def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryP
         model_name=model.name, sha256=model.sha256, activation_bytes=plan.activation_bytes, peak_op=plan.peak_op,
         lower_bound_bytes=plan.lower_bound_bytes, flash_bytes=lowered.constants.flash_bytes,
         kernels=lowered.kernels, offset_lines=offset_lines, arrays=arrays, structs=lowered.constants.structs,
-        calls=calls, state_resets=state_resets, input_offset=plan.offsets[input_index],
-        input_bytes=tensors[input_index].nbytes, output_offset=plan.offsets[output_index], output_bytes=tensors[output_index].nbytes)
+        calls=calls, state_resets=state_resets, inputs=[_io_entry(model, plan, t) for t in model.inputs],
+        outputs=[_io_entry(model, plan, t) for t in model.outputs])
+
+
+def _io_entry(model: TfliteModel, plan: MemoryPlan, tensor: int) -> dict:
+    return {"tensor": tensor, "name": model.tensors[tensor].name, "dtype": model.tensors[tensor].dtype,
+            "shape": list(model.tensors[tensor].shape), "offset": plan.offsets[tensor],
+            "bytes": model.tensors[tensor].nbytes}
 
 
 def _reset_byte(tensor) -> int:

@@ -16,9 +16,9 @@ class NativeEngine(Engine):
     chooses_kernels = True
 
     def blockers(self, model: TfliteModel) -> list[str]:
-        from tinydeploy.engine import supported_ops
+        from tinydeploy.engine import unsupported_ops
 
-        return sorted(set(model.op_names) - set(supported_ops()))
+        return unsupported_ops(model)
 
     def problems(self, model: TfliteModel) -> list[str]:
         from tinydeploy.engine.registry import native_problems
