@@ -289,10 +289,10 @@ class BoardCheck:
         self.progress(self.index, f"PRESS THE BUTTON on board {self.index} ({self.runner.label}) within {seconds} s"
                       + (" (simulated press)" if simulated else ""))
         if simulated:
-            # the virtual kit's button is pressed by the host, a second into the wait
+            # the virtual kit's button is pressed by the host, shortly after the prompt
             source = self.runner.sensor_source
             if hasattr(source, "press"):
-                threading.Timer(1.0, source.press).start()
+                threading.Timer(0.3, source.press).start()
         wait = wait_button(self.device.link, seconds * 1000)
         self.result.parts["button"] = check_button(wait, settings)
 

@@ -166,4 +166,8 @@ def sense(link: DeviceLink) -> bool:
         return True
     if reply.kind == "err" and reply.name == "sense" and reply.args[:1] == ("end",):
         return False
+    if reply.kind == "err" and reply.name == "sense":
+        raise TinydeployError(f"the device on {link.url} could not fill the model's input: its input sensor did not "
+                              "start (begin() failed)", "check that the stimulus has data for the input sensor",
+                              exit_code=EXIT_FAILED)
     raise _rejected(link, "sense", reply)

@@ -292,8 +292,10 @@ class StimulusSource(SensorSource):
     def __init__(self, stimulus: Stimulus):
         self.stimulus = stimulus
         self.revision = stimulus.revision
-        present = {"mic": "mic", "imu": "imu", "camera": "camera"}
-        self.parts = frozenset(part for key, part in present.items() if getattr(stimulus, key) is not None)
+        # an IMU recording brings the whole IMU (its magnetometer answers begin(), with no data)
+        present = {"mic": ("mic",), "imu": ("imu", "magnet"), "camera": ("camera",)}
+        self.parts = frozenset(part for key, parts in present.items() if getattr(stimulus, key) is not None
+                               for part in parts)
         self._mic = self._imu = self._frame = 0
 
     def audio(self, count: int, rate: int):

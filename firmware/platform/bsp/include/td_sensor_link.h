@@ -48,10 +48,6 @@ const td_sensor_kit *td_sensor_kit_info(void);
 int td_sensor_request(uint8_t kind, uint16_t count, uint16_t arg, void *dest, uint32_t capacity,
                       uint32_t *received);
 
-/* A function the 1 ms SysTick interrupt calls (the microphone's block clock); NULL removes it. */
-void td_sensor_set_tick(void (*tick)(uint32_t millis));
-void td_sensor_tick(uint32_t millis);
-
 #ifdef __cplusplus
 }
 #endif

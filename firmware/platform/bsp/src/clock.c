@@ -3,7 +3,6 @@
  * counter is not used: it reads 0 in QEMU 7.2. */
 #include <stdint.h>
 
-#include "td_sensor_link.h"
 #include "td_virtual.h"
 
 #define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
@@ -16,13 +15,22 @@
 #define TICKS_PER_US (TD_SYSCLK_HZ / 1000000u)
 
 static volatile uint32_t elapsed_ms;
+static void (*volatile tick_hook)(uint32_t millis);
 
 void SysTick_Handler(void);
 
 void SysTick_Handler(void)
 {
     elapsed_ms = elapsed_ms + 1;
-    td_sensor_tick(elapsed_ms); /* the virtual microphone's block clock */
+    void (*tick)(uint32_t) = tick_hook;
+    if (tick != 0) {
+        tick(elapsed_ms);
+    }
+}
+
+void td_clock_set_tick(void (*tick)(uint32_t millis))
+{
+    tick_hook = tick;
 }
 
 void td_clock_init(void)

@@ -29,8 +29,6 @@ static int request_handle = -1;
 static int answer_handle = -1;
 static uint8_t next_seq;
 
-static void (*volatile tick_function)(uint32_t millis);
-
 static td_sensor_kit kit;
 static int kit_known;
 
@@ -136,20 +134,6 @@ int td_sensor_request(uint8_t kind, uint16_t count, uint16_t arg, void *dest, ui
     }
     irq_restore(primask);
     return status;
-}
-
-void td_sensor_set_tick(void (*tick)(uint32_t millis))
-{
-    tick_function = tick;
-}
-
-/* Called by the SysTick interrupt every millisecond. */
-void td_sensor_tick(uint32_t millis)
-{
-    void (*tick)(uint32_t) = tick_function;
-    if (tick != 0) {
-        tick(millis);
-    }
 }
 
 const td_sensor_kit *td_sensor_kit_info(void)
