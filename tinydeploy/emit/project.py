@@ -92,7 +92,8 @@ def _model_info(model: TfliteModel, board: Board, engine: str) -> dict:
 
 
 def project_files(model: TfliteModel, board: Board, engine: str, engine_files: dict[str, bytes],
-                  engine_firmware: list[Path], library_ini: dict | None, app: AppPart | None = None) -> dict[str, bytes]:
+                  engine_firmware: list[Path], library_ini: dict | None,
+                  app: AppPart | None = None) -> dict[str, bytes]:
     """Every file of the project: the engine's (from its plan), the common firmware, the application's, the sketch,
     platformio.ini."""
     files: dict[str, bytes] = dict(engine_files)

@@ -139,8 +139,8 @@ def kit_for_board(board_name: str) -> Kit:
     """The kit built on a board profile (or whose virtual twin runs on it)."""
     found = [kit for kit in all_kits().values() if board_name in (kit.board, kit.virtual_board)]
     if not found:
-        raise TinydeployError(f"no kit profile uses the board {board_name}",
-                              f"kits and their boards: {', '.join(f'{k.name} ({k.board})' for k in all_kits().values())}")
+        known = ", ".join(f"{kit.name} ({kit.board})" for kit in all_kits().values())
+        raise TinydeployError(f"no kit profile uses the board {board_name}", f"kits and their boards: {known}")
     return found[0]
 
 
