@@ -157,7 +157,8 @@ int camera_capture(const uint8_t **frame, uint32_t *width, uint32_t *height, uin
     *frame = camera_frame;
     *width = (uint32_t)Camera.width();
     *height = (uint32_t)Camera.height();
-    *bytes_per_pixel = (uint32_t)(Camera.bitsPerPixel() / 8);
+    // what readFrame writes in the kit's format (the library's bytesPerPixel() says 2 for GRAYSCALE too)
+    *bytes_per_pixel = TD_KIT_CAMERA_BYTES_PER_PIXEL;
     *format = TD_KIT_CAMERA_FORMAT_NAME;
     return *width * *height * *bytes_per_pixel <= sizeof(camera_frame);
 }

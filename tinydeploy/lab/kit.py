@@ -187,6 +187,7 @@ class BoardCheck:
         self.result = KitResult(index, runner.label, runner.serial_number, runner.board.name, kit.name,
                                 runner.caps.simulated_sensors)
         self.device = None
+        self.checking = "revision"  # the part being checked: an error of the board or link fails that part
         self.button_turn = threading.Event()  # set when this board may ask for its button press
         self.button_done = threading.Event()
 
@@ -219,17 +220,15 @@ class BoardCheck:
             else:
                 parts["revision"] = failed("neither revision's IMU answers on the sensor bus: not a Nano 33 BLE "
                                            "Sense, or its sensors have no power")
+            self.checking = "model"
             self._check_model()
             self._check_sensors()
             if self.options.interactive and "button" in self.kit.parts:
                 self._check_button(info.has_button)
-        except TinydeployError as exc:
-            for name in PART_COLUMNS:
-                if name not in parts and (name != "button" or self.options.interactive):
-                    parts[name] = failed(f"not checked: {exc.one_line()}")
-                    break
+        except TinydeployError as exc:  # the parts after it stay unchecked ("-")
+            parts[self.checking] = failed(exc.one_line())
         except Exception as exc:  # a bug must not hide the other boards' results
-            parts.setdefault("model", failed(f"internal error: {type(exc).__name__}: {exc}"))
+            parts[self.checking] = failed(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self._release()
             self.result.seconds = round(time.monotonic() - started, 2)
@@ -263,14 +262,17 @@ class BoardCheck:
 
         link, kit, parts = self.device.link, self.kit, self.result.parts
         if "imu" in kit.parts:
+            self.checking = "imu"
             self.progress(self.index, "reading the IMU")
             parts["imu"] = check_imu(read_imu(link, int(kit.part("imu").get("samples", 50))), kit.part("imu"))
         if "microphone" in kit.parts:
+            self.checking = "microphone"
             self.progress(self.index, "recording the microphone")
             mic = kit.part("microphone")
             parts["microphone"] = check_microphone(record_mic(link, int(mic.get("samples", 4096)),
                                                               int(mic.get("skip", 0))), mic)
         if "camera" in kit.parts:
+            self.checking = "camera"  # a camera that never sends VSYNC blocks readFrame: no answer is its failure
             self.progress(self.index, "taking a camera frame")
             _, _, width, height, bpp = kit.camera_mode
             parts["camera"] = check_camera(take_frame(link), kit.part("camera"), (width, height, bpp))
@@ -279,6 +281,7 @@ class BoardCheck:
         from tinydeploy.link.sensors import wait_button
 
         settings = self.kit.part("button")
+        self.checking = "button"
         if not has_button:
             self.result.parts["button"] = failed("the firmware has no button pin")
             return

@@ -1,7 +1,8 @@
 /* Stand-in for the Arduino_OV767X library (the OV7675 camera on the TinyML shield) on the virtual board: the same
  * class, constants and calls. begin() reads the camera's product ID over Wire (the shield's SCCB port) as the
  * library does; readFrame() fills the sketch's buffer with a frame from the sensor feed, already in the format
- * asked for (RGB565 and YUV422: two bytes a pixel, high byte first; GRAYSCALE: one). */
+ * asked for (RGB565 and YUV422: two bytes a pixel, high byte first; GRAYSCALE: one, though bytesPerPixel() says 2
+ * as in the library). Frame rates 1 and 5, the library's on the Nano 33 BLE. */
 #ifndef TD_ARDUINO_OV767X_H
 #define TD_ARDUINO_OV767X_H
 
@@ -27,7 +28,7 @@ public:
     OV767X() {}
     virtual ~OV767X() {}
 
-    int begin(int resolution, int format, int fps);
+    int begin(int resolution, int format, int fps);  // fps: 1 or 5
     void end() { begun_ = false; }
 
     int width() const { return width_; }
@@ -59,6 +60,7 @@ public:
 
 private:
     bool begun_ = false;
+    bool grayscale_ = false;
     bool test_pattern_ = false;
     int resolution_ = 0;
     int format_ = 0;

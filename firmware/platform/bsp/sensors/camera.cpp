@@ -11,7 +11,7 @@ int OV767X::begin(int resolution, int format, int fps)
     static const int sizes[][2] = {{640, 480}, {352, 240}, {320, 240}, {176, 144}, {160, 120}};
     if (resolution < VGA || resolution > QQVGA ||
         (format != YUV422 && format != RGB444 && format != RGB565 && format != GRAYSCALE) ||
-        (fps != 1 && fps != 5 && fps != 10 && fps != 15 && fps != 30)) {
+        (fps != 1 && fps != 5)) {  // the library's only frame rates on the Nano 33 BLE
         return 0;
     }
     Wire.begin();
@@ -24,7 +24,8 @@ int OV767X::begin(int resolution, int format, int fps)
     format_ = format;
     width_ = sizes[resolution][0];
     height_ = sizes[resolution][1];
-    bytes_per_pixel_ = format == GRAYSCALE ? 1 : 2;
+    bytes_per_pixel_ = 2;  // also for GRAYSCALE, as the library reports it (it reads YUV422 and keeps one byte a pixel)
+    grayscale_ = format == GRAYSCALE;
     begun_ = true;
     return 1;
 }
@@ -34,7 +35,7 @@ void OV767X::readFrame(void *buffer)
     if (!begun_ || buffer == nullptr) {
         return;
     }
-    uint32_t bytes = (uint32_t)width_ * (uint32_t)height_ * (uint32_t)bytes_per_pixel_;
+    uint32_t bytes = (uint32_t)width_ * (uint32_t)height_ * (grayscale_ ? 1u : (uint32_t)bytes_per_pixel_);
     uint16_t arg = (uint16_t)((resolution_ << 8) | format_ | (test_pattern_ ? 0x8000 : 0));
     (void)td_sensor_request(TD_SENSOR_FRAME, 0, arg, buffer, bytes, nullptr);
 }
