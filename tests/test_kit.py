@@ -102,6 +102,37 @@ def test_a_native_kit_project_has_only_the_kit_libraries():
                                 "arduino-libraries/Arduino_BMI270_BMM150@1.2.1"]
 
 
+@pytest.mark.parametrize("revision, mapping", [
+    ("rev1", None), ("rev2", None), ("rev2", ("mic", {})), ("rev1", ("imu", {"imu_channels": 3})),
+    ("rev2", ("camera", {"height": 8, "width": 8, "channels": 1})),
+    ("rev1", ("camera", {"height": 4, "width": 6, "channels": 3, "int16": True, "low": -32768, "high": 32767})),
+])
+def test_the_kit_driver_compiles_without_warnings_in_every_configuration(tmp_path, revision, mapping):
+    """The self-test and each replay firmware's driver, against the virtual board's stand-ins (the same sources
+    build for the real board: see test_the_kit_sketch_compiles_against_the_real_core_and_libraries)."""
+    import shutil
+    import subprocess
+
+    from tinydeploy.emit.kit import kit_part
+    from tinydeploy.paths import firmware_dir
+    from tinydeploy.sensors.stimulus import NO_INPUT, InputMapping
+
+    gxx = shutil.which("arm-none-eabi-g++")
+    if gxx is None:
+        pytest.skip("arm-none-eabi-g++ is not installed (make system-packages)")
+    kit = get_kit(KIT)
+    chosen = NO_INPUT if mapping is None else InputMapping(mapping[0], 0.01, -3.0, **mapping[1])
+    for name, content in kit_part(kit, kit.revisions[revision], chosen).files.items():
+        (tmp_path / name.split("/")[-1]).write_bytes(content)
+    root = firmware_dir()
+    result = subprocess.run([gxx, "-std=gnu++17", "-fno-exceptions", "-fno-rtti", "-mcpu=cortex-m4", "-mthumb",
+                             "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os", "-Wall", "-Wextra", "-Werror",
+                             "-DARDUINO_TINYDEPLOY_VIRTUAL", f"-I{tmp_path}", f"-I{root / 'platform/bsp/include'}",
+                             f"-I{root / 'protocol'}", f"-I{root / 'include'}", "-c", str(tmp_path / "td_kit.cpp"),
+                             "-o", str(tmp_path / "td_kit.o")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 # ---- each part's verdict from what a board sends (unit tests of the check functions) --------------------------
 
 

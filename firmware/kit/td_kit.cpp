@@ -27,14 +27,23 @@
 
 namespace {
 
-int16_t mic_samples[TD_SENSORS_MAX_MIC_SAMPLES];
+#if TD_KIT_MIC_CAPTURE_SAMPLES > 0 || TD_INPUT_SENSOR == TD_INPUT_MIC
+int16_t mic_block[256];  // one PDM read
+#endif
+#if TD_KIT_MIC_CAPTURE_SAMPLES > 0
+static_assert(TD_KIT_MIC_CAPTURE_SAMPLES >= TD_SENSORS_MAX_MIC_SAMPLES, "the `mic` command's largest capture");
+int16_t mic_samples[TD_KIT_MIC_CAPTURE_SAMPLES];
 volatile uint32_t mic_count;
 volatile uint32_t mic_skip;
 volatile uint32_t mic_wanted;
-int16_t mic_block[256];
+#endif
 
-uint8_t camera_frame[TD_KIT_CAMERA_WIDTH * TD_KIT_CAMERA_HEIGHT * TD_KIT_CAMERA_BYTES_PER_PIXEL];
+#if TD_KIT_FRAME_BYTES > 0
+static_assert(TD_KIT_FRAME_BYTES == TD_KIT_CAMERA_WIDTH * TD_KIT_CAMERA_HEIGHT * TD_KIT_CAMERA_BYTES_PER_PIXEL,
+              "one frame of the kit's camera mode");
+uint8_t camera_frame[TD_KIT_FRAME_BYTES];
 int camera_state;  // 0: not started, 1: started, -1: failed
+#endif
 int imu_state;
 bool button_ready;
 
@@ -105,6 +114,7 @@ int magnet_read(float field[3], uint32_t timeout_ms)
            IMU.readMagneticField(field[0], field[1], field[2]);
 }
 
+#if TD_KIT_MIC_CAPTURE_SAMPLES > 0
 // PDM's interrupt: drain the block (the nRF52840's PDM stops if a block is left unread), keep what is wanted.
 void on_mic_block(void)
 {
@@ -125,9 +135,14 @@ void on_mic_block(void)
         }
     }
 }
+#endif
 
 int32_t mic_capture(uint32_t count, uint32_t skip, uint32_t timeout_ms, const int16_t **samples, uint32_t *rate_hz)
 {
+#if TD_KIT_MIC_CAPTURE_SAMPLES == 0
+    (void)count, (void)skip, (void)timeout_ms, (void)samples, (void)rate_hz;
+    return -1;  // a replay firmware's microphone feeds the model only
+#else
     mic_count = 0;
     mic_skip = skip;
     mic_wanted = count;
@@ -140,11 +155,16 @@ int32_t mic_capture(uint32_t count, uint32_t skip, uint32_t timeout_ms, const in
     *samples = mic_samples;
     *rate_hz = TD_KIT_MIC_RATE_HZ;
     return (int32_t)mic_count;
+#endif
 }
 
 int camera_capture(const uint8_t **frame, uint32_t *width, uint32_t *height, uint32_t *bytes_per_pixel,
                    const char **format)
 {
+#if TD_KIT_FRAME_BYTES == 0
+    (void)frame, (void)width, (void)height, (void)bytes_per_pixel, (void)format;
+    return 0;  // no frame buffer in this firmware (a replay firmware of another sensor)
+#else
     if (camera_state == 0) {
         camera_state = Camera.begin(TD_KIT_CAMERA_RESOLUTION, TD_KIT_CAMERA_FORMAT, 1) ? 1 : -1;
     }
@@ -161,6 +181,7 @@ int camera_capture(const uint8_t **frame, uint32_t *width, uint32_t *height, uin
     *bytes_per_pixel = TD_KIT_CAMERA_BYTES_PER_PIXEL;
     *format = TD_KIT_CAMERA_FORMAT_NAME;
     return *width * *height * *bytes_per_pixel <= sizeof(camera_frame);
+#endif
 }
 
 int button_pressed(void)

@@ -143,7 +143,7 @@ def _check_kits(kit_name: str, virtual: int, engine: str | None, board_name: str
                 if part is None:
                     cells.append("-")
                 elif part.passed:
-                    cells.append(f"[green]PASS[/] {part.reason}" if name == "revision" else "[green]PASS[/]")
+                    cells.append(f"[green]PASS[/] {part.short}".rstrip())
                 else:
                     cells.append(f"[red]FAIL[/] {part.reason}")
             table.add_row(r.port, r.serial_number or "-", *cells,

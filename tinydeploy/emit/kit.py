@@ -10,12 +10,18 @@ from tinydeploy.kits import Kit, Revision
 from tinydeploy.paths import firmware_dir
 from tinydeploy.sensors.stimulus import NO_INPUT, InputMapping
 
+TD_SENSORS_MAX_MIC_SAMPLES = 4096  # firmware/protocol/td_sensors.h: the `mic` command's largest capture
+
 
 def kit_part(kit: Kit, revision: Revision, mapping: InputMapping = NO_INPUT) -> AppPart:
+    """The kit self-test's driver (no mapping), or a replay firmware's (the model's input from mapping.sensor)."""
     resolution, fmt, width, height, bytes_per_pixel = kit.camera_mode
     camera = {"resolution": resolution, "format": fmt, "width": width, "height": height,
               "bytes_per_pixel": bytes_per_pixel}
+    self_test = mapping.sensor == NO_INPUT.sensor  # a replay firmware keeps only its input sensor's buffer
+    frame_bytes = width * height * bytes_per_pixel if self_test or mapping.sensor == "camera" else 0
     config = render("kit/td_kit_config.h.j2", kit=kit, revision=revision, camera=camera, input=mapping,
+                    frame_bytes=frame_bytes, mic_capture=TD_SENSORS_MAX_MIC_SAMPLES if self_test else 0,
                     mic_rate=int(kit.part("microphone").get("sample_rate_hz", 16000)),
                     button_pin=int(kit.part("button").get("pin", -1)) if "button" in kit.parts else -1)
     files = {f"src/{path.name}": path.read_bytes() for path in sorted((firmware_dir() / "kit").glob("*"))

@@ -31,14 +31,15 @@ class PartResult:
     status: str  # PASS, FAIL, or SKIP (not checked)
     reason: str
     figures: dict = field(default_factory=dict)
+    short: str = ""  # the key figure of a pass, for a table cell
 
     @property
     def passed(self) -> bool:
         return self.status == "PASS"
 
 
-def passed(reason: str, **figures) -> PartResult:
-    return PartResult("PASS", reason, figures)
+def passed(reason: str, short: str = "", **figures) -> PartResult:
+    return PartResult("PASS", reason, figures, short)
 
 
 def failed(reason: str, **figures) -> PartResult:
@@ -89,7 +90,8 @@ def check_imu(reading, settings: dict) -> PartResult:
     if reading.magnet_ut is None:
         return failed(f"|a| = {magnitude:.3f} g, but no magnetometer sample arrived", **figures)
     figures["magnet_ut"] = [round(float(v), 1) for v in reading.magnet_ut]
-    return passed(f"|a| = {magnitude:.3f} g at rest, gyroscope and magnetometer read", **figures)
+    return passed(f"|a| = {magnitude:.3f} g at rest, gyroscope and magnetometer read", f"{magnitude:.3f} g",
+                  **figures)
 
 
 def check_microphone(recording, settings: dict) -> PartResult:
@@ -104,7 +106,7 @@ def check_microphone(recording, settings: dict) -> PartResult:
     if rms <= floor:
         return failed(f"RMS {rms:.1f} LSB, at a silent pin's noise floor ({floor:g} LSB): no sound reaches the "
                       "microphone", **figures)
-    return passed(f"RMS {rms:.0f} LSB (a silent pin: <= {floor:g})", **figures)
+    return passed(f"RMS {rms:.0f} LSB (a silent pin: <= {floor:g})", f"RMS {rms:.0f}", **figures)
 
 
 def check_camera(frame, settings: dict, expected: tuple[int, int, int]) -> PartResult:
@@ -119,7 +121,7 @@ def check_camera(frame, settings: dict, expected: tuple[int, int, int]) -> PartR
     if frame.high - frame.low < int(settings.get("min_spread", 1)):
         return failed(f"a constant frame (pixels 0x{frame.low:X}..0x{frame.high:X}): no image arrives", **figures)
     return passed(f"{frame.width}x{frame.height} {frame.format}, pixels 0x{frame.low:X}..0x{frame.high:X}",
-                  **figures)
+                  f"{frame.width}x{frame.height}", **figures)
 
 
 def check_button(wait, settings: dict) -> PartResult:
@@ -129,7 +131,7 @@ def check_button(wait, settings: dict) -> PartResult:
         return failed("reads pressed before anyone pressed it: stuck, or its pin is pulled low")
     if not wait.pressed:
         return failed(f"no press within {settings.get('wait_s', 15)} s")
-    return passed(f"pressed after {wait.ms / 1000:.1f} s", ms=wait.ms)
+    return passed(f"pressed after {wait.ms / 1000:.1f} s", f"{wait.ms / 1000:.1f} s", ms=wait.ms)
 
 
 # ---- one board --------------------------------------------------------------------------------------------------
@@ -216,7 +218,8 @@ class BoardCheck:
             if info.revision:
                 revision = self.kit.revision(info.revision)
                 self.result.revision = revision.name
-                parts["revision"] = passed(_revision_label(revision), number=revision.number)
+                parts["revision"] = passed(_revision_label(revision), _revision_label(revision),
+                                           number=revision.number)
             else:
                 parts["revision"] = failed("neither revision's IMU answers on the sensor bus: not a Nano 33 BLE "
                                            "Sense, or its sensors have no power")
@@ -255,6 +258,7 @@ class BoardCheck:
         bench = device.bench(self.options.runs, 1, self.inputs[0])
         ram = device.ram()
         self.result.parts["model"] = passed(f"outputs match, {bench.latency_us.median:,.0f} us",
+                                            f"{bench.latency_us.median:,.0f} us",
                                             latency_us=bench.latency_us.median, free_ram_bytes=ram.free_bytes)
 
     def _check_sensors(self) -> None:
