@@ -136,19 +136,19 @@ void td_reply_word(const char *word) { put_word(word); }
 
 void td_reply_u32(uint32_t value)
 {
-    put_char(' ');
+    td_writer_char(&g_tx, ' ');
     td_writer_u32(&g_tx, value);
 }
 
 void td_reply_i32(int32_t value)
 {
-    put_char(' ');
+    td_writer_char(&g_tx, ' ');
     td_writer_i32(&g_tx, value);
 }
 
 void td_reply_hex(const uint8_t *data, uint32_t len)
 {
-    put_char(' ');
+    td_writer_char(&g_tx, ' ');
     put_hex_bytes(data, len);
 }
 
