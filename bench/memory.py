@@ -1,13 +1,15 @@
-"""RAM and flash of the native engine against the liveness lower bound and TFLM, for the MLPerf Tiny models and
-TFLM's recurrent examples.
+"""RAM and flash of the native engine against the liveness lower bound and TFLM, for MLPerf Tiny and TFLM's own
+example and integration-test models.
 
     .venv/bin/python bench/memory.py [MODEL.tflite ...]
 
-Without arguments: the four MLPerf Tiny models and the LSTM/SVDF models of TFLM's examples in ../shared. Prints
-numbers, not pass/fail. The goals: native RAM <= the activation lower bound and <= 0.75 x TFLM's arena. Native
-RAM is the whole planned buffer (activations, scratch and the recurrent state kept between invokes, which the
-lower bound includes); parameters are const, in flash. The TFLM arena is the 32-bit estimate of
-tinydeploy.analysis (measured once, then cached). A model the engine cannot run yet gets a row with the reason."""
+Without arguments: the four MLPerf Tiny models, then every model in ../shared/models/{mlperf-tiny-extra,
+tflm-examples} (TFLM's recurrent examples and the seanet int16x8 models included). Prints numbers, not pass/fail.
+The goals: native RAM <= the activation lower bound and <= 0.75 x TFLM's arena on the MLPerf Tiny models, below
+TFLM's arena on every model. Native RAM is the whole planned buffer (activations, scratch and the recurrent state
+kept between invokes, which the lower bound includes); parameters are const, in flash. The TFLM arena is the
+32-bit estimate of tinydeploy.analysis (measured once per model, then cached: the first run takes minutes). A
+model the engine cannot run yet gets a row with the reason."""
 
 from __future__ import annotations
 
@@ -17,10 +19,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-SHARED = REPO.parent / "shared" / "models" / "mlperf-tiny"
+MODELS = REPO.parent / "shared" / "models"
+SHARED = MODELS / "mlperf-tiny"
 MLPERF = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8"]
-EXAMPLES = REPO.parent / "shared" / "models" / "tflm-examples"
-RECURRENT = ["micro_speech_lstm", "dtln_noise_suppression", "keyword_scrambled", "keyword_scrambled_8bit"]
+EXAMPLES = MODELS / "tflm-examples"
+
+
+def default_models() -> list[Path]:
+    mlperf = [SHARED / f"{name}.tflite" for name in MLPERF if (SHARED / f"{name}.tflite").exists()]
+    return mlperf + sorted((MODELS / "mlperf-tiny-extra").glob("*.tflite")) + sorted(EXAMPLES.glob("*.tflite")) + \
+        sorted((EXAMPLES / "seanet").glob("*/*.tflite"), key=lambda p: (p.parent.name, len(p.name), p.name))
 
 
 def measure(path: Path, workdir: Path) -> dict:
@@ -31,8 +39,8 @@ def measure(path: Path, workdir: Path) -> dict:
     from tinydeploy.errors import TinydeployError
     from tinydeploy.model.tflite import load_tflite
 
-    model = load_tflite(path)
     try:
+        model = load_tflite(path)
         plan = emit_native_sources(model, workdir / path.stem)
     except TinydeployError as exc:
         return {"model": path.stem, "refused": exc.message}
@@ -49,10 +57,9 @@ def main(argv: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    defaults = [SHARED / f"{name}.tflite" for name in MLPERF] + [EXAMPLES / f"{name}.tflite" for name in RECURRENT]
-    paths = [Path(p) for p in argv] or [path for path in defaults if path.exists()]
+    paths = [Path(p) for p in argv] or default_models()
     if not paths:
-        print(f"no models given and none found in {SHARED}")
+        print(f"no models given and none found in {MODELS}")
         return
     workdir = Path(tempfile.mkdtemp(prefix="tinydeploy-memory-"))
     table = Table(title="native engine memory (bytes; TFLM arena: 32-bit estimate)")

@@ -43,7 +43,7 @@ def main(argv: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from tinydeploy.analysis.compute import op_costs
+    from tinydeploy.analysis.compute import op_costs, total_macs
     from tinydeploy.model.tflite import load_tflite
 
     paths = [Path(p) for p in argv] or [SHARED / f"{name}.tflite" for name in XCUBE_MS
@@ -55,7 +55,7 @@ def main(argv: list[str]) -> None:
         table.add_column(column, justify="left" if column == "model" else "right")
     verdicts = []
     for path in paths:
-        macs = sum(c.macs for c in op_costs(load_tflite(path)))
+        macs = total_macs(op_costs(load_tflite(path)))
         ref, fast = measure(path, work, False), measure(path, work, True)
         xcube = round(XCUBE_MS[path.stem] * 1e-3 * XCUBE_HZ) if path.stem in XCUBE_MS else None
         per_mac = fast["instructions"] / macs if macs else float("nan")

@@ -124,15 +124,16 @@ def test_every_damaged_arena_entry_is_measured_again_and_never_printed(measured,
 def test_a_damaged_device_arena_is_not_used(measured, used, tmp_path, monkeypatch):
     """--calibrate-arena's cached figure: a value outside [largest tensor, board RAM], or of the wrong type, is
     ignored and the analyze upper bound is used instead."""
-    from tinydeploy.emit import tflm
     from tinydeploy.model.tflite import load_tflite
+    from tinydeploy.tflm import arena as tflm
+    from tinydeploy.tflm.library import resolve_tflm_library
 
     model_path, cache, _, _ = measured
     copy = tmp_path / "cache"
     shutil.copytree(cache, copy)
     monkeypatch.setenv("TINYDEPLOY_CACHE_DIR", str(copy))
     model = load_tflite(model_path)
-    library = tflm.resolve_tflm_library(None)
+    library = resolve_tflm_library(None)
     tflm.store_device_arena(model, "nano33ble", library, 2000)
     (entry,) = (copy / "tflm-arena").glob("*.json")
     assert tflm.arena_for(model, "nano33ble", library).source != "analyze"  # a sound figure is used

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.virtual
 def tiny_project(tmp_path_factory) -> Path:
     """The generated project of the smallest model (builds in seconds), never built: each test copies it."""
     from tinydeploy.boards import get_board
-    from tinydeploy.emit.project import generate_project
+    from tinydeploy.flow import generate_project
     from tinydeploy.model.tflite import parse_tflite
 
     root = tmp_path_factory.mktemp("pio-runs")

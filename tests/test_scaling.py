@@ -36,23 +36,25 @@ def executed(work) -> int:
 def _passes():
     from rich.console import Console
 
-    from tinydeploy.analysis.analyze import analyze_model, tflm_arena
+    from tinydeploy.analysis.analyze import tflm_arena
     from tinydeploy.analysis.compute import op_costs
-    from tinydeploy.analysis.fit import engine_budgets, suggestions
+    from tinydeploy.analysis.fit import suggestions
     from tinydeploy.analysis.memory import activation_profile
     from tinydeploy.boards import all_boards, get_board
     from tinydeploy.engine.codegen import plan_native
+    from tinydeploy.engines import get_engine
+    from tinydeploy.flow import analyze
     from tinydeploy.model.tflite import parse_tflite
     from tinydeploy.report import render_analysis
 
     board = get_board("virtual")
 
     def fit(model):
-        flash, ram = engine_budgets(board, model, "tflm", 10**7)
+        flash, ram = get_engine("tflm").budgets(board, model, 10**7)
         suggestions(model, flash, ram, 10**7, all_boards(), board)
 
     def report(model, engine):
-        render_analysis(analyze_model(model, board, engine=engine), Console(file=io.StringIO(), width=160))
+        render_analysis(analyze(model, board, engine), Console(file=io.StringIO(), width=160))
 
     return {
         "load and check the model": lambda data, model: parse_tflite(data),
@@ -60,7 +62,7 @@ def _passes():
         "activation memory": lambda data, model: activation_profile(model),
         "TFLM arena (from the cache, checked against the model)": lambda data, model: tflm_arena(model),
         "fit and suggestions": lambda data, model: fit(model),
-        "JSON report": lambda data, model: analyze_model(model, board).to_json(),
+        "JSON report": lambda data, model: analyze(model, board, "tflm").to_json(),
         "terminal report": lambda data, model: report(model, "tflm"),
         "native engine plan": lambda data, model: plan_native(model),
         "native report": lambda data, model: report(model, "native"),

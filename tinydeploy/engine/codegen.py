@@ -1,20 +1,20 @@
-"""Emit the native engine's C source for a model: lower every op, plan memory, render templates/native/."""
+"""The native engine's plan for a model: lower every op, plan memory, render templates/native/ (text, through the
+one Jinja environment). `native_plan` writes nothing; `emit_native_sources` writes the C file (host tests)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from tinydeploy.emit.cstrings import c_comment
-from tinydeploy.emit.cstrings import c_string_literal as c_string
 from tinydeploy.analysis.memory import tensor_lifetimes
 from tinydeploy.engine.planner import MemoryPlan, plan_memory, variable_tensors
 from tinydeploy.engine.registry import LoweredModel, RefList, ScratchRef, TensorRef, lower_model
 from tinydeploy.fsutil import atomic_write_text
 from tinydeploy.model.tflite import TfliteModel
-from tinydeploy.paths import firmware_dir, templates_dir
+from tinydeploy.paths import firmware_dir
 
 MODEL_SOURCE = "td_model_native.c"
 VALUES_PER_LINE = 24
@@ -22,7 +22,7 @@ VALUES_PER_LINE = 24
 
 @dataclass
 class NativePlan:
-    model_source: Path  # the generated C file
+    source: str  # the generated C file's text (td_model_native.c)
     activation_bytes: int  # the static activation buffer, scratch included
     peak_op: int
     lower_bound_bytes: int  # most activation bytes live at once
@@ -32,6 +32,7 @@ class NativePlan:
     kernel_sources: list[Path] = field(default_factory=list)  # firmware/engine files the project must copy
     ops: list[str] = field(default_factory=list)
     steps: list["PlanStep"] = field(default_factory=list)  # per op: what runs and where its output lives
+    model_source: Path | None = None  # where emit_native_sources wrote `source`
 
 
 @dataclass(frozen=True)
@@ -85,16 +86,33 @@ def engine_dir() -> Path:
     return firmware_dir() / "engine"
 
 
+_LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"([A-Za-z0-9_]+\.h)"', re.MULTILINE)
+
+
 def kernel_files(kernels: list[str]) -> list[Path]:
+    """The firmware/engine files a model's kernels need: the shared td_*.h helpers, each kernel's .c and .h, and
+    the headers those include (an int16 variant reuses its int8 sibling's parameter structs)."""
     root = engine_dir()
     files = sorted(root.glob("td_*.h"))  # helpers shared by all kernels (fixed point, window geometry)
     for kernel in kernels:
         files += [root / f"{kernel}.c", root / f"{kernel}.h"]
+    pending = list(files)
+    while pending:
+        for name in _LOCAL_INCLUDE.findall(pending.pop().read_text(encoding="utf-8")):
+            header = root / name
+            if header.is_file() and header not in files:
+                files.append(header)
+                pending.append(header)
     return files
 
 
+def _c_integer(value: int) -> str:
+    return "INT64_MIN" if value == -(1 << 63) else str(value)  # -9223372036854775808 is not a C literal
+
+
 def _array_body(values: np.ndarray) -> str:
-    text = [str(int(v)) for v in values.tolist()] if values.dtype.kind in "iub" else [repr(float(v)) for v in values]
+    text = ([_c_integer(int(v)) for v in values.tolist()] if values.dtype.kind in "iub"
+            else [repr(float(v)) for v in values])
     lines = (", ".join(text[i:i + VALUES_PER_LINE]) for i in range(0, len(text), VALUES_PER_LINE))
     return ",\n".join("    " + line for line in lines)
 
@@ -106,22 +124,17 @@ def _render_call(lowered, plan: MemoryPlan) -> str:
         if isinstance(item, ScratchRef):
             return f"TD_AT({item.ctype}, {plan.scratch[lowered.op_index][0]}u)"
         if isinstance(item, RefList):
-            return f"(const {item.ctype} *const[]){{{', '.join(arg(i) for i in item.items)}}}"
+            pointee = item.ctype if item.writable else f"const {item.ctype}"
+            return f"({pointee} *const[]){{{', '.join(arg(i) for i in item.items)}}}"
         return str(item)
 
     return f"{lowered.function}({', '.join(arg(a) for a in lowered.args)});"
 
 
 def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryPlan) -> str:
-    import jinja2
+    from tinydeploy.emit.render import render
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "native")),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True, autoescape=False)
-    env.filters["c_comment"] = c_comment
-    env.filters["c_string"] = c_string
     tensors = model.tensors
-    (input_index,), (output_index,) = model.inputs, model.outputs
     offset_lines = [f"t{t} @ {offset}: {tensors[t].name} ({tensors[t].nbytes} B)"
                     for t, offset in sorted(plan.offsets.items(), key=lambda item: (item[1], item[0]))]
     offset_lines += [f"op {op} scratch @ {offset}: {size} B" for op, (offset, size) in sorted(plan.scratch.items())]
@@ -136,12 +149,18 @@ def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryP
                      "name": tensors[t].name} for t in variable_tensors(model)]
     arrays = [{"name": a.name, "ctype": a.ctype, "count": int(a.values.size), "comment": a.comment,
                "body": _array_body(a.values)} for a in lowered.constants.arrays]
-    return env.get_template("model.c.j2").render(
+    return render("native/model.c.j2",
         model_name=model.name, sha256=model.sha256, activation_bytes=plan.activation_bytes, peak_op=plan.peak_op,
         lower_bound_bytes=plan.lower_bound_bytes, flash_bytes=lowered.constants.flash_bytes,
         kernels=lowered.kernels, offset_lines=offset_lines, arrays=arrays, structs=lowered.constants.structs,
-        calls=calls, state_resets=state_resets, input_offset=plan.offsets[input_index],
-        input_bytes=tensors[input_index].nbytes, output_offset=plan.offsets[output_index], output_bytes=tensors[output_index].nbytes)
+        calls=calls, state_resets=state_resets, inputs=[_io_entry(model, plan, t) for t in model.inputs],
+        outputs=[_io_entry(model, plan, t) for t in model.outputs])
+
+
+def _io_entry(model: TfliteModel, plan: MemoryPlan, tensor: int) -> dict:
+    return {"tensor": tensor, "name": model.tensors[tensor].name, "dtype": model.tensors[tensor].dtype,
+            "shape": list(model.tensors[tensor].shape), "offset": plan.offsets[tensor],
+            "bytes": model.tensors[tensor].nbytes}
 
 
 def _reset_byte(tensor) -> int:
@@ -287,17 +306,20 @@ def plan_native(model: TfliteModel, fast_kernels: bool = True) -> tuple[LoweredM
     return lowered, best
 
 
-def emit_native_sources(model: TfliteModel, out_dir: Path, fast_kernels: bool = True) -> NativePlan:
-    """Write the model's native-engine C source into out_dir and return its plan (fast_kernels=False: reference
-    kernels only, the oracle the fast ones are tested against).
-
-    Raises TinydeployError (before writing anything) when the model has an op the engine lacks."""
+def native_plan(model: TfliteModel, fast_kernels: bool = True) -> NativePlan:
+    """The complete plan, its C source rendered (fast_kernels=False: reference kernels only, the oracle the fast
+    ones are tested against). Writes nothing; raises TinydeployError when the model has an op the engine lacks."""
     lowered, plan = plan_native(model, fast_kernels)
-    source = render_model_source(model, lowered, plan)
+    return NativePlan(render_model_source(model, lowered, plan), plan.activation_bytes, plan.peak_op,
+                      plan.lower_bound_bytes, lowered.constants.flash_bytes, plan.offsets, plan.scratch,
+                      kernel_files(lowered.kernels), [op.op for op in model.operators], _steps(model, lowered, plan))
+
+
+def emit_native_sources(model: TfliteModel, out_dir: Path, fast_kernels: bool = True) -> NativePlan:
+    """native_plan, with its C source written into out_dir (for compiling it on the host)."""
+    plan = native_plan(model, fast_kernels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / MODEL_SOURCE
-    atomic_write_text(path, source)
-    return NativePlan(path, plan.activation_bytes, plan.peak_op, plan.lower_bound_bytes,
-                      lowered.constants.flash_bytes, plan.offsets, plan.scratch, kernel_files(lowered.kernels),
-                      [op.op for op in model.operators], _steps(model, lowered, plan))
+    plan.model_source = out_dir / MODEL_SOURCE
+    atomic_write_text(plan.model_source, plan.source)
+    return plan

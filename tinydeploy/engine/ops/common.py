@@ -37,7 +37,7 @@ def window(ctx: LoweringContext, source: Tensor, result: Tensor, filter_height: 
     if out_b != batches or (out_h, out_w) != expected:
         raise ctx.fail(f"output shape {list(result.shape)} does not follow from {ctx.op.padding} padding "
                        f"(expected height x width {expected[0]} x {expected[1]})")
-    ctx.streams_over = source.index, window_overlap_limit(
+    ctx.streams_over = source.index, source.itemsize * window_overlap_limit(  # elements -> bytes (int16: 2)
         source, result, filter_height, filter_width, stride_h, stride_w, dilation_h, dilation_w,
         leading_padding(in_h, filter_height, stride_h, dilation_h, out_h),
         leading_padding(in_w, filter_width, stride_w, dilation_w, out_w))

@@ -7,7 +7,8 @@ straight from the input row by row (input depth a multiple of 4) or gathered int
 from __future__ import annotations
 
 from tinydeploy.engine.ops.common import conv_requant, fast_requant, widened_weights, window
-from tinydeploy.engine.registry import LoweringContext, lowering
+from tinydeploy.engine.ops.weighted_s16 import lower_conv_2d_s16
+from tinydeploy.engine.registry import LoweringContext, lowering, same
 
 PATCH_MAX_BYTES = 64  # TD_CONV_FAST_PATCH_MAX in conv_2d_fast.h
 ROWS_MAX = 8  # TD_CONV_FAST_ROWS_MAX
@@ -21,8 +22,10 @@ def fast_layout(filter_h: int, filter_w: int, in_depth: int, dilation_w: int) ->
     return ("im2col", patch) if patch <= PATCH_MAX_BYTES else None
 
 
-@lowering("CONV_2D", kernel="conv_2d")
+@lowering("CONV_2D", kernel="conv_2d", dtypes=same("int8", "int16"))
 def lower_conv_2d(ctx: LoweringContext):
+    if ctx.signature[0] == "int16":
+        return lower_conv_2d_s16(ctx)
     source = ctx.input(0, constant=False)
     weights = ctx.input(1, constant=True)
     bias = ctx.optional_input(2, ("int32",), constant=True)

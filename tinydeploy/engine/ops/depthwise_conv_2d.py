@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinydeploy.engine.ops.common import conv_requant, window
+from tinydeploy.engine.ops.weighted_s16 import lower_depthwise_conv_2d_s16
 from tinydeploy.engine.quant import activation_range, quantize_multiplier
-from tinydeploy.engine.registry import LoweringContext, lowering
+from tinydeploy.engine.registry import LoweringContext, lowering, same
 from tinydeploy.model.tflite import Tensor
 
 INT32_MAX = (1 << 31) - 1
@@ -20,8 +21,10 @@ INT16_MAX = (1 << 15) - 1
 VECTOR = 4  # channels per word in depthwise_conv_2d_fast.c
 
 
-@lowering("DEPTHWISE_CONV_2D", kernel="depthwise_conv_2d")
+@lowering("DEPTHWISE_CONV_2D", kernel="depthwise_conv_2d", dtypes=same("int8", "int16"))
 def lower_depthwise_conv_2d(ctx: LoweringContext):
+    if ctx.signature[0] == "int16":
+        return lower_depthwise_conv_2d_s16(ctx)
     source = ctx.input(0, constant=False)
     weights = ctx.input(1, constant=True)
     bias = ctx.optional_input(2, ("int32",), constant=True)
