@@ -226,13 +226,17 @@ def build_firmware(model: TfliteModel, board: Board, engine: str | Engine | None
         stages["generate"] = time.monotonic() - started
         check_downloads(chosen, plan, project.directory, project.env_name)
         check_app_downloads(app, board, project.directory, project.env_name)
+        compiled_seconds = chosen.prepare_build(plan, project.directory, project.env_name, progress)
+        if compiled_seconds:
+            stages["library"] = compiled_seconds  # compiled now, once for this machine
         started = time.monotonic()
         log(f"building {model.name} for {board.name} ({chosen.name}) in {project.directory}")
         build = build_project_of(project, progress)
         stages["build"] = time.monotonic() - started
     log(f"built: flash {build.flash_bytes} B, static RAM {build.ram_bytes} B, log {build.log_path}")
     return Firmware(model, board, chosen.name, project.directory, project.env_name, build.elf_path,
-                    build.flash_bytes, build.ram_bytes, stages["generate"] + stages["build"], plan)
+                    build.flash_bytes, build.ram_bytes,
+                    stages["generate"] + stages.get("library", 0.0) + stages["build"], plan)
 
 
 # ---- a running firmware --------------------------------------------------------------------------------------

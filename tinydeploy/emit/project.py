@@ -274,7 +274,7 @@ def _update_project(directory: Path, files: dict[str, bytes], manifest: dict, pr
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _update_links(directory: Path, links: dict[str, Path | None]) -> None:
+def update_links(directory: Path, links: dict[str, Path | None]) -> None:
     """Project-relative symlinks (e.g. lib_extra_dirs entry -> a local library copy, not duplicated); None removes
     one tinydeploy made before."""
     for name, target in links.items():
@@ -311,5 +311,5 @@ def write_project(directory: Path, files: dict[str, bytes], manifest: dict, forc
             _update_project(directory, files, manifest, previous)
         else:
             _write_new_project(directory, files, manifest)
-        _update_links(directory, links or {})
+        update_links(directory, links or {})
     return digests

@@ -134,6 +134,11 @@ class Engine:
     def check_downloads(self, plan: EnginePlan, project_dir: Path, env_name: str) -> None:
         """Raise at once, with the fix, when building needs a download of the engine's that cannot happen."""
 
+    def prepare_build(self, plan: EnginePlan, project_dir: Path, env_name: str, progress) -> float:
+        """Before tinydeploy builds the written project: what the engine's libraries need (e.g. compiled once per
+        machine). Returns the seconds spent compiling a library now (0: nothing to do, or compiled before)."""
+        return 0.0
+
     # ---- measured figures (engines with measures_arena) ------------------------------------------------------
 
     def calibration_options(self, model: TfliteModel, board: Board, options: EngineOptions) -> EngineOptions:

@@ -14,9 +14,7 @@ from tinydeploy.errors import TinydeployError
 from tinydeploy.model.tflite import TfliteModel
 from tinydeploy.paths import firmware_dir
 
-# Where a local copy of the TFLM library is linked into a project (PlatformIO's lib_extra_dirs).
-TFLM_LOCAL_LIB_DIR = ".tinydeploy-libs"
-TFLM_FILTER_SCRIPT = "tinydeploy_tflm_filter.py"
+from tinydeploy.tflm.library import TFLM_FILTER_SCRIPT, TFLM_LOCAL_LIB_DIR  # noqa: F401 (imported from here)
 
 
 @dataclass
@@ -110,6 +108,18 @@ class TflmEngine(Engine):
             from tinydeploy.engines.support import other_engine_that_runs
 
             raise tflm_library_unreachable(other_engine_that_runs(plan.model, self.name))
+
+    def prepare_build(self, plan: TflmEnginePlan, project_dir: Path, env_name: str, progress) -> float:
+        """A local library is compiled once per machine (per library, board and flags) and the project links it
+        (tinydeploy.tflm.prebuilt); a project that `generate` wrote keeps the library's sources."""
+        from tinydeploy.tflm.library import TFLM_LIBRARY_NAME
+        from tinydeploy.tflm.prebuilt import enabled, ensure_prebuilt, link_prebuilt
+
+        if not enabled(plan.library):
+            return 0.0
+        folder, seconds = ensure_prebuilt(plan.library, project_dir, env_name, progress)
+        link_prebuilt(project_dir, f"{TFLM_LOCAL_LIB_DIR}/{TFLM_LIBRARY_NAME}", folder)
+        return seconds
 
     def calibration_options(self, model: TfliteModel, board: Board, options: EngineOptions) -> EngineOptions:
         from dataclasses import replace

@@ -20,6 +20,10 @@ TFLM_LIBRARY_COMMIT = "7948b85e020470a30a83bf00e10fc43b486bfcba"
 TFLM_LIBRARY_DEPS = f"{TFLM_LIBRARY_NAME}={TFLM_LIBRARY_REPO}#{TFLM_LIBRARY_COMMIT}"
 TFLM_LIB_ENV = "TINYDEPLOY_TFLM_LIB"
 GITHUB_HOST = "github.com"
+# Where a local copy of the library is linked into a project (PlatformIO's lib_extra_dirs), and the pre-script
+# that leaves its board-specific parts out on other boards (firmware/tflm).
+TFLM_LOCAL_LIB_DIR = ".tinydeploy-libs"
+TFLM_FILTER_SCRIPT = "tinydeploy_tflm_filter.py"
 
 
 @dataclass(frozen=True)
