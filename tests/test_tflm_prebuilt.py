@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,80 @@ def test_two_projects_at_once_compile_the_library_once_and_later_ones_and_the_me
     (workspace,) = (home / "tflm-arena").glob("*/project")
     assert _library_compiles(workspace) == 0 and _library_compiles(tmp_path / "later") == 0
     assert json.loads(later.stdout)["outputs_match"]
+
+
+# ---- the machinery on a small library (no TFLM copy needed): real PlatformIO builds ------------------------------
+
+_PROJECT_SCRIPT = """
+import json, sys
+from pathlib import Path
+from tinydeploy.build.platformio import build_project
+from tinydeploy.tflm import prebuilt
+from tinydeploy.tflm.library import TflmLibrary
+project, library = Path(sys.argv[1]), TflmLibrary(Path(sys.argv[2]))
+folder, seconds = prebuilt.ensure_prebuilt(library, project, "virtual", lambda m: print(m, file=sys.stderr))
+prebuilt.link_prebuilt(project, ".tinydeploy-libs/Arduino_TensorFlowLite", folder)
+build = build_project(project, "virtual")
+print(json.dumps({"folder": str(folder), "seconds": seconds, "elf": str(build.elf_path)}))
+"""
+
+
+def _small_library(path: Path) -> TflmLibrary:
+    """A library laid out like the Arduino TFLM library (the header the builder includes), one function."""
+    library = _library(path, kernel='#include "tensorflow/lite/micro/micro_interpreter.h"\n'
+                                   "int td_small_add(int a, int b) { return a + b; }\n")
+    header = path / "src" / "tensorflow" / "lite" / "micro" / "micro_interpreter.h"
+    header.parent.mkdir(parents=True)
+    header.write_text("#pragma once\nint td_small_add(int a, int b);\n")
+    return library
+
+
+def _small_project(path: Path) -> Path:
+    from tinydeploy.build.platformio import virtual_platform_spec
+
+    project = _project(path)
+    ini = project / "platformio.ini"
+    ini.write_text(re.sub(r"(?m)^platform = .*$", f"platform = {virtual_platform_spec()}", ini.read_text()))
+    (project / "src").mkdir()
+    (project / "src" / "main.cpp").write_text(
+        '#include <Arduino.h>\n#include "tensorflow/lite/micro/micro_interpreter.h"\n'
+        "volatile int td_result;\nvoid setup() { td_result = td_small_add(2, 3); }\nvoid loop() {}\n")
+    return project
+
+
+def _defines(elf: Path, symbol: str) -> bool:
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as handle:
+        table = ELFFile(handle).get_section_by_name(".symtab")
+        return any(symbol in entry.name for entry in table.iter_symbols())
+
+
+@pytest.mark.virtual
+def test_projects_building_at_once_compile_a_library_once_link_it_and_a_damaged_archive_is_compiled_again(tmp_path):
+    if not shutil.which("arm-none-eabi-gcc"):
+        pytest.skip("arm-none-eabi-gcc not found (apt-get install gcc-arm-none-eabi)")
+    library = _small_library(tmp_path / "library")
+    env = {**os.environ, "TINYDEPLOY_HOME": str(tmp_path / "home"), "PYTHONPATH": str(Path(__file__).parents[1])}
+    projects = [_small_project(tmp_path / name) for name in ("one", "two")]
+    runs = [subprocess.Popen([sys.executable, "-c", _PROJECT_SCRIPT, str(project), str(library.local_path)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            for project in projects]
+    outputs = [run.communicate(timeout=900) for run in runs]
+    for run, (_, stderr) in zip(runs, outputs):
+        assert run.returncode == 0, stderr[-2000:]
+    results = [json.loads(stdout) for stdout, _ in outputs]
+    stderr = "".join(err for _, err in outputs)
+    assert stderr.count("compiling the TFLM library once for this machine (1 files") == 1, stderr
+    assert "waiting for another tinydeploy that compiles the TFLM library" in stderr
+    assert results[0]["folder"] == results[1]["folder"]
+    assert sorted(r["seconds"] > 0 for r in results) == [False, True]  # one compiled, the other reused it
+    for project, result in zip(projects, results):
+        assert _library_compiles(project) == 0
+        assert _defines(Path(result["elf"]), "td_small_add")  # linked from the archive
+    archive = Path(results[0]["folder"]) / "lib" / f"lib{prebuilt.ARCHIVE_NAME}.a"
+    archive.write_bytes(archive.read_bytes()[:-10])  # damaged
+    again = subprocess.run([sys.executable, "-c", _PROJECT_SCRIPT, str(projects[0]), str(library.local_path)],
+                           capture_output=True, text=True, env=env, timeout=900)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(again.stdout)["seconds"] > 0 and "compiling the TFLM library once" in again.stderr

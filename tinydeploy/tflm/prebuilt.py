@@ -97,28 +97,39 @@ def _scripts(settings: list[tuple[str, list[tuple[str, str]]]]) -> list[str]:
 
 
 def _platform_identity(settings, project_dir: Path) -> str:
-    """The platform the project names (a local platform's content) and every installed platform and package
-    version in tinydeploy's PlatformIO directory (the toolchain among them)."""
-    from tinydeploy.build.platformio import core_dir
+    """The platform the project names (a local platform: its content; an installed one: its version) and the
+    versions of its packages installed in tinydeploy's PlatformIO directory (the toolchain among them). A platform
+    PlatformIO has not installed yet counts by its name: the key is taken again after the builder installed it."""
+    from tinydeploy.build.platformio import provision_core_dir
 
+    core = provision_core_dir()
     digest = hashlib.sha256()
+    spec = ""
     for _, options in settings:
-        for key, value in options:
-            if key == "platform" and "symlink://" in value:
-                local = Path(value.split("symlink://", 1)[1])
-                local = local if local.is_absolute() else project_dir / local
-                for part in ("platform.json", "platform.py", "boards", "builder"):
-                    if (local / part).is_file():
-                        digest.update((local / part).read_bytes())
-                    elif (local / part).is_dir():
-                        digest.update(_tree_digest(local / part).encode())
-    core = core_dir()
-    for manifest in sorted([*core.glob("platforms/*/platform.json"), *core.glob("packages/*/package.json")]):
+        spec = next((value for key, value in options if key == "platform"), spec)
+    if "symlink://" in spec:
+        platform = Path(spec.split("symlink://", 1)[1])
+        platform = platform if platform.is_absolute() else project_dir / platform
+        for part in ("platform.json", "platform.py", "boards", "builder"):
+            if (platform / part).is_file():
+                digest.update((platform / part).read_bytes())
+            elif (platform / part).is_dir():
+                digest.update(_tree_digest(platform / part).encode())
+    else:
+        platform = core / "platforms" / spec.split("@", 1)[0].rsplit("/", 1)[-1]
+    try:
+        manifest = json.loads((platform / "platform.json").read_text())
+        packages = sorted(manifest.get("packages", {}))
+        digest.update(f"platform {spec} {manifest.get('version', '')}\n".encode())
+    except (OSError, ValueError, AttributeError, TypeError):
+        packages = []
+        digest.update(f"platform {spec} not installed\n".encode())
+    for name in packages:
         try:
-            version = json.loads(manifest.read_text()).get("version", "")
+            version = json.loads((core / "packages" / name / "package.json").read_text()).get("version", "")
         except (OSError, ValueError, AttributeError):
-            version = "unreadable"
-        digest.update(f"{manifest.parent.name}={version}\n".encode())
+            continue  # not installed: this board does not use it
+        digest.update(f"{name}={version}\n".encode())
     return digest.hexdigest()
 
 
@@ -195,17 +206,18 @@ def _library_json(library: TflmLibrary) -> str:
 
 def _compile(library: TflmLibrary, key: str, settings, scripts: list[str], project_dir: Path, env_name: str,
              progress: Progress) -> Path:
-    """Builds the library in a builder project and publishes it (renamed into place whole)."""
+    """Builds the library in a builder project and publishes it (renamed into place whole), under the key taken
+    again after the build (which installs a platform PlatformIO had not installed yet)."""
     from tinydeploy.build.platformio import build_project
 
     root = prebuilt_root()
-    # one builder per key, kept after a failure for its log (we hold the key's lock: nobody else uses it)
+    # one builder per key (we hold the key's lock: nobody else uses it), kept after a failure or an interruption:
+    # its log, and the objects compiled so far, which the next attempt reuses (SCons checks their sources)
     builder = root / f".{key}.build"
     staging = root / f".{key}.publish"
-    shutil.rmtree(builder, ignore_errors=True)
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        (builder / "src").mkdir(parents=True)
+        (builder / "src").mkdir(parents=True, exist_ok=True)
         (builder / "platformio.ini").write_text(_builder_ini(settings))
         (builder / "src" / "main.cpp").write_text(
             "// Makes PlatformIO build the Arduino TFLM library (tinydeploy.tflm.prebuilt)\n"
@@ -219,19 +231,25 @@ def _compile(library: TflmLibrary, key: str, settings, scripts: list[str], proje
         extra_dirs = [value for _, options in settings for k, value in options if k == "lib_extra_dirs"]
         for folder in " ".join(extra_dirs).replace(",", " ").split():
             (builder / folder).mkdir(parents=True, exist_ok=True)
-            (builder / folder / TFLM_LIBRARY_NAME).symlink_to(library.local_path, target_is_directory=True)
+            link = builder / folder / TFLM_LIBRARY_NAME
+            if link.is_symlink():
+                link.unlink()
+            link.symlink_to(library.local_path, target_is_directory=True)
     except OSError as exc:
         raise write_error(exc, builder, "create the TFLM library's builder project") from exc
     whole = TFLM_FILTER_SCRIPT not in scripts
     total = _count_sources(library.local_path / "src", whole)
-    compiled = 0
-    progress(f"compiling the TFLM library once for this machine ({total} files; later projects link it)")
+    # objects an interrupted attempt left count as compiled (SCons compiles again only what changed)
+    compiled = min(total, sum(1 for _ in (builder / ".pio" / "build" / env_name).glob(
+        f"lib*/{TFLM_LIBRARY_NAME}/**/*.o")))
+    progress(f"compiling the TFLM library once for this machine ({total} files; later projects link it)"
+             + (f": {compiled} left from an interrupted attempt" if compiled else ""))
 
     def on_line(line: str) -> None:
         nonlocal compiled
         if _COMPILING.match(line.strip()):
-            compiled += 1
-            progress(f"build: TFLM library (once): compiled {compiled} of {max(total, compiled)} files")
+            compiled = min(compiled + 1, total)
+            progress(f"build: TFLM library (once): compiled {compiled} of {total} files")
         else:
             progress(f"build: {line}")
 
@@ -252,17 +270,21 @@ def _compile(library: TflmLibrary, key: str, settings, scripts: list[str], proje
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(header, target)
         (folder / "library.json").write_text(_library_json(library))
+        key = prebuilt_key(library, project_dir, env_name)[0]
         atomic_write_text(folder / MANIFEST, json.dumps({
             "key": key, "library": library.version, "library_path": str(library.local_path),
             "archive_sha256": _archive_digest(folder / "lib" / f"lib{ARCHIVE_NAME}.a"), "compiled_files": compiled,
             "seconds": round(time.monotonic() - started, 1)}, indent=2) + "\n")
         final = root / key
-        if final.exists():  # a damaged earlier copy (we hold the key's lock: nobody uses it now)
-            shutil.rmtree(final)
-        os.replace(staging, final)
+        if published(key) is None:  # else another tinydeploy published the same meanwhile: use theirs
+            if final.exists():  # a damaged earlier copy
+                shutil.rmtree(final)
+            os.replace(staging, final)
     except OSError as exc:
+        if published(key) is None:
+            raise write_error(exc, root, "publish the compiled TFLM library in") from exc
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise write_error(exc, root, "publish the compiled TFLM library in") from exc
     shutil.rmtree(builder, ignore_errors=True)
     progress(f"TFLM library compiled: {compiled} files in {time.monotonic() - started:.0f} s, kept in {final}")
     return final / TFLM_LIBRARY_NAME
@@ -282,7 +304,8 @@ def ensure_prebuilt(library: TflmLibrary, project_dir: Path, env_name: str, prog
     what = f"the TFLM library build {key}"
 
     def compiled_or_published() -> tuple[Path, float]:
-        folder = published(key)
+        # taken again: the one that held the lock may have installed the platform, which changes the key
+        folder = published(prebuilt_key(library, project_dir, env_name)[0])
         if folder is not None:
             return folder, 0.0
         started = time.monotonic()
