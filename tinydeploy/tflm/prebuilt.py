@@ -296,7 +296,11 @@ def ensure_prebuilt(library: TflmLibrary, project_dir: Path, env_name: str, prog
     same key is waited for, then reused."""
     from tinydeploy.locking import LockBusy, file_lock
 
-    key, settings, scripts = prebuilt_key(library, project_dir, env_name)
+    try:
+        key, settings, scripts = prebuilt_key(library, project_dir, env_name)
+    except OSError as exc:
+        raise TinydeployError(f"cannot read {exc.filename or library.local_path}: {exc.strerror}",
+                              "check the TFLM library copy (--tflm-lib) and the project are readable") from None
     folder = published(key)
     if folder is not None:
         return folder, 0.0
