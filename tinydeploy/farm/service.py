@@ -189,9 +189,6 @@ class UsbBoardSlot:
         from tinydeploy.runners.usb import wait_for_port
 
         with self._lock:
-            bossac = self._bossac()
-            path = self.workdir / f"{self.group}.bin"
-            atomic_write_bytes(path, image)
             sketch, boot = self._port(list_ports.comports())
             if sketch is None and boot is None:
                 ports = ", ".join(f"{p.device} ({p.serial_number or '-'})" for p in list_ports.comports()) or "none"
@@ -199,6 +196,9 @@ class UsbBoardSlot:
                                       f"exporter host {socket.gethostname()} (serial ports: {ports})",
                                       "plug the board in (a data-capable cable) or fix the serial number given to "
                                       "tinydeploy farm serve --usb")
+            bossac = self._bossac()
+            path = self.workdir / f"{self.group}.bin"
+            atomic_write_bytes(path, image)
             if boot is None:
                 progress(f"resetting {sketch} into the bootloader (1200-baud touch)")
                 touch_1200_baud(sketch)

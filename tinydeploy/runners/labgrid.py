@@ -20,6 +20,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from tinydeploy.errors import EXIT_FAILED, TinydeployError
@@ -50,6 +51,25 @@ def coordinator_address(value: str | None = None) -> str:
     if not port.isdigit():
         raise TinydeployError(f"coordinator address {address!r} has no port number", "give HOST:PORT")
     return address
+
+
+def _held_record(address: str, place: str) -> Path:
+    """Where a run notes the place it holds (pid), so that a later run can take back a place that a killed run
+    (kill -9, a CI job's timeout) left acquired under the same user and host."""
+    from tinydeploy.paths import data_home
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{address}-{place}")
+    return data_home() / "farm" / "held" / safe
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _labgrid():
@@ -202,6 +222,11 @@ class LabgridSession:
                                       "gone)", "restart it on its host (tinydeploy farm serve)",
                                       exit_code=EXIT_FAILED)
             found[match.rename or resource] = PlacePort(exporter, group, match.rename or resource, entry)
+        if not found:
+            matches = ", ".join(repr(m) for m in place.matches) or "none"
+            raise TinydeployError(f"place {name} matches no board on the farm now (its matches: {matches})",
+                                  "start the exporter it names (tinydeploy farm serve), or fix the place's matches "
+                                  "(labgrid-client -p PLACE add-match EXPORTER/GROUP/*)", exit_code=EXIT_FAILED)
         return found
 
     def acquire(self, name: str, timeout: float, progress: Progress) -> str:
@@ -209,7 +234,7 @@ class LabgridSession:
         it; the reservation token."""
         pb2 = self._pb2
         self.sync()
-        self.place(name)
+        self._take_back(name, progress)
         request = pb2.CreateReservationRequest(filters={"main": pb2.Reservation.Filter(filter={"name": name})},
                                                prio=0.0)
         token = self.request("CreateReservation", request, f"reserving {name}").reservation.token
@@ -217,10 +242,27 @@ class LabgridSession:
             self._wait_allocated(name, token, timeout, progress)
             self.request("AcquirePlace", pb2.AcquirePlaceRequest(placename=name), f"acquiring {name}")
             self.sync()
+            record = _held_record(self.address, name)
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(f"{os.getpid()}\n")
         except BaseException:
             self._cancel(token)
             raise
         return token
+
+    def _take_back(self, name: str, progress: Progress) -> None:
+        """Release the place if a run of ours that has ended (its pid is gone) left it acquired."""
+        record = _held_record(self.address, name)
+        try:
+            pid = int(record.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if _pid_alive(pid) or self.place(name).acquired != self.identity:
+            return
+        progress(f"place {name} was left acquired by a tinydeploy run that ended (pid {pid}): releasing it")
+        self.request("ReleasePlace", self._pb2.ReleasePlaceRequest(placename=name), f"releasing {name}")
+        record.unlink(missing_ok=True)
+        self.sync()
 
     def _wait_allocated(self, name: str, token: str, timeout: float, progress: Progress) -> None:
         from labgrid.remote.common import Reservation, ReservationState
@@ -264,6 +306,7 @@ class LabgridSession:
             self.sync()
             if self.place(name).acquired == self.identity:
                 self.request("ReleasePlace", pb2.ReleasePlaceRequest(placename=name), f"releasing {name}")
+            _held_record(self.address, name).unlink(missing_ok=True)
         finally:
             if token:
                 self._cancel(token)
@@ -317,6 +360,7 @@ class LabgridRunner(Runner):
         self.location = ""  # the exporter, once known
         self._token: str | None = None
         self._acquired = False
+        self._uploaded = False  # a USB board's port moves after an upload: start() waits for it then
         self._lock = threading.RLock()
 
     # ---- finding a place's board -------------------------------------------------------------------------------
@@ -408,6 +452,7 @@ class LabgridRunner(Runner):
             progress(f"sending {len(image):,} B to place {self.place} on exporter {self.location}")
             started = time.monotonic()
             port.load(image, UPLOAD_TIMEOUT_S, lambda message: progress(f"{self.place}: {message}"))
+            self._uploaded = True
             progress(f"flashed on exporter {self.location} in {time.monotonic() - started:.1f} s")
 
     def attach(self, progress: Progress = _quiet) -> str:
@@ -419,7 +464,8 @@ class LabgridRunner(Runner):
     def start(self, progress: Progress = _quiet) -> str:
         """The board's serial port through labgrid. A USB board's port comes back after its upload (labgrid's
         exporter restarts ser2net for it): wait for it."""
-        deadline = time.monotonic() + (20.0 if self.caps.can_reset and not self.caps.emulated else 5.0)
+        deadline = time.monotonic() + (20.0 if self._uploaded and not self.caps.emulated else 0.0)
+        self._uploaded = False
         while True:
             self.session.sync()
             _, uart = self._ports()
