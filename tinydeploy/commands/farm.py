@@ -56,7 +56,10 @@ def serve(
                                      "running labgrid-exporter to you."),
 ) -> int:
     """Offer this machine's boards to a labgrid farm: a board service plus labgrid's exporter (stops with Ctrl-C)."""
-    import yaml
+    try:
+        import yaml  # labgrid's own dependency: its exporter reads YAML
+    except ImportError:
+        raise TinydeployError("labgrid is not installed", "pip install 'tinydeploy[farm]' (or pip install labgrid)")
 
     from tinydeploy.boards import get_board
     from tinydeploy.farm.service import BoardService, LabgridExporter, VirtualBoardSlot, exporter_config, \
@@ -70,6 +73,10 @@ def serve(
     board = get_board(board_name)
     if virtual and not runner_class(board.upload_runner).caps.emulated:
         raise TinydeployError(f"{board.name} is not an emulated board", "--board names the virtual boards' profile")
+    if not no_exporter:
+        from tinydeploy.farm.service import labgrid_exporter_program
+
+        labgrid_exporter_program()  # refuses at once when labgrid is missing
     name = name or socket.gethostname()
     coordinator = coordinator or default_coordinator()
     workdir = new_workdir()

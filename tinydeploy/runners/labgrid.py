@@ -124,8 +124,12 @@ class LabgridSession:
             return session
 
     def __init__(self, address: str):
+        import logging
+
         self.address = address
         self._client, self._pb2 = _labgrid()
+        if not logging.getLogger().handlers:  # labgrid logs its errors on the root logger; ours are one line
+            logging.getLogger().addHandler(logging.NullHandler())
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name=f"labgrid-{address}")
         self._thread.start()
@@ -211,13 +215,14 @@ class LabgridSession:
         else:
             paths = [(exporter, group, entry.cls, resource)
                      for exporter, groups in self.session.resources.items()
-                     for group, entries in groups.items() for resource, entry in entries.items()]
+                     for group, entries in groups.items() for resource, entry in entries.items()
+                     if "cls" in entry.data]  # an entry without data: its exporter has left
         for exporter, group, cls, resource in paths:
             match = place.getmatch((exporter, group, cls, resource))
             if match is None:
                 continue
             entry = self.session.resources.get(exporter, {}).get(group, {}).get(resource)
-            if entry is None:
+            if entry is None or "cls" not in entry.data:
                 raise TinydeployError(f"exporter {exporter} of place {name} has left the farm (its boards are "
                                       "gone)", "restart it on its host (tinydeploy farm serve)",
                                       exit_code=EXIT_FAILED)
