@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import REPO, run_cli
 
 pytest.importorskip("labgrid", reason="labgrid is not installed (pip install 'tinydeploy[farm]')")
-pytestmark = pytest.mark.virtual
+pytestmark = [pytest.mark.virtual, pytest.mark.slow]  # ~2-3 min for the module: one farm for all
 
 BIN = Path(sys.executable).parent
 COORDINATOR_START_S = 30.0
@@ -219,6 +219,24 @@ def test_the_hil_suite_runs_over_two_places_in_parallel(farm, tmp_path):
                                "fa-1", "--td-coordinator", farm.address, "-n", "2"], cwd=REPO, capture_output=True,
                               text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert too_many.returncode != 0 and "at most one worker per place" in too_many.stdout + too_many.stderr
+
+
+def test_labgrids_own_env_file_names_a_place_you_acquired(farm, tmp_path):
+    """labgrid's workflow: acquire with labgrid-client, run pytest --lg-env; the place is used, not released."""
+    env = tmp_path / "env.yaml"
+    env.write_text(f"targets:\n  main:\n    resources:\n      RemotePlace:\n        name: fb-1\n"
+                   f"options:\n  coordinator_address: '{farm.address}'\n")
+    user = farm.session.identity.split("/")[1]
+    assert farm.client("-p", "fb-1", "acquire", user=user).returncode == 0
+    try:
+        result = subprocess.run([sys.executable, "-m", "pytest", "hil/", "-p", "no:cacheprovider", "-q",
+                                 "-k", "raw_protocol", f"--lg-env={env}"], cwd=REPO, capture_output=True, text=True,
+                                timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-2000:]
+        assert farm.acquired() == {"fb-1": farm.session.identity}  # still yours
+    finally:
+        assert farm.client("-p", "fb-1", "release", user=user).returncode == 0
+    assert farm.acquired() == {}
 
 
 def test_a_busy_place_waits_then_names_its_holder(farm):

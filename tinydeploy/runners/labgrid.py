@@ -206,8 +206,18 @@ class LabgridSession:
                                   "EXPORTER/GROUP/*", exit_code=EXIT_FAILED)
         return places[name]
 
+    def on_loop(self, function, *args):
+        """Run `function` on the session's loop thread, where labgrid updates the places and resources (no other
+        thread sees them change half-way)."""
+        async def run():
+            return function(*args)
+        return self.call(run(), what="reading the farm's state")
+
     def ports(self, name: str) -> dict[str, PlacePort]:
         """The place's resources by name: the acquired ones when it is ours, else the ones its matches find."""
+        return self.on_loop(self._ports_now, name)
+
+    def _ports_now(self, name: str) -> dict[str, PlacePort]:
         place = self.place(name)
         found: dict[str, PlacePort] = {}
         if place.acquired:
