@@ -659,6 +659,10 @@ def _replay_setup(model: TfliteModel, board: Board, runner: Runner, path: Path):
     from tinydeploy.kits import kit_for_board
     from tinydeploy.sensors.stimulus import StimulusSource, input_mapping, load_stimulus
 
+    if not runner.caps.simulated_sensors and runner.location:
+        raise TinydeployError(f"--stimulus feeds recorded sensor data to a virtual board on this machine; "
+                              f"{runner.label}'s board hangs off {runner.location}, another machine",
+                              "leave out --place (a virtual board here takes the recording)")
     if not runner.caps.simulated_sensors:
         raise TinydeployError(f"--stimulus feeds recorded sensor data to simulated sensors; {board.name}'s are real",
                               "use --board virtual (the virtual board's sensors take recordings)")

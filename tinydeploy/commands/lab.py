@@ -45,13 +45,16 @@ def check(
     from tinydeploy.lab.check import (ProgressLines, find_usb_boards, place_runners, results_csv, results_json,
                                       run_lab_check, virtual_runners)
 
+    place_names = [p.strip() for option in places for p in option.split(",") if p.strip()]
     if kit_name is not None:
+        if place_names:
+            raise TinydeployError("--kit checks kits on this machine's USB or virtual boards, not a farm's places "
+                                  "yet", "run lab check --kit on the exporter's host, or leave out --places")
         return _check_kits(kit_name, virtual, engine, board_name, runs, as_json, csv_path, interactive, inject_fault)
     if interactive or inject_fault:
         raise TinydeployError("--interactive and --inject-fault check a kit's parts", "add --kit NAME")
     unresolved = []
     unreachable: list[tuple[str, str]] = []
-    place_names = [p.strip() for option in places for p in option.split(",") if p.strip()]
     if virtual and place_names:
         raise TinydeployError("give either --virtual or --places", "--places checks a farm's boards")
     if place_names:
