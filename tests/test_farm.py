@@ -194,6 +194,20 @@ def test_flash_and_monitor_run_on_a_place_and_release_it(farm, tmp_path):
     result = run_cli("monitor", "--place", "fa-0", "--coordinator", farm.address, "--runs", "5", "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout)["model"] == "sine"
+    # bench measures the firmware the place runs, outputs checked against host TFLM
+    result = run_cli("bench", "--place", "fa-0", "--coordinator", farm.address, "--model", model, "--runs", "5",
+                     "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    bench = json.loads(result.stdout)
+    assert bench["port"] == "fa-0" and bench["model"] == "sine" and bench["outputs_match"] and bench["runs"] == 5
+    # a recording feeds sensors simulated on this machine: refused for a place before anything is built
+    import numpy as np
+
+    np.savez(tmp_path / "word.npz", mic=np.zeros(1600, np.int16))
+    refused = run_cli("flash", model, "--place", "fa-0", "--coordinator", farm.address, "--stimulus",
+                      tmp_path / "word.npz", "--out", tmp_path / "replay")
+    assert refused.returncode == 2 and "fa-0's board hangs off exp1" in refused.stderr, refused.stderr[-2000:]
+    assert not (tmp_path / "replay").exists()
     # --board must agree with the place's board; --port and --place exclude each other
     wrong = run_cli("flash", model, "--place", "fa-0", "--coordinator", farm.address, "--board", "nano33ble")
     assert wrong.returncode != 0 and "offers a virtual board, not nano33ble" in wrong.stderr

@@ -77,3 +77,12 @@ def test_a_usb_board_is_exported_by_its_usb_serial_number_and_sketch_id(tmp_path
         uart = exporter_config(service, "pc-08")["nano33ble-0123"]["uart"]
     assert uart == {"cls": "USBSerialPort", "match": {"ID_SERIAL_SHORT": "0123", "ID_MODEL_ID": "805a"},
                     "speed": 115200}
+
+
+def test_a_kit_check_over_places_is_refused_with_a_reason():
+    from tests.conftest import run_cli
+
+    result = run_cli("lab", "check", "--kit", "nano33ble-sense", "--places", "lab-1", "--coordinator",
+                     "127.0.0.1:9")
+    assert result.returncode == 2 and "error: --kit checks kits on this machine" in result.stderr
+    assert "Traceback" not in result.stderr
