@@ -41,6 +41,16 @@ class EnginePlan:
     layout: object | None = None
 
 
+@dataclass(frozen=True)
+class ArduinoLibrary:
+    """An Arduino library the engine's sources need, as a sketch names it (README, sketch.yaml)."""
+
+    name: str  # its library.properties name, e.g. Arduino_TensorFlowLite
+    version: str  # its library.properties version
+    source: str  # where to get it (a repository, with the pinned commit)
+    local_path: Path | None = None  # a local copy given with --tflm-lib (arduino-cli profiles can name its folder)
+
+
 @dataclass
 class EngineFiles:
     """An engine's part of a project."""
@@ -49,6 +59,8 @@ class EngineFiles:
     firmware: list[Path] = field(default_factory=list)  # firmware files copied into lib/tinydeploy/src
     ini: dict | None = None  # settings for platformio.ini's library block (the template's `library`)
     links: dict[str, Path | None] = field(default_factory=dict)  # project-relative symlink -> target (None: none)
+    libraries: list[ArduinoLibrary] = field(default_factory=list)  # Arduino libraries the sources include
+    build_only: set[str] = field(default_factory=set)  # files only PlatformIO's build uses (its scripts)
 
 
 @dataclass
@@ -75,6 +87,7 @@ class Engine:
     ram_label: ClassVar[str] = ""  # what its model RAM is, in the RAM budget
     chooses_kernels: ClassVar[bool] = False  # --kernels applies
     measures_arena: ClassVar[bool] = False  # --calibrate-arena applies: its RAM is measured on a device
+    bit_exact: ClassVar[bool] = False  # its outputs equal host TFLM's byte for byte by design (flash --data requires it)
 
     # ---- the model -------------------------------------------------------------------------------------------
 
