@@ -9,13 +9,23 @@ and an arduino-cli `sketch.yaml` name the board's core and the libraries, pinned
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from tinydeploy import __version__
 from tinydeploy.boards import Board, all_boards
 from tinydeploy.emit.render import render
-from tinydeploy.engines.base import ArduinoLibrary
 from tinydeploy.errors import TinydeployError
+
+@dataclass(frozen=True)
+class ArduinoLibrary:
+    """An Arduino library an engine's sources need, as a sketch names it (README, sketch.yaml)."""
+
+    name: str  # its library.properties name, e.g. Arduino_TensorFlowLite
+    version: str  # its library.properties version
+    source: str  # where to get it (a repository, with the pinned commit)
+    local_path: Path | None = None  # a local copy given with --tflm-lib (arduino-cli profiles can name its folder)
+
 
 # Arduino's sketch specification: a basic letter or digit, then letters, digits, '_', '.', '-'; at most 63.
 SKETCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")

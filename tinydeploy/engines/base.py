@@ -14,6 +14,7 @@ from typing import Callable, ClassVar
 
 from tinydeploy.analysis.fit import Budget, flash_budget, ram_budget
 from tinydeploy.boards import Board
+from tinydeploy.emit.arduino import ArduinoLibrary
 from tinydeploy.model.tflite import TfliteModel
 
 Progress = Callable[[str], None]
@@ -39,16 +40,6 @@ class EnginePlan:
     constants_bytes: int | None = None  # flash of weights and constants when known exactly (else the model file)
     # Where the engine plans one buffer: its layout (offsets per tensor, activation_bytes, peak_op, steps, source)
     layout: object | None = None
-
-
-@dataclass(frozen=True)
-class ArduinoLibrary:
-    """An Arduino library the engine's sources need, as a sketch names it (README, sketch.yaml)."""
-
-    name: str  # its library.properties name, e.g. Arduino_TensorFlowLite
-    version: str  # its library.properties version
-    source: str  # where to get it (a repository, with the pinned commit)
-    local_path: Path | None = None  # a local copy given with --tflm-lib (arduino-cli profiles can name its folder)
 
 
 @dataclass

@@ -79,7 +79,7 @@ class TflmEngine(Engine):
         return tflm_code_bytes(model.op_names)
 
     def files(self, plan: TflmEnginePlan) -> EngineFiles:
-        from tinydeploy.engines.base import ArduinoLibrary
+        from tinydeploy.emit.arduino import ArduinoLibrary
         from tinydeploy.tflm.library import TFLM_LIBRARY_COMMIT, TFLM_LIBRARY_DEPS, TFLM_LIBRARY_NAME, \
             TFLM_LIBRARY_REPO
 
