@@ -198,3 +198,18 @@ def test_a_keras_regression_model_reports_float_host_and_device(sine_model_files
     # a fitted sine: float close to sin(x); int8 within a few output steps of it
     assert columns["float"]["rmse"] < 0.1 and columns["host int8"]["rmse"] < 0.15
     assert columns["float"]["rmse"] != columns["host int8"]["rmse"]
+
+
+def test_a_float_tflite_runs_as_the_float_column():
+    from tests.conftest import SHARED_MODELS
+
+    path = SHARED_MODELS.parent / "tflm-examples" / "hello_world_float.tflite"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (../shared/models/tflm-examples is not beside the checkout)")
+    from tinydeploy.accuracy import float_outputs
+
+    x = np.linspace(0.5, 6.0, 6, dtype=np.float32)[:, None]
+    values, what = float_outputs(path, x)
+    assert what == "float .tflite (TFLM)" and values.shape == (6, 1)
+    assert np.max(np.abs(values - np.sin(x))) < 0.1  # TFLM's example model approximates sin(x)
+    assert float_outputs(mlperf_model("ic"), x)[0] is None  # an int8 file has no float column

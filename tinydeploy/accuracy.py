@@ -51,7 +51,8 @@ def load_dataset(path: Path) -> DataSet:
     classes; all-number names are used as the class numbers)."""
     path = Path(path)
     if not path.exists():
-        raise TinydeployError(f"data set {path} does not exist", "give an .npz with arrays x and y, or a folder of .npy")
+        raise TinydeployError(f"data set {path} does not exist",
+                              "give an .npz with arrays x and y, or a folder of .npy")
     if path.is_dir():
         return _load_folder(path)
     if path.suffix.lower() == ".npy":
