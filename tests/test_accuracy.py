@@ -180,6 +180,7 @@ def test_ic_device_accuracy_equals_host_int8_on_the_virtual_board(tmp_path):
     assert accuracy["agreement_device_host"] == 1.0 and accuracy["differing_samples"] == []
     assert accuracy["agreement_required"] is True and accuracy["passed"] is True
     assert (tmp_path / "confusion.png").stat().st_size > 1000
+    assert "tinydeploy: device: sample 24/24" in result.stderr  # progress, one line per tenth outside a terminal
 
 
 @pytest.mark.virtual

@@ -413,11 +413,11 @@ def render_accuracy(report: AccuracyReport, console) -> None:
         table.add_row("max error", *[f"{c.max_error:.4g}" for c in report.columns])
     if report.classes >= 2 and report.kind != "regression":
         device_top1 = np.argmax(report.column("device").outputs, axis=1)
-        table.add_row("top-1 same as device",
-                      *[f"{np.mean(np.argmax(c.outputs, axis=1) == device_top1):.2%}" for c in report.columns])
-    table.add_row("outputs identical to device", *["" if c.name == "float" else
-                                                   ("100%" if c.name == "device" else f"{report.agreement:.2%}")
-                                                   for c in report.columns])
+        table.add_row("top-1 same as the device's",
+                      *["-" if c.name == "device" else f"{np.mean(np.argmax(c.outputs, axis=1) == device_top1):.2%}"
+                        for c in report.columns])
+    table.add_row("outputs identical to the device's", *["-" if c.name != "host int8" else f"{report.agreement:.2%}"
+                                                         for c in report.columns])
     console.print(table)
     if report.float_note:
         console.print(f"float model: {report.float_note}")
