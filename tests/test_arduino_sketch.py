@@ -128,6 +128,15 @@ def test_the_cli_writes_the_default_sketch_and_keeps_a_users_changes(tmp_path):
     assert foreign.returncode != 0 and "was not written by tinydeploy" in foreign.stderr
 
 
+def test_a_sketch_folder_is_not_regenerated_as_a_platformio_project(tmp_path):
+    generate_project(sine_model(), NANO, "native", tmp_path / "sine_sketch", layout="arduino")
+    with pytest.raises(TinydeployError, match="holds an Arduino sketch folder that tinydeploy wrote, not a PlatformIO project"):
+        generate_project(sine_model(), NANO, "native", tmp_path / "sine_sketch")
+    generate_project(sine_model(), NANO, "native", tmp_path / "pio")
+    with pytest.raises(TinydeployError, match="holds a PlatformIO project that tinydeploy wrote, not an Arduino sketch folder"):
+        generate_project(sine_model(), NANO, "native", tmp_path / "pio", layout="arduino")
+
+
 @pytest.mark.virtual
 @pytest.mark.slow
 def test_the_sketch_folder_builds_as_it_is_and_runs_on_the_virtual_board(tmp_path):

@@ -155,11 +155,29 @@ def generate_project(model: TfliteModel, board: Board, engine: str | Engine | No
         check_sketch_dir(directory)
     directory = Path(directory or default_project_dir(model, board, chosen.name))
     check_project_dir(directory, force)
+    _check_same_format(directory, layout)
     options = EngineOptions(fast_kernels=fast_kernels, tflm_lib=tflm_lib, arena=arena)
     plan = chosen.plan(model, board, options, measure=_measure_on_virtual_board(progress) if measure else None)
     if fit_check:
         check_fit(chosen, plan)
     return write_plan(chosen, plan, directory, force, layout=layout)
+
+
+def _check_same_format(directory: Path, layout: str) -> None:
+    """A sketch folder is not regenerated as a PlatformIO project or the other way round (its old layout's folders
+    would stay behind)."""
+    import json
+
+    from tinydeploy.emit.project import MANIFEST
+
+    titles = {"platformio": "a PlatformIO project", "arduino": "an Arduino sketch folder"}
+    try:
+        previous = json.loads((directory / MANIFEST).read_text()).get("format", "platformio")
+    except (OSError, ValueError, AttributeError):
+        return
+    if previous != layout:
+        raise TinydeployError(f"{directory} holds {titles.get(previous, previous)} that tinydeploy wrote, not {titles[layout]}",
+                              "give another --out for the other format")
 
 
 # ---- build ---------------------------------------------------------------------------------------------------
@@ -226,6 +244,7 @@ def build_firmware(model: TfliteModel, board: Board, engine: str | Engine | None
     started = time.monotonic()
     directory = Path(out_dir or default_project_dir(model, board, chosen.name))
     check_project_dir(directory, force)
+    _check_same_format(directory, "platformio")
     plan = chosen.plan(model, board, options, measure=_measure_on_virtual_board(progress) if measure else None)
     if fit_check:
         check_fit(chosen, plan)
