@@ -169,7 +169,8 @@ def test_ic_device_accuracy_equals_host_int8_on_the_virtual_board(tmp_path):
     x, y, host_accuracy = labelled_ic_set(24)
     np.savez(tmp_path / "ic_test.npz", x=x, y=y)
     result = run_cli("flash", mlperf_model("ic"), "--data", tmp_path / "ic_test.npz", "--json", "--runs", "1",
-                     "--samples", "1", "--out", tmp_path / "ic", "--plot", tmp_path / "confusion.png")
+                     "--samples", "1", "--out", tmp_path / "ic", "--plot", tmp_path / "confusion.png",
+                     "--report", tmp_path / "ic.html")
     assert result.returncode == 0, result.stderr[-2000:]
     accuracy = json.loads(result.stdout)["accuracy"]
     assert accuracy["samples"] == 24 and accuracy["kind"] == "classifier"
@@ -180,6 +181,8 @@ def test_ic_device_accuracy_equals_host_int8_on_the_virtual_board(tmp_path):
     assert accuracy["agreement_device_host"] == 1.0 and accuracy["differing_samples"] == []
     assert accuracy["agreement_required"] is True and accuracy["passed"] is True
     assert (tmp_path / "confusion.png").stat().st_size > 1000
+    page = (tmp_path / "ic.html").read_text()
+    assert "Accuracy on the board" in page and "75.00%" in page and 'id="confusion"' in page
     assert "tinydeploy: device: sample 24/24" in result.stderr  # progress, one line per tenth outside a terminal
 
 
