@@ -176,8 +176,8 @@ def _check_same_format(directory: Path, layout: str) -> None:
     except (OSError, ValueError, AttributeError):
         return
     if previous != layout:
-        raise TinydeployError(f"{directory} holds {titles.get(previous, previous)} that tinydeploy wrote, not {titles[layout]}",
-                              "give another --out for the other format")
+        raise TinydeployError(f"{directory} holds {titles.get(previous, previous)} that tinydeploy wrote, not "
+                              f"{titles[layout]}", "give another --out for the other format")
 
 
 # ---- build ---------------------------------------------------------------------------------------------------
@@ -692,7 +692,9 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
         progress(f"running the {len(prepared.inputs)} samples of {data} on host TFLM")
         host_raw = host_outputs(model, prepared)
         float_values, float_note = (None, "no float model (an int8 model was given)")
-        if float_source is not None and prepared.values is not None:
+        if float_source is not None and prepared.values is None:
+            float_note = "not run: the data set holds quantized int8 inputs, the float model takes real values"
+        elif float_source is not None:
             float_values, float_note = float_outputs(float_source, prepared.values, progress)
         stages["host"] = time.monotonic() - started
         started = time.monotonic()
