@@ -130,10 +130,10 @@ def test_the_cli_writes_the_default_sketch_and_keeps_a_users_changes(tmp_path):
 
 def test_a_sketch_folder_is_not_regenerated_as_a_platformio_project(tmp_path):
     generate_project(sine_model(), NANO, "native", tmp_path / "sine_sketch", layout="arduino")
-    with pytest.raises(TinydeployError, match="holds an Arduino sketch folder that tinydeploy wrote, not a PlatformIO project"):
+    with pytest.raises(TinydeployError, match="holds an Arduino sketch folder that tinydeploy wrote, not a PlatformIO"):
         generate_project(sine_model(), NANO, "native", tmp_path / "sine_sketch")
     generate_project(sine_model(), NANO, "native", tmp_path / "pio")
-    with pytest.raises(TinydeployError, match="holds a PlatformIO project that tinydeploy wrote, not an Arduino sketch folder"):
+    with pytest.raises(TinydeployError, match="holds a PlatformIO project that tinydeploy wrote, not an Arduino sketch"):
         generate_project(sine_model(), NANO, "native", tmp_path / "pio", layout="arduino")
 
 

@@ -78,7 +78,7 @@ class Engine:
     ram_label: ClassVar[str] = ""  # what its model RAM is, in the RAM budget
     chooses_kernels: ClassVar[bool] = False  # --kernels applies
     measures_arena: ClassVar[bool] = False  # --calibrate-arena applies: its RAM is measured on a device
-    bit_exact: ClassVar[bool] = False  # its outputs equal host TFLM's byte for byte by design (flash --data requires it)
+    bit_exact: ClassVar[bool] = False  # outputs equal host TFLM's byte for byte by design (flash --data requires it)
 
     # ---- the model -------------------------------------------------------------------------------------------
 
