@@ -133,7 +133,7 @@ def test_a_sketch_folder_is_not_regenerated_as_a_platformio_project(tmp_path):
     with pytest.raises(TinydeployError, match="holds an Arduino sketch folder that tinydeploy wrote, not a PlatformIO"):
         generate_project(sine_model(), NANO, "native", tmp_path / "sine_sketch")
     generate_project(sine_model(), NANO, "native", tmp_path / "pio")
-    with pytest.raises(TinydeployError, match="holds a PlatformIO project that tinydeploy wrote, not an Arduino sketch"):
+    with pytest.raises(TinydeployError, match="holds a PlatformIO project that tinydeploy wrote, not an Arduino"):
         generate_project(sine_model(), NANO, "native", tmp_path / "pio", layout="arduino")
 
 
