@@ -30,7 +30,7 @@ def setup(
     if from_bundle is not None:
         if bundle is not None:
             raise TinydeployError("--from and --bundle do not go together", "install a bundle, or make one")
-        from tinydeploy.build.bundle import describe, install_bundle
+        from tinydeploy.lab.bundle import describe, install_bundle
 
         with console.status("checking the bundle") as status:
             result = install_bundle(from_bundle, force, lambda message: status.update(message[:120]))
@@ -54,7 +54,7 @@ def setup(
 
     board = get_board(board_name)
     if bundle is not None:
-        from tinydeploy.build.bundle import _tar_mode
+        from tinydeploy.lab.bundle import _tar_mode
         from tinydeploy.fsutil import check_output_path
 
         _tar_mode(bundle)
@@ -62,7 +62,7 @@ def setup(
     with console.status("checking") as status:
         result = setup_board(board, lambda message: status.update(message[:120]), build_check)
         if bundle is not None:
-            from tinydeploy.build.bundle import write_bundle
+            from tinydeploy.lab.bundle import write_bundle
 
             result["bundle"] = write_bundle(board, bundle, tflm_lib, force, lambda message: status.update(message[:120]))
     result["core_dir"] = str(core_dir())
@@ -73,11 +73,11 @@ def setup(
     installed = ", ".join(result["installed"]) or "nothing (already installed)"
     out.print(f"{board.name}: installed {installed}; verified: {result['verified']} (in {result['core_dir']})")
     if bundle is not None:
-        from tinydeploy.build.bundle import describe
+        from tinydeploy.lab.bundle import describe
 
         made = result["bundle"]
         out.print(f"wrote {made['bundle']} ({made['bundle_bytes'] / 1e6:.1f} MB, {made['file_count']} files): "
                   f"{describe(made)}", soft_wrap=True)
-        if made["tflm_library"] is None and board.default_engine == "tflm":
-            out.print("note: no TFLM library in the bundle (give --tflm-lib PATH): TFLM builds on the lab machines "
-                      "will need GitHub", soft_wrap=True)
+        if made["tflm_library"] is None:
+            out.print("note: no TFLM library in the bundle (give --tflm-lib PATH): builds with the TFLM engine on the "
+                      "lab machines will need GitHub", soft_wrap=True)

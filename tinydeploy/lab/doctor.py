@@ -200,7 +200,7 @@ def check_port_grabbers(proc: Path = Path("/proc")) -> list[Check]:
 def run_doctor(board_names: list[str] | None = None) -> list[Check]:
     from tinydeploy.boards import all_boards
 
-    from tinydeploy.build.bundle import doctor_checks as bundle_checks
+    from tinydeploy.lab.bundle import doctor_checks as bundle_checks
 
     names = board_names or sorted(all_boards())
     return (check_python() + check_platformio(names) + bundle_checks(board_names) + check_toolchain() + check_qemu()

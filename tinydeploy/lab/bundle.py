@@ -602,11 +602,10 @@ def doctor_checks(board_names: list[str] | None):
                   if not problems else "; ".join(problems))
         checks.append(Check(f"offline build for {name}", FAIL if problems else OK, detail,
                             f"run `tinydeploy setup --from {source}` again" if problems else ""))
-        if board.default_engine == "tflm" or record.get("tflm_library"):
-            library = resolve_tflm_library()
-            checks.append(Check(f"TFLM library for {name}", OK if library.local_path else WARN,
-                                f"local copy {library.local_path} ({library.version})" if library.local_path else
-                                "none here: TFLM builds download it from GitHub",
-                                "" if library.local_path else "make the bundle with --tflm-lib PATH (or use --engine "
-                                "native)"))
+        library = resolve_tflm_library()
+        checks.append(Check("TFLM library", OK if library.local_path else WARN,
+                            f"local copy {library.local_path} ({library.version})" if library.local_path else
+                            "none here: builds with the TFLM engine download it from GitHub",
+                            "" if library.local_path else "make the bundle with --tflm-lib PATH (or use --engine "
+                            "native)"))
     return checks
