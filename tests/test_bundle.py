@@ -282,8 +282,9 @@ def test_virtual_board_bundle_installs_and_builds_with_the_network_blocked(tmp_p
         pytest.skip("no network namespace here (`unshare -rn` needs unprivileged user namespaces)")
     from tinydeploy.hil.models import sine_model_bytes
 
+    library = os.environ.get("TINYDEPLOY_TFLM_LIB")  # bundled when given: the lab machine then finds it offline
     made = run_cli("setup", "--board", "virtual", "--bundle", tmp_path / "lab.tar", "--json",
-                   env={"TINYDEPLOY_TFLM_LIB": ""})
+                   *(["--tflm-lib", library] if library else []), env={"TINYDEPLOY_TFLM_LIB": ""})
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["bundle"]["platform"]["name"] == "tinydeploy-virtual"
     (tmp_path / "sine.tflite").write_bytes(sine_model_bytes())
@@ -302,6 +303,8 @@ def test_virtual_board_bundle_installs_and_builds_with_the_network_blocked(tmp_p
     assert "checksums verified" in result.stdout
     checks = {c["name"]: c for c in json.loads((tmp_path / "doctor.json").read_text())["checks"]}
     assert checks["offline bundle"]["status"] == "OK" and checks["offline build for virtual"]["status"] == "OK"
+    if library:
+        assert checks["TFLM library"]["status"] == "OK" and str(fresh / "tflm-library") in checks["TFLM library"]["detail"]
     flashed = json.loads((tmp_path / "flash.json").read_text())
     assert flashed["board"] == "virtual" and flashed["outputs_match"] is True and flashed["flash_bytes"] > 0, flashed
     assert (fresh / "bundle.json").is_file() and (tmp_path / "project" / ".pio" / "build" / "virtual" / "firmware.elf").is_file()

@@ -30,12 +30,13 @@ def setup(
     if from_bundle is not None:
         if bundle is not None:
             raise TinydeployError("--from and --bundle do not go together", "install a bundle, or make one")
-        from tinydeploy.lab.bundle import describe, install_bundle
+        from tinydeploy.lab.bundle import describe, install_bundle, read_manifest
 
+        if board_name and board_name != read_manifest(from_bundle)[0].get("board"):
+            raise TinydeployError(f"{from_bundle} is a bundle for {read_manifest(from_bundle)[0].get('board')}, not "
+                                  f"{board_name}", "give that bundle's board, or leave --board out")
         with console.status("checking the bundle") as status:
             result = install_bundle(from_bundle, force, lambda message: status.update(message[:120]))
-        if board_name and board_name != result["board"]:
-            console.print(f"[yellow]warning:[/] the bundle is for {result['board']}, not {board_name}")
         if as_json:
             print(json.dumps(result, indent=2))
             return

@@ -280,7 +280,8 @@ def write_bundle(board: Board, out: Path, tflm_lib: str | Path | None = None, fo
     fd, temporary = tempfile.mkstemp(prefix=f".{out.name}-", dir=out.parent or Path("."))
     os.close(fd)
     try:
-        with tarfile.open(temporary, f"w:{mode}" if mode else "w", format=tarfile.PAX_FORMAT) as tar:
+        level = {"compresslevel": 6} if mode in ("gz", "bz2") else {}  # tarfile's 9 is slow on hundreds of MB
+        with tarfile.open(temporary, f"w:{mode}" if mode else "w", format=tarfile.PAX_FORMAT, **level) as tar:
             import io
 
             tar.addfile(_info(f"{ROOT}/{MANIFEST}", tarfile.REGTYPE, len(manifest_bytes)), io.BytesIO(manifest_bytes))
