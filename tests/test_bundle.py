@@ -235,9 +235,13 @@ def test_bundled_tflm_library_and_objects_are_found_without_the_env_variable(tmp
 
     source = tmp_path / "source-home"
     monkeypatch.setenv("TINYDEPLOY_HOME", str(source))
-    objects = source / bundle.TFLM_OBJECTS_DIR / "cortex-m4"
+    # where the arena measurement compiles the library (flow.measure_on_virtual_board)
+    workspace = source / "tflm-arena" / resolve_tflm_library(library).version / "project"
+    objects = workspace / ".pio" / "build" / "virtual" / "lib0a1" / "Arduino_TensorFlowLite"
     objects.mkdir(parents=True)
-    (objects / "libtflm.a").write_bytes(b"!<arch>\n" + bytes(64))
+    (objects / "micro_interpreter.cpp.o").write_bytes(b"\x7fELF" + bytes(64))
+    (workspace / ".tinydeploy-libs").mkdir()
+    (workspace / ".tinydeploy-libs" / "Arduino_TensorFlowLite").symlink_to(library)  # written again by generate
     made = bundle.write_bundle(get_board("virtual"), tmp_path / "lab.tar.gz", tflm_lib=library)
     assert made["tflm_library"]["name"] == "Arduino_TensorFlowLite" and made["tflm_objects"]
 
@@ -247,7 +251,9 @@ def test_bundled_tflm_library_and_objects_are_found_without_the_env_variable(tmp
     assert resolve_tflm_library().local_path is None
     bundle.install_bundle(tmp_path / "lab.tar.gz")
     assert resolve_tflm_library().local_path == installed_library_dir()
-    assert (fresh / bundle.TFLM_OBJECTS_DIR / "cortex-m4" / "libtflm.a").read_bytes()[:8] == b"!<arch>\n"
+    installed = fresh / objects.relative_to(source) / "micro_interpreter.cpp.o"
+    assert installed.read_bytes()[:4] == b"\x7fELF"
+    assert not (fresh / workspace.relative_to(source) / ".tinydeploy-libs").exists()
     originals = sorted(p.relative_to(library).as_posix() for p in Path(library).rglob("*.cpp") if ".git" not in p.parts)
     assert originals and sorted(p.relative_to(installed_library_dir()).as_posix()
                                 for p in installed_library_dir().rglob("*.cpp")) == originals

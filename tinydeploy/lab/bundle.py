@@ -39,10 +39,14 @@ ROOT = "tinydeploy-bundle"  # the archive's top folder: its manifest, checksums 
 MANIFEST = "manifest.json"
 CHECKSUMS = "SHA256SUMS"
 INSTALLED_RECORD = "bundle.json"  # in $TINYDEPLOY_HOME: the manifest of the installed bundle, for doctor
-# The TFLM library's compiled objects, where a build that compiles the library once keeps them in the home.
-TFLM_OBJECTS_DIR = "tflm-objects"
+# The TFLM library's compiled objects: the workspace where tinydeploy measures TFLM arenas on the virtual board
+# (flow.measure_on_virtual_board: tflm-arena/<library version>/project, whose .pio/build holds the library's
+# objects after its first, minutes-long, compile). Bundled with the library so the lab machines skip that compile
+# where PlatformIO finds the objects current (same tinydeploy install path).
+TFLM_OBJECTS_DIR = "tflm-arena"
 PROVISIONED_MARK = "provisioned by tinydeploy"  # package.json description of tinydeploy's own packages
-_SKIPPED_NAMES = {".git", "__pycache__", ".DS_Store"}
+# .tinydeploy-libs: a generated project's link to the local TFLM library, written again on the next generate
+_SKIPPED_NAMES = {".git", "__pycache__", ".DS_Store", ".tinydeploy-libs"}
 _COMPRESSION = {".tar": "", ".tar.gz": "gz", ".tgz": "gz", ".tar.xz": "xz", ".txz": "xz", ".tar.bz2": "bz2"}
 
 
@@ -165,9 +169,11 @@ def plan_bundle(board: Board, tflm_lib: str | Path | None = None) -> tuple[dict,
         tflm = {"name": TFLM_LIBRARY_NAME, "version": version, "tinydeploy_pins_commit": TFLM_LIBRARY_COMMIT}
         components.append(Component(f"tflm-library/{TFLM_LIBRARY_NAME}", library.local_path, "tflm-library",
                                     TFLM_LIBRARY_NAME, version))
-    objects = data_home() / TFLM_OBJECTS_DIR
-    if objects.is_dir() and any(objects.iterdir()):
-        components.append(Component(TFLM_OBJECTS_DIR, objects, "tflm-objects", "compiled TFLM library", None))
+    if tflm is not None and tflm["version"]:
+        for workspace in sorted((data_home() / TFLM_OBJECTS_DIR).glob(f"*{tflm['version']}")):
+            if (workspace / "project" / ".pio" / "build").is_dir():
+                components.append(Component(f"{TFLM_OBJECTS_DIR}/{workspace.name}", workspace, "tflm-objects",
+                                            "compiled TFLM library", tflm["version"]))
     from importlib import metadata
 
     manifest = {
@@ -389,14 +395,13 @@ def _check_board(manifest: dict, path: Path) -> Board:
 
 
 def _component_paths(manifest: dict, path: Path) -> list[str]:
-    allowed = ("platformio/platforms/", "platformio/packages/", "tflm-library/")
+    depth = {"platformio/platforms/": 3, "platformio/packages/": 3, "tflm-library/": 2, f"{TFLM_OBJECTS_DIR}/": 2}
     paths = []
     for component in manifest.get("components", []):
         home_path = component.get("path") if isinstance(component, dict) else None
         pure = PurePosixPath(home_path or "")
         if not home_path or pure.is_absolute() or ".." in pure.parts or \
-                not (home_path.startswith(allowed) and len(pure.parts) == (2 if home_path.startswith("tflm") else 3)
-                     or home_path == TFLM_OBJECTS_DIR):
+                not any(home_path.startswith(prefix) and len(pure.parts) == parts for prefix, parts in depth.items()):
             raise TinydeployError(f"{path} names a folder tinydeploy does not install: {home_path!r}",
                                   _make_hint(str(manifest.get("board")), path.name))
         paths.append(home_path)
@@ -435,7 +440,10 @@ def _verify_extracted(staging_home: Path, manifest: dict, path: Path) -> None:
             raise _damaged(path, f"{relative} is missing (a cut copy?)", board)
 
 
-def _current_version(target: Path, kind: str) -> str | None:
+def _current_version(target: Path, component: dict) -> str | None:
+    kind = component.get("kind")
+    if kind == "tflm-objects":
+        return component.get("version")  # the folder is named after the library version: the same by construction
     return _library_version(target) if kind == "tflm-library" else _package_version(target)
 
 
@@ -456,8 +464,8 @@ def install_bundle(path: Path, force: bool = False, progress: Progress = lambda 
     for home_path, component in components.items():  # refuse before extracting anything
         target = home / home_path
         if target.exists() and not force:
-            current = _current_version(target, component.get("kind", ""))
-            if current != component.get("version") or component.get("kind") == "tflm-objects":
+            current = _current_version(target, component)
+            if current != component.get("version"):  # the same version is replaced: a repair
                 raise TinydeployError(f"{target} already holds {component.get('name')} {current or '(unknown version)'}"
                                       f"; the bundle has {component.get('version') or 'other files'}",
                                       "pass --force to replace it with the bundle's")
