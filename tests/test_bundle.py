@@ -51,7 +51,7 @@ def _constructed_nordicnrf52_home(home: Path, version: str = "10.11.0") -> None:
         "name": "nordicnrf52", "version": version,
         "frameworks": {"arduino": {"script": "builder/frameworks/arduino/mbed-core/arduino-core-mbed.py"}},
         "packages": {
-            "toolchain-gccarmnoneeabi": {"type": "toolchain", "owner": "platformio", "version": ">=1.60301.0,<1.80000.0"},
+            "toolchain-gccarmnoneeabi": {"type": "toolchain", "version": ">=1.60301.0,<1.80000.0"},
             "framework-arduino-mbed": {"type": "framework", "optional": True, "version": "~4.5.0"},
             "framework-arduinoadafruitnrf52": {"type": "framework", "optional": True, "version": "~1.10601.0"},
             "tool-sreccat": {"version": "~1.164.0"},
@@ -64,7 +64,8 @@ def _constructed_nordicnrf52_home(home: Path, version: str = "10.11.0") -> None:
     os.symlink("main.py", platform / "builder" / "entry.py")  # a link inside the package stays a link
     packages = core / "packages"
     _platformio_package(packages / "framework-arduino-mbed", "framework-arduino-mbed", "4.5.0",
-                        {"cores/arduino/Arduino.h": "#pragma once\n", "variants/ARDUINO_NANO33BLE/libs/libmbed.a": "!<arch>\n"})
+                        {"cores/arduino/Arduino.h": "#pragma once\n",
+                         "variants/ARDUINO_NANO33BLE/libs/libmbed.a": "!<arch>\n"})
     _platformio_package(packages / "framework-arduinoadafruitnrf52", "framework-arduinoadafruitnrf52", "1.10601.0",
                         {"cores/nRF5/Arduino.h": "#pragma once\n"})
     _platformio_package(packages / "toolchain-gccarmnoneeabi@1.70201.0", "toolchain-gccarmnoneeabi", "1.70201.0",
@@ -301,7 +302,8 @@ def test_virtual_board_bundle_installs_and_builds_with_the_network_blocked(tmp_p
               f"assert not host_reachable(\"api.registry.platformio.org\", timeout=3)' && "
               f"{python} -m tinydeploy setup --from lab.tar && "
               f"{python} -m tinydeploy doctor --board virtual --json > doctor.json && "
-              f"{python} -m tinydeploy flash sine.tflite --board virtual --engine native --out project --json > flash.json")
+              f"{python} -m tinydeploy flash sine.tflite --board virtual --engine native --out project --json "
+              "> flash.json")
     env = {**os.environ, "TINYDEPLOY_HOME": str(fresh), "TINYDEPLOY_TFLM_LIB": "", "COLUMNS": "160"}
     result = subprocess.run(["unshare", "-rn", "sh", "-c", script], cwd=tmp_path, capture_output=True, text=True,
                             env=env, timeout=600)
@@ -310,7 +312,9 @@ def test_virtual_board_bundle_installs_and_builds_with_the_network_blocked(tmp_p
     checks = {c["name"]: c for c in json.loads((tmp_path / "doctor.json").read_text())["checks"]}
     assert checks["offline bundle"]["status"] == "OK" and checks["offline build for virtual"]["status"] == "OK"
     if library:
-        assert checks["TFLM library"]["status"] == "OK" and str(fresh / "tflm-library") in checks["TFLM library"]["detail"]
+        assert checks["TFLM library"]["status"] == "OK"
+        assert str(fresh / "tflm-library") in checks["TFLM library"]["detail"]
     flashed = json.loads((tmp_path / "flash.json").read_text())
     assert flashed["board"] == "virtual" and flashed["outputs_match"] is True and flashed["flash_bytes"] > 0, flashed
-    assert (fresh / "bundle.json").is_file() and (tmp_path / "project" / ".pio" / "build" / "virtual" / "firmware.elf").is_file()
+    assert (fresh / "bundle.json").is_file()
+    assert (tmp_path / "project" / ".pio" / "build" / "virtual" / "firmware.elf").is_file()

@@ -12,12 +12,13 @@ def setup(
     build_check: bool = typer.Option(True, "--build-check/--no-build-check",
                                      help="Verify by building an empty sketch for the board."),
     bundle: Path = typer.Option(None, "--bundle", metavar="FILE",
-                                help="Then write an offline lab bundle (a .tar) of everything the board's builds need."),
+                                help="Then write an offline lab bundle (a .tar) of all the board's builds need."),
     from_bundle: Path = typer.Option(None, "--from", metavar="FILE",
                                      help="Install an offline lab bundle into tinydeploy's home (no internet needed)."),
     tflm_lib: Path = typer.Option(None, "--tflm-lib", metavar="PATH",
-                                  help="A local Arduino TFLM library to put in the bundle; default: $TINYDEPLOY_TFLM_LIB."),
-    force: bool = typer.Option(False, "--force", help="Overwrite the bundle file / replace other versions in the home."),
+                                  help="A local Arduino TFLM library for the bundle; default: $TINYDEPLOY_TFLM_LIB."),
+    force: bool = typer.Option(False, "--force",
+                               help="Overwrite the bundle file / replace other versions in the home."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Install a board's PlatformIO platform, core and toolchain ahead of time, and verify them; or make / install
@@ -65,7 +66,8 @@ def setup(
         if bundle is not None:
             from tinydeploy.lab.bundle import write_bundle
 
-            result["bundle"] = write_bundle(board, bundle, tflm_lib, force, lambda message: status.update(message[:120]))
+            result["bundle"] = write_bundle(board, bundle, tflm_lib, force,
+                                            lambda message: status.update(message[:120]))
     result["core_dir"] = str(core_dir())
     if as_json:
         print(json.dumps(result, indent=2))

@@ -245,6 +245,15 @@ def _walk(component: Component) -> list[_Entry]:
     return entries
 
 
+def _file_record(entry: _Entry) -> dict:
+    record = {"path": entry.path, "type": entry.kind}
+    if entry.kind == "file":
+        record.update(sha256=entry.sha256, size=entry.size, executable=entry.executable)
+    elif entry.kind == "link":
+        record["link"] = entry.link
+    return record
+
+
 def _tar_mode(path: Path) -> str:
     name = path.name.lower()
     for suffix, mode in sorted(_COMPRESSION.items(), key=lambda item: -len(item[0])):
@@ -274,10 +283,7 @@ def write_bundle(board: Board, out: Path, tflm_lib: str | Path | None = None, fo
     for component in components:
         progress(f"checksumming {component.home_path}")
         entries += _walk(component)
-    manifest["files"] = [
-        {"path": e.path, "type": e.kind, **({"sha256": e.sha256, "size": e.size, "executable": e.executable}
-                                           if e.kind == "file" else {}), **({"link": e.link} if e.kind == "link" else {})}
-        for e in entries]
+    manifest["files"] = [_file_record(e) for e in entries]
     manifest["total_bytes"] = sum(e.size for e in entries)
     manifest_bytes = (json.dumps(manifest, indent=1) + "\n").encode()
     sums = [f"{hashlib.sha256(manifest_bytes).hexdigest()}  {MANIFEST}"]
