@@ -79,7 +79,7 @@ def test_platformio_ini_builds_the_board_and_the_virtual_board(tmp_path, monkeyp
     config = configparser.ConfigParser(interpolation=None)
     config.read(project.directory / "platformio.ini")
     nano = config["env:nano33ble"]
-    assert (nano["platform"], nano["board"], nano["framework"]) == ("nordicnrf52", "nano33ble", "arduino")
+    assert (nano["platform"], nano["board"], nano["framework"]) == ("nordicnrf52@10.11.0", "nano33ble", "arduino")
     assert nano["upload_protocol"] == "sam-ba"
     assert config["env"]["monitor_speed"] == "115200"
     assert config["env"]["lib_deps"].strip() == ("Arduino_TensorFlowLite=https://github.com/tensorflow/"

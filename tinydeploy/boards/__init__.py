@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -53,6 +54,8 @@ class Board:
     usb_bootloader: UsbId | None = None
     # PlatformIO package of the board's Arduino core, where its platform ships several (nordicnrf52: mbed)
     framework_package: str | None = None
+    # The PlatformIO platform's exact version that generated projects and offline bundles use (None: it floats)
+    pio_platform_version: str | None = None
     # The Arduino TFLM library builds whole here (its audio peripherals too); elsewhere a filter script drops them
     tflm_whole_library: bool = False
     # The runner's own table of the profile ([qemu], [jlink], ...): read and checked by the runner class
@@ -65,6 +68,11 @@ class Board:
     def platform_is_bundled(self) -> bool:
         """Its PlatformIO platform ships inside tinydeploy (firmware/platform): nothing to download or install."""
         return self.pio_platform == bundled_platform_name()
+
+    @property
+    def pio_platform_spec(self) -> str:
+        """`platform =` in platformio.ini: the platform pinned to its version, so a project and a bundle agree."""
+        return f"{self.pio_platform}@{self.pio_platform_version}" if self.pio_platform_version else self.pio_platform
 
     @property
     def usb_ids(self) -> list[UsbId]:
@@ -164,6 +172,12 @@ def load_board_file(path: Path) -> Board:
     framework_package = data.get("platformio", {}).get("framework_package")
     if framework_package is not None:
         framework_package = _field(data, path, "framework_package", str, "platformio")
+    platform_version = data.get("platformio", {}).get("version")
+    if platform_version is not None:
+        platform_version = _field(data, path, "version", str, "platformio")
+        if not re.fullmatch(r"\d+\.\d+\.\d+", platform_version):
+            raise TinydeployError(f"board profile {path.name}: field 'platformio.version' must be an exact version "
+                                  f"like 10.11.0, got {platform_version!r}", "pin one release of the platform")
     whole_library = data.get("tflm", {}).get("whole_library", False)
     if not isinstance(whole_library, bool):
         raise TinydeployError(f"board profile {path.name}: field 'tflm.whole_library' must be true or false, got "
@@ -190,6 +204,7 @@ def load_board_file(path: Path) -> Board:
         usb_sketch=_usb_id(data, path, "sketch"),
         usb_bootloader=_usb_id(data, path, "bootloader"),
         framework_package=framework_package,
+        pio_platform_version=platform_version,
         tflm_whole_library=whole_library,
         runner_settings=dict(settings),
         source=path,

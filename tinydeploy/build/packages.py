@@ -24,9 +24,29 @@ def platform_name(board: Board) -> str:
 
 
 def platform_dir(board: Board, core: Path | None = None) -> Path:
+    """The board's installed platform folder: the one of the pinned version where several are installed
+    (PlatformIO names a second version's folder `name@version`); `platforms/<name>` when none is."""
     from tinydeploy.build.platformio import core_dir
 
-    return (core or core_dir()) / "platforms" / platform_name(board)
+    core = core or core_dir()
+    name = platform_name(board)
+    found = []
+    for folder in sorted((core / "platforms").glob(f"{name}*")):
+        try:
+            manifest = json.loads((folder / "platform.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict) and manifest.get("name") == name:
+            found.append((folder, manifest.get("version")))
+    for folder, version in found:
+        if board.pio_platform_version is None or version == board.pio_platform_version:
+            return folder
+    return core / "platforms" / name
+
+
+def platform_label(board: Board) -> str:
+    return f"the '{platform_name(board)}' platform" + (f" {board.pio_platform_version}"
+                                                       if board.pio_platform_version else "")
 
 
 def missing_board_packages(board: Board, core: Path | None = None) -> list[str]:
@@ -41,7 +61,9 @@ def missing_board_packages(board: Board, core: Path | None = None) -> list[str]:
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
-        return [f"the '{platform_name(board)}' platform"]
+        return [platform_label(board)]
+    if board.pio_platform_version and manifest.get("version") != board.pio_platform_version:
+        return [platform_label(board)]  # another release is installed: projects pin this one
     installed = {path.name.split("@", 1)[0] for path in (core / "packages").glob("*") if path.is_dir()}
     required = [name for name, spec in manifest.get("packages", {}).items() if not spec.get("optional", False)]
     missing = [name for name in required + _framework_packages(manifest, board) if name not in installed]
@@ -75,7 +97,7 @@ def _setup_project(board: Board, directory: Path) -> None:
     (directory / "src").mkdir(parents=True, exist_ok=True)
     (directory / "src" / "main.cpp").write_text("#include <Arduino.h>\n\nvoid setup() {}\n\nvoid loop() {}\n")
     (directory / "platformio.ini").write_text(
-        f"[env:{board.name}]\nplatform = {board.pio_platform}\nboard = {board.pio_board}\n"
+        f"[env:{board.name}]\nplatform = {board.pio_platform_spec}\nboard = {board.pio_board}\n"
         f"framework = {board.pio_framework}\n")
 
 

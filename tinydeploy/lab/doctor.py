@@ -97,10 +97,14 @@ def check_platformio(board_names: list[str]) -> list[Check]:
                                 "tinydeploy's virtual-board platform (ships with tinydeploy)" if present
                                 else "firmware/platform is missing", "" if present else "reinstall tinydeploy"))
             continue
-        installed = (core / "platforms" / board.pio_platform).is_dir()
+        from tinydeploy.build.packages import missing_board_packages
+
+        missing = missing_board_packages(board, core)
+        installed = not missing
         checks.append(Check(f"platform for {name}", OK if installed else WARN,
-                            f"PlatformIO platform '{board.pio_platform}' "
-                            + ("installed" if installed else f"not installed in {core}"),
+                            f"PlatformIO platform '{board.pio_platform_spec}' "
+                            + ("installed with its packages" if installed
+                               else f"incomplete in {core}: missing {', '.join(missing)}"),
                             "" if installed else f"with internet access, before the lab: `tinydeploy setup --board "
                             f"{name}` (PlatformIO keeps what it downloads)"))
     return checks
@@ -196,8 +200,10 @@ def check_port_grabbers(proc: Path = Path("/proc")) -> list[Check]:
 def run_doctor(board_names: list[str] | None = None) -> list[Check]:
     from tinydeploy.boards import all_boards
 
+    from tinydeploy.lab.bundle import doctor_checks as bundle_checks
+
     names = board_names or sorted(all_boards())
-    return (check_python() + check_platformio(names) + check_toolchain() + check_qemu()
+    return (check_python() + check_platformio(names) + bundle_checks(board_names) + check_toolchain() + check_qemu()
             + check_serial_permissions() + check_port_grabbers())
 
 

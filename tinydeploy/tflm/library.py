@@ -1,7 +1,8 @@
 """The Arduino TFLM library a sketch builds with: the pinned download, or a local copy.
 
 The Arduino TFLM library is tensorflow/tflite-micro-arduino-examples, pinned to one commit. A local copy
-(--tflm-lib PATH or $TINYDEPLOY_TFLM_LIB) replaces the download: needed where GitHub is unreachable.
+(--tflm-lib PATH or $TINYDEPLOY_TFLM_LIB, or the copy an offline bundle installed in tinydeploy's home) replaces
+the download: needed where GitHub is unreachable.
 """
 
 from __future__ import annotations
@@ -59,11 +60,20 @@ class TflmLibrary:
         return "local"
 
 
+def installed_library_dir() -> Path:
+    """Where an offline bundle (`tinydeploy setup --from`) installs the library in tinydeploy's home."""
+    from tinydeploy.paths import data_home
+
+    return data_home() / "tflm-library" / TFLM_LIBRARY_NAME
+
+
 def resolve_tflm_library(path: str | Path | None = None) -> TflmLibrary:
-    """The library to build with: PATH, else $TINYDEPLOY_TFLM_LIB, else the pinned download."""
+    """The library to build with: PATH, else $TINYDEPLOY_TFLM_LIB, else the copy an offline bundle installed in
+    tinydeploy's home, else the pinned download."""
     chosen = path or os.environ.get(TFLM_LIB_ENV) or None
     if chosen is None:
-        return TflmLibrary(None)
+        installed = installed_library_dir()
+        return TflmLibrary(installed if (installed / "src" / "TensorFlowLite.h").is_file() else None)
     root = Path(chosen).expanduser().resolve()
     if (root / TFLM_LIBRARY_NAME / "src" / "TensorFlowLite.h").is_file():
         root = root / TFLM_LIBRARY_NAME  # the folder that holds the library was given
