@@ -115,8 +115,9 @@ def test_fast_depthwise_matches_tflm_and_the_reference(case, tmp_path):
 
 
 @pytest.mark.slow
-def test_sums_too_wide_for_the_fast_arithmetic_fall_back_to_the_reference(tmp_path):
-    """A bias near 2^31 could overflow the fast kernel's scaled sums: the generator must pick the reference."""
+def test_sums_too_wide_for_the_folded_arithmetic_use_the_exact_requantization(tmp_path):
+    """A bias near 2^31 could overflow the folded requantization's shifted sums: the generator must keep the
+    reference's requantization (in C) and the outputs must still equal the reference kernel's."""
     pytest.importorskip("tensorflow")
     from tflite_edit import edit_tflite
 
@@ -130,10 +131,13 @@ def test_sums_too_wide_for_the_fast_arithmetic_fall_back_to_the_reference(tmp_pa
         values[0] = (1 << 31) - 100
         buffer.data = list(values.tobytes())
 
-    edited = edit_tflite(data, huge_bias)
-    engine = HostEngine.build(parse_tflite(edited), tmp_path, fast_kernels=True)
-    assert engine.plan.steps[0].kernel == "depthwise_conv_2d"
-    assert engine.plan.steps[0].variant.startswith("reference")
+    edited = parse_tflite(edit_tflite(data, huge_bias))
+    engine = HostEngine.build(edited, tmp_path / "fast", fast_kernels=True)
+    assert engine.plan.steps[0].kernel == "depthwise_conv_2d_fast"
+    assert "exact requantization" in engine.plan.steps[0].variant
+    reference = HostEngine.build(edited, tmp_path / "reference", fast_kernels=False)
+    for value in random_int8_inputs(edited.tensors[edited.inputs[0]].shape, 4, 3):
+        assert engine.run(value.tobytes()) == reference.run(value.tobytes())
 
 
 @pytest.mark.parametrize("optimization", ["-O2", "-Os"])
@@ -147,7 +151,7 @@ def test_fast_kernel_compiles_for_cortex_m4_without_warnings(optimization, tmp_p
     assert result.returncode == 0 and not result.stderr, result.stderr
     disassembly = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "depthwise_conv_2d_fast.o")],
                                  capture_output=True, text=True).stdout
-    for instruction in ("sxtab16", "smlabb", "smlatt", "smmulr", "ssat"):  # the DSP path, not the portable C
+    for instruction in ("sxtb16", "smlabb", "smlatt", "smmlar", "ssat", "ldrd"):  # the DSP paths, not portable C
         assert instruction in disassembly, instruction
 
 

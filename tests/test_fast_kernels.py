@@ -24,7 +24,18 @@ def test_fast_plan_needs_no_more_activation_memory_than_the_reference(key, tmp_p
     fast = emit_native_sources(model, tmp_path / "fast", fast_kernels=True)
     reference = emit_native_sources(model, tmp_path / "reference", fast_kernels=False)
     assert fast.activation_bytes <= reference.activation_bytes <= REFERENCE_ACTIVATION_BYTES[key]
-    assert not fast.scratch  # the fast kernels gather on a small stack buffer, never in the planned buffer
+    # Their scratch goes only where no block live at their op lies (else on their own stack).
+    from tinydeploy.engine import plan_native
+
+    _, memory = plan_native(model, True)
+    assert memory.scratch == fast.scratch
+    for op, (offset, size) in memory.scratch.items():
+        assert offset % 4 == 0 and offset + size <= memory.activation_bytes
+        for block in memory.blocks:
+            if block.key == ("scratch", op) or not block.first <= op <= block.last:
+                continue
+            start = memory.scratch[block.key[1]][0] if isinstance(block.key, tuple) else memory.offsets[block.key]
+            assert start + block.nbytes <= offset or offset + size <= start, (op, block)
     chosen = {step.op: step.variant for step in fast.steps if step.op in ("CONV_2D", "FULLY_CONNECTED")}
     assert chosen and all(variant.startswith("dsp") for variant in chosen.values())
     names = {path.name for path in fast.kernel_sources}
@@ -36,11 +47,11 @@ def test_analyze_shows_the_kernel_variant_of_every_layer(tmp_path):
 
     rows = describe_plan(emit_native_sources(load_tflite(mlperf_model("ic")), tmp_path))
     variants = [row["variant"] for row in rows if row["op"] == "CONV_2D"]
-    assert {"dsp 3x3 rows", "dsp 1x1 rows", "dsp 3x3 im2col 28 B"} <= set(variants)
-    assert {row["variant"] for row in rows if row["op"] == "ADD"} == {"reference"}
+    assert {"dsp 3x3 rows 4 pixels", "dsp 1x1 rows 4 pixels", "dsp 3x3 im2col 4 pixels"} <= set(variants)
+    assert {row["variant"] for row in rows if row["op"] == "ADD"} == {"tabulated inputs"}
     table = run_cli("analyze", mlperf_model("ic"), "--engine", "native")
     assert table.returncode == 0, table.stderr[-2000:]
-    assert "variant" in table.stdout and "dsp 3x3 rows" in table.stdout and "dsp 1x1 rows" in table.stdout
+    assert "variant" in table.stdout and "dsp 3x3 rows 4 pixels" in table.stdout
 
 
 @pytest.mark.virtual
@@ -59,63 +70,48 @@ def test_mlperf_model_with_fast_kernels_matches_tflm_on_the_virtual_board(key, t
     assert any(project.rglob("conv_2d_fast.c")) or any(project.rglob("fully_connected_fast.c"))
 
 
-def _reference_output(acc: int, bias: int, multiplier: int, shift: int, output_offset: int) -> int:
-    """TFLite's requantization in Python integers: saturating-free doubling high multiply, rounding right shift
-    (ties away from zero), output offset, clamp to int8."""
-    left, right = max(shift, 0), max(-shift, 0)
-    product = ((acc + bias) << left) * multiplier
-    nudge = 1 << 30 if product >= 0 else 1 - (1 << 30)
-    nudged = product + nudge
-    high = -(-nudged // (1 << 31)) if nudged < 0 else nudged // (1 << 31)  # divided, truncated toward zero
-    mask = (1 << right) - 1
-    threshold = (mask >> 1) + (1 if high < 0 else 0)
-    value = (high >> right) + (1 if (high & mask) > threshold else 0) + output_offset
-    return min(max(value, -128), 127)
-
-
-def _folded_output(acc_with_bias: int, up: int, multiplier: int, round_term: int, shift: int) -> int:
-    """td_dot_blocks_folded's arithmetic on one accumulator, every intermediate checked to fit int32."""
-    scaled = acc_with_bias << up
-    assert -(1 << 31) <= scaled < (1 << 31)
-    y = (scaled * multiplier + (1 << 31)) >> 32
-    rounded = 2 * y - (1 if y < 0 else 0) + round_term
-    assert -(1 << 31) <= rounded < (1 << 31)
-    return min(max(rounded >> (shift & 0xFF), -128), 127)
+def _folded_output(acc: int, record, output_offset: int) -> int:
+    """td_dot.h's folded requantization on one accumulator (bias included), every intermediate checked to fit
+    int32 as the generator's proof promises."""
+    a = acc << record.up
+    assert -(1 << 31) <= a < (1 << 31)
+    c = record.round(output_offset) + (-1 if a < 0 else 0)
+    t = c + ((a * record.multiplier + (1 << 31)) >> 32)
+    assert -(1 << 31) <= t < (1 << 31)
+    return min(max(t >> record.right, -128), 127)
 
 
 def test_folded_requantization_equals_the_reference_for_every_reachable_sum():
-    from tinydeploy.engine.ops.common import folded_requant
+    from tinydeploy.engine.ops.common import ChannelRequant, folding_proven, requantize
     from tinydeploy.engine.quant import quantize_multiplier
 
     rng = np.random.default_rng(7)
     channels, inputs, input_offset, output_offset = 8, 24, 5, -17
     weights = rng.integers(-127, 128, size=(channels, inputs))
     biases = rng.integers(-20000, 20000, size=channels)
-    pairs = [quantize_multiplier(float(s)) for s in rng.uniform(1e-4, 3.0, size=channels)]  # some left shifts
-    folded = folded_requant(weights, 0, biases, pairs, input_offset, output_offset, (-128, 127))
-    assert folded is not None and folded.size == channels // 4 * 20
+    pairs = [quantize_multiplier(float(s)) for s in rng.uniform(1e-4, 0.45, size=channels)]
+    records = [ChannelRequant(int(b), m, max(s, 0) + 1, max(-s, 0)) for b, (m, s) in zip(biases, pairs)]
+    assert folding_proven(records, np.abs(weights).sum(axis=1), input_offset, output_offset, (-128, 127))
     x = rng.integers(-128, 128, size=(400, inputs))
     x[:2] = np.where(weights[0] > 0, 127, -128), np.where(weights[0] > 0, -128, 127)  # the extreme sums
-    sums = (x + input_offset) @ weights.T
-    for channel in range(channels):
-        block, lane = divmod(channel, 4)
-        bias = int(folded[block * 20 + lane])
-        record = [int(v) for v in folded[block * 20 + 4 + 4 * lane: block * 20 + 8 + 4 * lane]]
-        assert bias == biases[channel]
+    sums = (x + input_offset) @ weights.T + biases
+    for channel, record in enumerate(records):
         for acc in sums[:, channel]:
-            expected = _reference_output(int(acc), int(biases[channel]), *pairs[channel], output_offset)
-            assert _folded_output(int(acc) + bias, *record) == expected
+            expected = min(max(requantize(int(acc), record.multiplier, record.shift) + output_offset, -128), 127)
+            assert _folded_output(int(acc), record, output_offset) == expected
 
 
 def test_folded_requantization_is_refused_when_it_could_differ():
-    from tinydeploy.engine.ops.common import folded_requant
+    from tinydeploy.engine.ops.common import ChannelRequant, folding_proven
 
-    weights = np.full((4, 16), 127)
-    pairs = [(1 << 30, -3)] * 4
-    assert folded_requant(weights, 0, np.zeros(4), pairs, 0, 0, (-128, 127)) is not None
-    assert folded_requant(weights, 0, np.zeros(4), pairs, 0, 0, (0, 127)) is None  # a clamp SSAT cannot do
-    assert folded_requant(weights, 0, np.full(4, 1 << 30), pairs, 0, 0, (-128, 127)) is None  # sums overflow
-    assert folded_requant(np.full((3, 16), 1), 0, np.zeros(3), pairs[:3], 0, 0, (-128, 127)) is None  # no block
+    sums = np.full(4, 127 * 16)
+    records = [ChannelRequant(0, 1 << 30, 1, 3)] * 4
+    assert folding_proven(records, sums, 0, 0, (-128, 127))
+    assert not folding_proven(records, sums, 0, 0, (0, 127))  # a clamp SSAT cannot do
+    assert not folding_proven([ChannelRequant(1 << 30, 1 << 30, 1, 3)] * 4, sums, 0, 0, (-128, 127))  # overflow
+    assert not folding_proven([ChannelRequant(0, 1 << 30, 1, 0)] * 4, sums, 0, 0, (-128, 127))  # no right shift
+    skip = np.array([True, False, False, False])
+    assert folding_proven([ChannelRequant(1 << 30, 1 << 30, 1, 0)] + records[1:], sums, 0, 0, (-128, 127), skip)
 
 
 @pytest.mark.slow

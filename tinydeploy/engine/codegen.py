@@ -10,7 +10,7 @@ import numpy as np
 from tinydeploy.emit.cstrings import c_comment
 from tinydeploy.emit.cstrings import c_string_literal as c_string
 from tinydeploy.analysis.memory import tensor_lifetimes
-from tinydeploy.engine.planner import MemoryPlan, plan_memory, variable_tensors
+from tinydeploy.engine.planner import MemoryPlan, free_ranges, place_optional_scratch, plan_memory, variable_tensors
 from tinydeploy.engine.registry import LoweredModel, RefList, ScratchRef, TensorRef, lower_model
 from tinydeploy.fsutil import atomic_write_text
 from tinydeploy.model.tflite import TfliteModel
@@ -32,6 +32,7 @@ class NativePlan:
     kernel_sources: list[Path] = field(default_factory=list)  # firmware/engine files the project must copy
     ops: list[str] = field(default_factory=list)
     steps: list["PlanStep"] = field(default_factory=list)  # per op: what runs and where its output lives
+    pruning: object | None = None  # tinydeploy.engine.prune.Pruning: channels the fast build does not compute
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,18 @@ class PlanStep:
 
 
 def describe_plan(plan: NativePlan) -> list[dict]:
-    """One row per op for `tinydeploy analyze --engine native`: op, kernel, output offset and bytes, scratch."""
-    return [{"op_index": s.op_index, "op": s.op, "kernel": s.kernel or "(view)", "function": s.function,
-             "output_tensor": s.output_tensor, "output_offset": s.output_offset, "output_bytes": s.output_bytes,
-             "scratch_offset": s.scratch[0] if s.scratch else None,
-             "scratch_bytes": s.scratch[1] if s.scratch else 0, "placement": s.placement,
-             "variant": s.variant} for s in plan.steps]
+    """One row per op for `tinydeploy analyze --engine native`: op, kernel, output offset and bytes, scratch, and
+    what pruning removed there."""
+    rows = []
+    for s in plan.steps:
+        pruned = plan.pruning.for_op(s.op_index) if plan.pruning is not None else None
+        rows.append({"op_index": s.op_index, "op": s.op, "kernel": s.kernel or "(view)", "function": s.function,
+                     "output_tensor": s.output_tensor, "output_offset": s.output_offset,
+                     "output_bytes": s.output_bytes, "scratch_offset": s.scratch[0] if s.scratch else None,
+                     "scratch_bytes": s.scratch[1] if s.scratch else 0, "placement": s.placement,
+                     "variant": s.variant,
+                     "pruned": pruned.to_json() if pruned is not None else None})
+    return rows
 
 
 def _share_bytes(model: TfliteModel, plan: MemoryPlan, a: int, b: int) -> bool:
@@ -86,10 +93,23 @@ def engine_dir() -> Path:
 
 
 def kernel_files(kernels: list[str]) -> list[Path]:
+    """The firmware/engine files a model's kernels need: the shared td_*.h helpers, each kernel's .c and .h, and
+    the kernels their sources include (a fast variant may reuse its reference kernel's types)."""
+    import re
+
     root = engine_dir()
     files = sorted(root.glob("td_*.h"))  # helpers shared by all kernels (fixed point, window geometry)
-    for kernel in kernels:
+    wanted, seen = list(kernels), set()
+    while wanted:
+        kernel = wanted.pop(0)
+        if kernel in seen:
+            continue
+        seen.add(kernel)
         files += [root / f"{kernel}.c", root / f"{kernel}.h"]
+        for path in files[-2:]:
+            for name in re.findall(r'#include "(\w+)\.h"', path.read_text()):
+                if (root / f"{name}.c").is_file() and name not in seen:
+                    wanted.append(name)
     return files
 
 
@@ -104,6 +124,8 @@ def _render_call(lowered, plan: MemoryPlan) -> str:
         if isinstance(item, TensorRef):
             return f"TD_AT({item.ctype}, {plan.offsets[item.tensor]}u)"
         if isinstance(item, ScratchRef):
+            if item.optional and lowered.op_index not in plan.scratch:
+                return "NULL"  # the kernel takes it on its own stack
             return f"TD_AT({item.ctype}, {plan.scratch[lowered.op_index][0]}u)"
         if isinstance(item, RefList):
             return f"(const {item.ctype} *const[]){{{', '.join(arg(i) for i in item.items)}}}"
@@ -197,8 +219,29 @@ def _streaming_overlaps(model: TfliteModel, lowered: LoweredModel, views: dict[i
 
 def plan_native(model: TfliteModel, fast_kernels: bool = True) -> tuple[LoweredModel, MemoryPlan]:
     """Lower and plan. Elementwise kernels compute in place and window kernels stream their output over the input
-    they consume, wherever that makes the buffer smaller (several combinations are planned, the smallest wins)."""
-    lowered = lower_model(model, fast_kernels)
+    they consume, wherever that makes the buffer smaller (several combinations are planned, the smallest wins).
+    Fast kernels' optional scratch then goes where the plan is free at their op, never growing the buffer: the
+    ops are lowered again knowing that room (a kernel takes what does not fit on its own stack)."""
+    pruning = None
+    if fast_kernels:  # the reference build runs the graph as written: the oracle
+        from tinydeploy.engine.prune import prune_channels
+
+        model, pruning = prune_channels(model)
+    lowered, best = _plan_lowered(model, lower_model(model, fast_kernels))
+    requests = {op.op_index: op.scratch_request for op in lowered.ops if op.scratch_request}
+    if requests:
+        limits = {op: max((size for _, size in free_ranges(best, op)), default=0) for op in requests}
+        relowered = lower_model(model, fast_kernels, limits)
+        if [(op.view_of, op.in_place_of, op.streams_over, op.scratch_bytes) for op in relowered.ops] != \
+                [(op.view_of, op.in_place_of, op.streams_over, op.scratch_bytes) for op in lowered.ops]:
+            raise AssertionError("lowering with scratch limits changed the memory behaviour of an op")
+        lowered = relowered
+        place_optional_scratch(best, {op.op_index: op.scratch_request for op in lowered.ops if op.scratch_request})
+    lowered.pruning = pruning
+    return lowered, best
+
+
+def _plan_lowered(model: TfliteModel, lowered: LoweredModel) -> tuple[LoweredModel, MemoryPlan]:
     views = {model.operators[op.op_index].outputs[0]: op.view_of for op in lowered.ops if op.view_of is not None}
     scratch = {op.op_index: op.scratch_bytes for op in lowered.ops if op.scratch_bytes}
     plain = plan_memory(model, views, scratch)
@@ -249,6 +292,7 @@ def emit_native_sources(model: TfliteModel, out_dir: Path, fast_kernels: bool = 
 
     Raises TinydeployError (before writing anything) when the model has an op the engine lacks."""
     lowered, plan = plan_native(model, fast_kernels)
+    model = lowered.model  # pruned: the tensors as the kernels see them
     source = render_model_source(model, lowered, plan)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -256,4 +300,4 @@ def emit_native_sources(model: TfliteModel, out_dir: Path, fast_kernels: bool = 
     atomic_write_text(path, source)
     return NativePlan(path, plan.activation_bytes, plan.peak_op, plan.lower_bound_bytes,
                       lowered.constants.flash_bytes, plan.offsets, plan.scratch, kernel_files(lowered.kernels),
-                      [op.op for op in model.operators], _steps(model, lowered, plan))
+                      [op.op for op in model.operators], _steps(model, lowered, plan), lowered.pruning)

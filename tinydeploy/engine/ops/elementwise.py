@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tinydeploy.engine.ops.shapes import MAX_DIMS, broadcast_strides, padded
 from tinydeploy.engine.quant import activation_range, quantize_multiplier
-from tinydeploy.engine.registry import LoweringContext, c_struct, lowering
+from tinydeploy.engine.registry import LoweringContext, ScratchRef, c_struct, lowering
 
 ADD_LEFT_SHIFT = 20  # headroom of the int8 ADD's common scale
 
@@ -41,6 +41,10 @@ def lower_add(ctx: LoweringContext):
     multiplier2, shift2 = quantize_multiplier(scale2 / twice_max)
     multiplier_out, shift_out = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * scale_out))
     low, high = activation_range(ctx.op.activation, scale_out, ctx.zero_point(result))
+    if ctx.fast_kernels and first.shape == second.shape == result.shape and \
+            ADD_FAST_SCRATCH_BYTES <= ctx.scratch_limit:
+        return _lower_add_fast(ctx, first, second, result, in_place, (multiplier1, shift1),
+                               (multiplier2, shift2), (multiplier_out, shift_out), (low, high))
     params = ctx.constants.struct(f"op{ctx.op.index}_params", "td_add_params", [
         ("shape", shape), ("input1_offset", -ctx.zero_point(first)), ("input2_offset", -ctx.zero_point(second)),
         ("left_shift", ADD_LEFT_SHIFT), ("input1_multiplier", multiplier1), ("input1_shift", shift1),
@@ -50,6 +54,41 @@ def lower_add(ctx: LoweringContext):
     ], f"op {ctx.op.index}: ADD {ctx.op.activation}")
     return ctx.lowered("td_add_s8", (params, _operand_arg(ctx, first), _operand_arg(ctx, second), ctx.ref(result)),
                        in_place_of=in_place)
+
+
+ADD_FAST_SCRATCH_BYTES = 2048  # TD_ADD_FAST_SCRATCH_BYTES
+
+
+def _lower_add_fast(ctx: LoweringContext, first, second, result, in_place, rescale1, rescale2, rescale_out,
+                    clamp):
+    """elementwise_fast.c: same-shape inputs, each input's rescaling tabulated per call."""
+    from tinydeploy.engine.ops.common import ChannelRequant, folding_proven, requantize
+
+    offsets = (-ctx.zero_point(first), -ctx.zero_point(second))
+    # The widest sum of the two rescaled inputs, from every value each can take (what the tables will hold).
+    widest = sum(max(abs(requantize((v + offset) << ADD_LEFT_SHIFT, *rescale)) for v in range(-128, 128))
+                 for offset, rescale in zip(offsets, (rescale1, rescale2)))
+    multiplier, shift = rescale_out
+    output = ChannelRequant(0, multiplier, max(shift, 0) + 1, max(-shift, 0))
+    # folding_proven bounds |bias| + widest_input * sum|w|: here the bias stands for the widest sum.
+    folded = folding_proven([ChannelRequant(widest, multiplier, output.up, output.right)], [0], 0,
+                            ctx.zero_point(result), clamp)
+    index = ctx.op.index
+    params = ctx.constants.struct(f"op{index}_params", "td_add_fast_params", [
+        ("count", result.elements), ("input1_offset", offsets[0]), ("input2_offset", offsets[1]),
+        ("left_shift", ADD_LEFT_SHIFT), ("input1_multiplier", rescale1[0]), ("input1_shift", rescale1[1]),
+        ("input2_multiplier", rescale2[0]), ("input2_shift", rescale2[1]),
+        ("quant", c_struct([("input_offset", 0), ("output_offset", ctx.zero_point(result)),
+                            ("activation_min", clamp[0]), ("activation_max", clamp[1]),
+                            ("folded", int(folded))])),
+        ("output_shifts", output.shifts_word()), ("output_multiplier", multiplier),
+        ("output_round", output.round(ctx.zero_point(result))),
+    ], f"op {index}: ADD {ctx.op.activation}, fast")
+    return ctx.lowered("td_add_fast_s8", (params, _operand_arg(ctx, first), _operand_arg(ctx, second),
+                                          ScratchRef(optional=True), ctx.ref(result)),
+                       in_place_of=in_place, kernel="elementwise_fast",
+                       variant="tabulated inputs" + ("" if folded else ", exact requantization in C"),
+                       scratch_request=ADD_FAST_SCRATCH_BYTES)
 
 
 @lowering("MUL", kernel="elementwise")

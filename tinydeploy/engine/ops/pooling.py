@@ -7,6 +7,9 @@ from tinydeploy.engine.quant import activation_range
 from tinydeploy.engine.registry import LoweringContext, lowering
 
 
+POOL_FAST_MAX_COUNT = 255  # TD_POOL_FAST_MAX_COUNT
+
+
 def _lower_pool(ctx: LoweringContext, function: str):
     source = ctx.input(0, constant=False)
     result = ctx.output(0)
@@ -20,6 +23,11 @@ def _lower_pool(ctx: LoweringContext, function: str):
     params = ctx.constants.struct(f"op{ctx.op.index}_params", "td_pool_params", [
         ("window", geometry), ("activation_min", low), ("activation_max", high),
     ], f"op {ctx.op.index}: {ctx.op.op} {ctx.op.padding} {ctx.op.activation}")
+    fast = ctx.fast_kernels and function == "td_average_pool_2d_s8" and \
+        options.get("filterHeight", 0) * options.get("filterWidth", 0) <= POOL_FAST_MAX_COUNT
+    if fast:
+        return ctx.lowered("td_average_pool_2d_fast_s8", (params, ctx.ref(source), ctx.ref(result)),
+                           kernel="pooling_fast", variant="dsp 4 channels per word")
     return ctx.lowered(function, (params, ctx.ref(source), ctx.ref(result)))
 
 
