@@ -1,6 +1,8 @@
-"""The fast (Cortex-M4 DSP) CONV_2D and FULLY_CONNECTED kernels: the same outputs as TFLM on the virtual board
-(where the hand-scheduled assembly runs; the host build runs their portable form), no more RAM than the
-reference kernels, and the chosen variant per layer shown by analyze."""
+"""The fast (Cortex-M4 DSP) CONV_2D, FULLY_CONNECTED, ADD and AVERAGE_POOL_2D kernels: the same outputs as TFLM
+on the virtual board (where the hand-scheduled assembly runs; the host build runs their portable form), every
+kernel path picked on purpose (four pixels per pass, one pixel, the reference when even the scratch of one pixel
+does not fit, constant channels, exact requantization in C), no more planned RAM than the reference kernels, and
+the chosen variant per layer shown by analyze."""
 
 from __future__ import annotations
 
@@ -114,33 +116,150 @@ def test_folded_requantization_is_refused_when_it_could_differ():
     assert folding_proven([ChannelRequant(1 << 30, 1 << 30, 1, 0)] + records[1:], sums, 0, 0, (-128, 127), skip)
 
 
+# ------------------------------------------------------------------------------------- every kernel path
+
+
+def _keras_case(name: str):
+    """(Keras model, input shape, the variant each listed op must get): one per path of the fast kernels."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    if name == "pixels4-leftovers":  # 5 x 5 = 25 pixels: six passes of four, the last pixel in C
+        shape = (5, 5, 8)
+        inputs = tf.keras.Input(shape=shape, batch_size=1)
+        outputs = layers.Conv2D(7, 3, padding="same", activation="relu", bias_initializer="random_normal")(inputs)
+        return inputs, outputs, {0: "dsp 3x3 rows 4 pixels"}
+    if name == "one-pixel":  # 3x3x72: four pixels' pairs (5 kB) exceed the stack, one pixel's do not
+        shape = (4, 5, 72)
+        inputs = tf.keras.Input(shape=shape, batch_size=1)
+        outputs = layers.Conv2D(7, 3, padding="same", activation="relu", bias_initializer="random_normal")(inputs)
+        return inputs, outputs, {0: "dsp 3x3 rows 1 pixel"}
+    if name == "conv-reference":  # 3x3x144: not even one pixel's pairs fit: the reference kernel
+        shape = (3, 3, 144)
+        inputs = tf.keras.Input(shape=shape, batch_size=1)
+        outputs = layers.Conv2D(5, 3, padding="same", bias_initializer="random_normal")(inputs)
+        return inputs, outputs, {0: "reference (no room"}
+    if name == "dense-reference":  # 1300 inputs: a row's pairs exceed the stack
+        shape = (1300,)
+        inputs = tf.keras.Input(shape=shape, batch_size=1)
+        outputs = layers.Dense(6, bias_initializer="random_normal")(inputs)
+        return inputs, outputs, {0: "reference"}
+    if name == "clamped":  # outputs whose zero point is not -128 after a ReLU: the exact requantization in C
+        shape = (6, 5, 4)
+        inputs = tf.keras.Input(shape=shape, batch_size=1)
+        x = layers.Conv2D(8, 1, activation="relu", bias_initializer="random_normal")(inputs)
+        outputs = layers.Dense(5, activation="relu", bias_initializer="random_normal")(layers.Flatten()(x))
+        return inputs, outputs, {0: "exact requantization in C", 2: "exact requantization in C"}
+    if name == "add-pool":  # fast ADD (full range and clamped), a pool with 6 channels (one block + 2)
+        shape = (6, 7, 6)
+        inputs = tf.keras.Input(shape=shape, batch_size=1)
+        branch = layers.Conv2D(6, 1, bias_initializer="random_normal")(inputs)
+        x = layers.ReLU()(layers.Add()([inputs, branch]))
+        y = layers.ReLU()(layers.Add()([x, layers.Conv2D(6, 1)(x)]))
+        outputs = layers.AveragePooling2D((3, 2), strides=(2, 2), padding="same")(y)
+        return inputs, outputs, {}
+    if name == "pool-reference":  # a window of 16 x 17 values could overflow the int16 lanes
+        shape = (16, 17, 4)
+        inputs = tf.keras.Input(shape=shape, batch_size=1)
+        outputs = layers.AveragePooling2D((16, 17))(inputs)
+        return inputs, outputs, {0: "reference"}
+    raise ValueError(name)
+
+
+FAST_PATHS = ["pixels4-leftovers", "one-pixel", "conv-reference", "dense-reference", "clamped", "add-pool",
+              "pool-reference"]
+
+
 @pytest.mark.slow
-@pytest.mark.virtual
-def test_folded_requantization_paths_run_exactly_on_the_virtual_board(tmp_path):
-    """The assembly with folded requantization where the mlperf models do not reach it: a strided pointwise
-    layer, channels beyond the last block of four (after the assembly, one at a time), several filter rows per
-    pixel (the C form) and a dense layer."""
+@pytest.mark.parametrize("name", FAST_PATHS)
+def test_every_fast_kernel_path_matches_tflm_and_the_reference(name, tmp_path):
     pytest.importorskip("tensorflow")
     import tensorflow as tf
 
+    from engine_models import assert_engine_matches_tflm, convert_int8, random_int8_inputs
+    from tinydeploy.engine.host import HostEngine
+    from tinydeploy.model.tflite import parse_tflite
+
+    tf.keras.utils.set_random_seed(41)
+    inputs, outputs, expected = _keras_case(name)
+    shape = tuple(inputs.shape[1:])
+    data = convert_int8(tf.keras.Model(inputs, outputs), shape, 41)
+    model = parse_tflite(data)
+    if name in ("clamped", "add-pool"):  # a ReLU output whose zero point is not -128 clamps inside int8
+        last = [0, len(model.operators) - 1] if name == "clamped" else [model.op_names.index("ADD")]
+        data = _with_zero_points(data, {model.operators[op].outputs[0]: -100 for op in last})
+        model = parse_tflite(data)
+    fast = HostEngine.build(model, tmp_path / "fast", fast_kernels=True)
+    for op, variant in expected.items():
+        assert fast.plan.steps[op].variant.startswith(variant) or variant in fast.plan.steps[op].variant, \
+            (name, fast.plan.steps[op].variant)
+    if name == "add-pool":
+        adds = [step for step in fast.plan.steps if step.op == "ADD"]
+        assert len(adds) == 2 and adds[1].variant == "tabulated inputs"
+        assert "exact requantization in C" in adds[0].variant  # clamped inside int8
+        assert fast.plan.steps[-1].variant == "dsp 4 channels per word"
+    reference = HostEngine.build(model, tmp_path / "reference", fast_kernels=False)
+    assert fast.plan.activation_bytes <= reference.plan.activation_bytes
+    assert_engine_matches_tflm(fast, data, model.tensors[model.inputs[0]].shape, count=5, seed=41, label=name)
+    for value in random_int8_inputs(model.tensors[model.inputs[0]].shape, 3, 42):
+        assert fast.run(value.tobytes()) == reference.run(value.tobytes())
+
+
+def _with_zero_points(data: bytes, zero_points: dict[int, int]) -> bytes:
+    from tflite_edit import edit_tflite
+
+    def change(flat):
+        for tensor, zero_point in zero_points.items():
+            flat.subgraphs[0].tensors[tensor].quantization.zeroPoint = [zero_point]
+
+    return edit_tflite(data, change)
+
+
+def _asm_paths_model():
+    """Every assembly loop of td_dot.h and the fast depthwise kernel in one model: convolutions with 4, 27, 2 and 1
+    groups of inputs (each remainder of the four-group loop), 42 pixels (two left over), a depthwise 3x3
+    (prescaled weights), a fast ADD, a pool, dense layers with 2 and 3 groups (both channels4 loops), and an
+    all-zero channel that a padded convolution reads (kept, written as a constant)."""
+    import tensorflow as tf
+
     from engine_models import convert_int8
+    from test_prune import HIGH, _edit_channels
+
+    layers = tf.keras.layers
+    tf.keras.utils.set_random_seed(31)
+    inputs = tf.keras.Input(shape=(7, 6, 16), batch_size=1)
+    a = layers.Conv2D(12, 1, activation="relu", bias_initializer="random_normal")(inputs)
+    b = layers.Conv2D(8, 3, padding="same", activation="relu", bias_initializer="random_normal")(a)
+    c = layers.Conv2D(8, 1, activation="relu", bias_initializer="random_normal")(b)
+    d = layers.Conv2D(8, 1, activation="relu")(layers.Conv2D(4, 1, activation="relu")(c))
+    e = layers.DepthwiseConv2D(3, padding="same", activation="relu", bias_initializer="random_normal")(d)
+    f = layers.ReLU()(layers.Add()([d, e]))
+    g = layers.Flatten()(layers.AveragePooling2D((7, 6))(f))
+    h = layers.Dense(10, activation="relu", bias_initializer="random_normal")(g)
+    outputs = layers.Dense(6, bias_initializer="random_normal")(h)
+    data = convert_int8(tf.keras.Model(inputs, outputs), (7, 6, 16), 31)
+    # Channel 2 of the first convolution: all-zero weights, a constant the padded 3x3 convolution needs.
+    return _edit_channels(data, [(0, 2, HIGH)])
+
+
+@pytest.mark.slow
+@pytest.mark.virtual
+def test_every_assembly_path_runs_exactly_on_the_virtual_board(tmp_path):
+    pytest.importorskip("tensorflow")
     from tinydeploy.boards import get_board
     from tinydeploy.flow import flash_model
     from tinydeploy.model.tflite import parse_tflite
 
-    tf.keras.utils.set_random_seed(31)
-    inputs = tf.keras.Input(shape=(7, 6, 8), batch_size=1)
-    hidden = tf.keras.layers.Conv2D(12, 1, strides=2, activation="relu", bias_initializer="random_normal")(inputs)
-    hidden = tf.keras.layers.Conv2D(8, 3, padding="same", bias_initializer="random_normal")(hidden)
-    hidden = tf.keras.layers.Conv2D(6, 1, activation="relu", bias_initializer="random_normal")(hidden)
-    outputs = tf.keras.layers.Dense(10, bias_initializer="random_normal")(tf.keras.layers.Flatten()(hidden))
-    model = parse_tflite(convert_int8(tf.keras.Model(inputs, outputs), (7, 6, 8), 31))
-    assert [op for op in model.op_names if op != "RESHAPE"] == ["CONV_2D"] * 3 + ["FULLY_CONNECTED"]
-    report = flash_model(model, get_board("virtual"), "native", tmp_path / "project", True, None, 5, 2, 0,
+    model = parse_tflite(_asm_paths_model())
+    plan = emit_native_sources(model, tmp_path / "plan")
+    variants = [step.variant for step in plan.steps]
+    assert variants[:5] == ["dsp 1x1 rows 4 pixels, 1 constant channels", "dsp 3x3 rows 4 pixels"] + \
+        ["dsp 1x1 rows 4 pixels"] * 3, variants
+    assert any("weights widened per call" in v for v in variants) and "tabulated inputs" in variants
+    assert "dsp 2x4+2 channels" in variants and "dsp 1x4+2 channels" in variants
+    report = flash_model(model, get_board("virtual"), "native", tmp_path / "project", True, None, 6, 2, 0,
                          lambda message: None).to_json()
-    assert report["outputs_match"] and report["golden_samples"] == 5, report["mismatched_samples"]
-    source = next((tmp_path / "project").rglob("td_model_native.c")).read_text()
-    assert source.count("_folded[") >= 3  # the folded tables were emitted, so the assembly ran
+    assert report["outputs_match"] and report["golden_samples"] == 6, report["mismatched_samples"]
 
 
 def test_generate_kernels_option_switches_every_layer_between_fast_and_reference(tmp_path):

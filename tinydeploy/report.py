@@ -64,15 +64,21 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
                       f"constants in flash {plan.flash_bytes:,} B")
         from tinydeploy.engine import describe_plan
 
+        pruning = plan.pruning
+        if pruning is not None and pruning.ops:
+            console.print(f"exact graph optimization: {pruning.channels_removed:,} output channels of convolutions "
+                          f"and dense layers never needed, removed: {pruning.macs_removed:,} MACs and "
+                          f"{pruning.bytes_removed:,} B of weights and parameters less (see 'pruned')")
         steps = Table(title="native memory plan (offsets in the activation buffer)", title_justify="left")
-        for column in ("#", "op", "kernel", "variant", "output tensor", "offset", "bytes", "placement", "scratch"):
+        for column in ("#", "op", "kernel", "variant", "output tensor", "offset", "bytes", "placement", "scratch",
+                       "pruned"):
             steps.add_column(column, justify="right" if column in ("#", "offset", "bytes", "scratch") else "left")
         for row in describe_plan(plan):
             mark = " ◀ peak" if row["op_index"] == plan.peak_op else ""
             steps.add_row(str(row["op_index"]), row["op"] + mark, row["kernel"], row["variant"],
                           str(row["output_tensor"]),
                           f"{row['output_offset']:,}", f"{row['output_bytes']:,}", row["placement"],
-                          f"{row['scratch_bytes']:,}" if row["scratch_bytes"] else "-")
+                          f"{row['scratch_bytes']:,}" if row["scratch_bytes"] else "-", _pruned_cell(row["pruned"]))
         console.print(steps)
     elif analysis.native_blockers:
         console.print(f"native engine: blocked by {', '.join(analysis.native_blockers)}")
@@ -129,3 +135,24 @@ def render_flash(report, console: Console) -> None:
     console.print(table)
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.stage_seconds.items())
     console.print(f"project: {report.project_dir}   stages: {stages}", style="dim")
+
+
+def _pruned_cell(pruned: dict | None) -> str:
+    """What pruning removed at one op, short: output and input channels, MACs, bytes."""
+    if not pruned:
+        return "-"
+
+    def short(value: int) -> str:
+        return f"{value / 1e6:.2f}M" if value >= 1e6 else (f"{value / 1e3:.1f}k" if value >= 1e3 else str(value))
+
+    parts = []
+    if pruned["output_channels_removed"]:
+        parts.append(f"-{pruned['output_channels_removed']} out")
+    if pruned["input_channels_removed"]:
+        folded = f" ({pruned['input_channels_folded']} folded)" if pruned["input_channels_folded"] else ""
+        parts.append(f"-{pruned['input_channels_removed']} in{folded}")
+    if pruned["macs_removed"]:
+        parts.append(f"-{short(pruned['macs_removed'])} MAC")
+    if pruned["bytes_removed"]:
+        parts.append(f"-{short(pruned['bytes_removed'])} B")
+    return " ".join(parts)

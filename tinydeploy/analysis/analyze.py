@@ -80,6 +80,8 @@ class Analysis:
                 "native_peak_op": self.native_plan.peak_op,
                 "native_offsets": {str(k): v for k, v in sorted(self.native_plan.offsets.items())},
                 "native_steps": _describe_native_plan(self.native_plan),
+                "native_pruning": (self.native_plan.pruning.to_json() if self.native_plan.pruning is not None
+                                   else None),
                 } if self.native_plan is not None else {}),
         }
 

@@ -40,10 +40,11 @@ def lower_depthwise_conv_2d(ctx: LoweringContext):
         words, records, folded, blocks = fast_constants(ctx, source, weights, bias, result, multiplier)
         # Widened, scaled weights in scratch: where the scaled weights fit int16 and there is room.
         scratch = SCRATCH_BLOCK_BYTES * blocks
-        up = (records[:blocks * 16].reshape(blocks, 16)[:, 4::3] & 0xFF) if blocks else np.zeros((0, 4), np.int64)
-        widest = np.abs(words[:blocks * 36].astype(np.int64).reshape(blocks, 9, 4)).max(axis=1) if blocks else up
-        prescaled = (folded and filter_h == filter_w == 3 and blocks > 0 and scratch <= ctx.scratch_limit
-                     and bool((widest * (1 << up) <= INT16_MAX).all()))
+        prescaled = folded and filter_h == filter_w == 3 and blocks > 0 and scratch <= ctx.scratch_limit
+        if prescaled:
+            up = records[:blocks * 16].reshape(blocks, 16)[:, 4::3] & 0xFF
+            widest = np.abs(words[:blocks * 36].astype(np.int64).reshape(blocks, 9, 4)).max(axis=1)
+            prescaled = bool((widest * (1 << up) <= INT16_MAX).all())
         zero_point = ctx.zero_point(source)
         padding = ctx.constants.shared(("padding", zero_point, (in_depth + 3) // 4 * 4), "int8_t",
                                        [zero_point] * ((in_depth + 3) // 4 * 4),
