@@ -40,7 +40,7 @@ def main(argv: list[str]) -> None:
 
     tflm_lib = tflm_lib_argument(argv)
     paths = model_paths(without_options(argv))
-    work = bench_home() / "speed"
+    work = bench_home()
     engines = ["native fast", "native reference", "TFLM + CMSIS-NN"]
     table = Table(title="instructions per inference on the virtual board (emulated; per MAC in brackets), "
                         "firmware flash and RAM")

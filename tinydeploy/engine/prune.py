@@ -92,10 +92,13 @@ class _Graph:
         self.tensors = model.tensors
         self.consumers: dict[int, list[Operator]] = {}
         self.producer: dict[int, Operator] = {}
+        self.uses: dict[int, int] = {}  # constant tensor -> how many operator inputs read it
         for op in model.operators:
-            for position, t in enumerate(op.inputs):
+            for t in op.inputs:
                 if t != -1 and not self.tensors[t].is_constant:
                     self.consumers.setdefault(t, []).append(op)
+                elif t != -1:
+                    self.uses[t] = self.uses.get(t, 0) + 1
             for t in op.outputs:
                 self.producer[t] = op
         self.boundary = set(model.inputs) | set(model.outputs)
@@ -118,6 +121,8 @@ class _Graph:
         bias = self.bias(op)
         if bias is not None and (bias.dtype != "int32" or not bias.is_constant):
             return False
+        if self.uses.get(weights.index) != 1 or (bias is not None and self.uses.get(bias.index) != 1):
+            return False  # constants shared with another op stay as they are
         if op.op == "FULLY_CONNECTED":
             return len(weights.shape) == 2 and op.options.get("weightsFormat", 0) == 0 and \
                 weights.shape[1] == source.shape[-1] and result.shape[-1] == weights.shape[0]
