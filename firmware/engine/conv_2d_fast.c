@@ -29,8 +29,13 @@ static inline void copy(int8_t *to, const int8_t *from, int32_t n)
 
 static inline void fill(int8_t *to, int8_t value, int32_t n)
 {
-    for (; n > 0; --n) {
+    if (n > 3) {
+        memset(to, value, (size_t)n);
+        return;
+    }
+    for (; n > 0; --n) { /* (the compiler would call memset for these few bytes) */
         *to++ = value;
+        __asm__("" ::: "memory");
     }
 }
 
@@ -148,7 +153,16 @@ static TD_NOINLINE void conv_run(const td_conv_2d_fast_params *params, const int
     int32_t b = 0, out_y = 0, out_x = 0; /* of pixel n */
     for (int32_t n = 0; n < total;) {
         const int32_t count = pixels4 ? td_min_i32(4, total - n) : 1;
-        for (int32_t p = 0; p < count; ++p) {
+        int32_t slot = 0; /* where pixel n's pairs go */
+        if (count < 4 && pixels4 && n >= 4) {
+            /* The last 1-3 pixels: keep the previous pass's last 4 - count pixels (moved to the first slots) and
+             * run four again; those outputs are written a second time with the same values, from scratch. */
+            slot = 4 - count;
+            for (uint32_t *group = pairs; group != pairs + (size_t)groups * 8u; group += 8) {
+                memmove(group, group + 2 * count, (size_t)slot * 2u * sizeof *group);
+            }
+        }
+        for (int32_t p = slot; p < slot + count; ++p) {
             if (pointwise) {
                 widen(input + (size_t)b * image_bytes + (size_t)out_y * row_step + (size_t)out_x * column_step,
                       groups, offset, pairs + 2 * p, pixels4 ? 8 : 2);
@@ -165,12 +179,12 @@ static TD_NOINLINE void conv_run(const td_conv_2d_fast_params *params, const int
                 }
             }
         }
-        int8_t *out = output + (size_t)n * (size_t)depth;
+        int8_t *out = output + (size_t)(n - slot) * (size_t)depth;
         if (pixels4) {
             td_mat4_call call = {out, depth, 1 + 2 * q->output_offset,
                                  params->records + (size_t)params->channels * TD_MAT_RECORD_WORDS, pairs,
                                  4 * groups, params->weights, params->records};
-            td_mat_pixels4(&call, count, q);
+            td_mat_pixels4(&call, slot + count, q);
         } else {
             td_mat_pixel(pairs, groups, params->weights, params->records, depth, q, out);
         }
@@ -192,8 +206,5 @@ void td_conv_2d_fast_s8(const td_conv_2d_fast_params *params, const int8_t *inpu
         return;
     }
     uint32_t words[(bytes + 3) / 4]; /* on the stack: at most TD_STACK_SCRATCH_MAX bytes */
-    if (params->pixels4) {
-        memset(words, 0, sizeof words); /* a last pass of fewer than four pixels reads whole groups */
-    }
     conv_run(params, input, words, output);
 }

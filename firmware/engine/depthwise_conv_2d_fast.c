@@ -20,6 +20,9 @@ typedef struct {
     const int8_t *weights;     /* [12] the first block's */
     int32_t at;                /* [16] added to every tap pointer: 4 * block (plus a pixel offset) */
     int32_t at_end;            /* [20] `at` after the last block */
+    int32_t pixels;            /* [24] scaled kernel: pixels of a run (the next one `step` bytes on), else 1 */
+    int32_t step;              /* [28] */
+    int32_t step_back;         /* [32] step - 4 * blocks */
 } dw_call;
 
 #if TD_HAVE_DSP
@@ -94,12 +97,13 @@ __attribute__((naked, noinline)) static void dw_blocks_3x3_folded(__attribute__(
     "asr r6, r6, r4\n\t"                                                                                         \
     "ssat r6, #8, r6\n\t"                                                                                        \
     "strb r6, [lr], #1\n\t"
-/* Every block of one pixel, 3x3, weights and biases prescaled in scratch (call->weights). Registers: r0 tap
- * table, r1 scratch, r2 records, r3 at, r12 at_end, lr out, r8-r11 the sums (already scaled by 2^up). */
+/* Every block of a run of pixels (their outputs contiguous: every channel in a block), 3x3, weights and biases
+ * prescaled in scratch (call->weights). Registers: r0 tap table, r1 scratch, r2 records, r3 at, r12 at_end, lr
+ * out, r8-r11 the sums (already scaled by 2^up). */
 __attribute__((naked, noinline)) static void dw_blocks_3x3_scaled(__attribute__((unused)) dw_call *call)
 {
     __asm__ volatile(
-        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "push {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         "ldr r1, [r0, #12]\n\t"
         "ldr r2, [r0, #8]\n\t"
         "ldr r3, [r0, #16]\n\t"
@@ -116,19 +120,40 @@ __attribute__((naked, noinline)) static void dw_blocks_3x3_scaled(__attribute__(
         "add r3, r3, #4\n\t"
         "cmp r3, r12\n\t"
         "bne 1b\n\t"
-        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+        "ldr r4, [sp]\n\t" /* the next pixel of the run */
+        "ldr r5, [r4, #24]\n\t"
+        "subs r5, r5, #1\n\t"
+        "beq 2f\n\t"
+        "str r5, [r4, #24]\n\t"
+        "ldrd r5, r6, [r4, #28]\n\t"
+        "add r12, r12, r5\n\t"
+        "add r3, r3, r6\n\t"
+        "ldr r1, [r4, #12]\n\t"
+        "ldr r2, [r4, #8]\n\t"
+        "b 1b\n"
+        "2:\n\t"
+        "pop {r0, r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 #undef DW_TAP_SCALED
 #undef DW_OUTPUT_SCALED
 #endif
 
+static int8_t *dw_pixel_scaled_c(const dw_call *call, int32_t at_start, int32_t at_end, int8_t *out);
+
 /* The same, portable form. */
 static TD_NOINLINE TD_HOT void dw_blocks_3x3_scaled_c(const dw_call *call)
 {
+    int8_t *out = call->out;
+    for (int32_t pixel = 0, first = call->at; pixel < call->pixels; ++pixel, first += call->step) {
+        out = dw_pixel_scaled_c(call, first, first + (call->at_end - call->at), out);
+    }
+}
+
+static int8_t *dw_pixel_scaled_c(const dw_call *call, int32_t at_start, int32_t at_end, int8_t *out)
+{
     const int32_t *w = (const int32_t *)(const void *)call->weights;
     const int32_t *r = call->records;
-    int8_t *out = call->out;
-    for (int32_t at = call->at; at != call->at_end; at += 4, r += TD_MAT_BLOCK_WORDS, out += 4) {
+    for (int32_t at = at_start; at != at_end; at += 4, r += TD_MAT_BLOCK_WORDS, out += 4) {
         int32_t a0 = w[0], a1 = w[1], a2 = w[2], a3 = w[3];
         w += 4;
         for (int32_t k = 0; k < 9; ++k, w += 2) {
@@ -146,6 +171,7 @@ static TD_NOINLINE TD_HOT void dw_blocks_3x3_scaled_c(const dw_call *call)
             out[c] = (int8_t)td_ssat8(td_smmlar(acc[c], record[1], record[2] + (acc[c] >> 31)) >> right);
         }
     }
+    return out;
 }
 
 /* The blocks' weights widened into (c0, c2), (c1, c3) pairs and their biases, each channel scaled by 2^up. */
@@ -265,9 +291,13 @@ static void dw_run(const td_depthwise_conv_2d_fast_params *params, const int8_t 
             for (int32_t out_x = 0; out_x < win->output_width; ++out_x, out += win->output_depth) {
                 const int32_t x0 = out_x * win->stride_width - win->pad_left;
                 const int8_t *const *tap = inner;
-                int32_t at = 0;
+                int32_t at = 0, run = 1;
                 if (rows_inside && x0 >= 0 && x0 + last_column < win->input_width) {
                     at = (int32_t)(((size_t)y0 * (size_t)win->input_width + (size_t)x0) * depth);
+                    if (scaled != NULL && blocks * 4 == win->output_depth) { /* the pixels inside up to the border */
+                        run = td_min_i32((win->input_width - 1 - last_column - x0) / win->stride_width + 1,
+                                         win->output_width - out_x);
+                    }
                 } else {
                     int32_t k = 0;
                     for (int32_t fy = 0; fy < win->filter_height; ++fy) {
@@ -282,14 +312,16 @@ static void dw_run(const td_depthwise_conv_2d_fast_params *params, const int8_t 
                     tap = border;
                 }
                 if (blocks > 0 && scaled != NULL) {
-                    dw_call call = {tap, out, params->records, (const int8_t *)scaled, at, at + 4 * blocks};
+                    const int32_t step = win->stride_width * win->input_depth;
+                    dw_call call = {tap, out, params->records, (const int8_t *)scaled, at, at + 4 * blocks, run,
+                                    step, step - 4 * blocks};
 #if TD_HAVE_DSP
                     dw_blocks_3x3_scaled(&call);
 #else
                     dw_blocks_3x3_scaled_c(&call);
 #endif
                 } else if (blocks > 0) {
-                    dw_call call = {tap, out, params->records, params->weights, at, at + 4 * blocks};
+                    dw_call call = {tap, out, params->records, params->weights, at, at + 4 * blocks, 1, 0, 0};
 #if TD_HAVE_DSP
                     if (assembly) {
                         dw_blocks_3x3_folded(&call);
@@ -304,6 +336,8 @@ static void dw_run(const td_depthwise_conv_2d_fast_params *params, const int8_t 
                     dw_singles(tap, at, taps, blocks * 4, win->output_depth, params->depth_multiplier,
                                single_weights, single_records, q, out);
                 }
+                out_x += run - 1;
+                out += (size_t)(run - 1) * (size_t)win->output_depth;
             }
         }
     }
