@@ -54,7 +54,7 @@ def main(argv: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from tinydeploy.analysis.compute import op_costs
+    from tinydeploy.analysis.compute import op_costs, total_macs
     from tinydeploy.model.tflite import parse_tflite
 
     groups = argv or list(LAYERS)
@@ -65,7 +65,7 @@ def main(argv: list[str]) -> None:
     for group in groups:
         for label, shape, stride in LAYERS[group]:
             model = parse_tflite(one_layer_model(shape, stride))
-            macs = sum(c.macs for c in op_costs(model))
+            macs = total_macs(op_costs(model))
             slug = label.replace(" ", "-")  # (a project path with spaces breaks the link's -Map option)
             reference, reference_ok = instructions_on_virtual_board(model, False, work / f"{slug}-reference")
             fast, fast_ok = instructions_on_virtual_board(model, True, work / f"{slug}-fast")

@@ -3,10 +3,12 @@
     .venv/bin/python bench/memory.py [MODEL.tflite ...] [--tflm-lib PATH]
 
 1. The plan (no build): native RAM against the liveness lower bound and TFLM's arena (the 32-bit estimate of
-   tinydeploy.analysis, measured once, then cached), for the MLPerf Tiny models and the LSTM/SVDF models of TFLM's
-   examples in ../shared. Goals: native RAM <= the activation lower bound and <= 0.75 x TFLM's arena. Native RAM is
-   the whole planned buffer (activations, scratch and the recurrent state kept between invokes, which the lower
-   bound includes); parameters are const, in flash. A model the engine cannot run yet gets a row with the reason.
+   tinydeploy.analysis, measured once per model, then cached: the first run takes minutes), for the four MLPerf
+   Tiny models, then every model in ../shared/models/{mlperf-tiny-extra,tflm-examples} (TFLM's recurrent examples
+   and the seanet int16x8 models included). Goals: native RAM <= the activation lower bound and <= 0.75 x TFLM's
+   arena on the MLPerf Tiny models, below TFLM's arena on every model. Native RAM is the whole planned buffer
+   (activations, scratch and the recurrent state kept between invokes, which the lower bound includes); parameters
+   are const, in flash. A model the engine cannot run yet gets a row with the reason.
 2. Flash and RAM on the virtual board, side by side (the four MLPerf Tiny models by default): the native engine
    with its fast kernels, with its reference kernels, and TFLM with CMSIS-NN (when a local copy of the Arduino TFLM
    library is given), next to X-CUBE-AI 9.0's published model memory. Every firmware is built and run (flash and
@@ -28,8 +30,15 @@ from mlperf import (ACTIVATION_BYTES_BEFORE, CONSTANTS_FACTOR, FIRMWARE_FACTOR, 
                     XCUBE_9_FLASH, XCUBE_9_RAM, Run, bench_home, int8_parameter_bytes, key_of, measure_engines,
                     model_paths, tflm_lib_argument, without_options)
 
-EXAMPLES = REPO.parent / "shared" / "models" / "tflm-examples"
-RECURRENT = ["micro_speech_lstm", "dtln_noise_suppression", "keyword_scrambled", "keyword_scrambled_8bit"]
+ALL_MODELS = REPO.parent / "shared" / "models"
+EXAMPLES = ALL_MODELS / "tflm-examples"
+
+
+def default_models() -> list[Path]:
+    mlperf = [SHARED / f"{stem}.tflite" for stem in MODELS.values() if (SHARED / f"{stem}.tflite").exists()]
+    return mlperf + sorted((ALL_MODELS / "mlperf-tiny-extra").glob("*.tflite")) + \
+        sorted(EXAMPLES.glob("*.tflite")) + \
+        sorted((EXAMPLES / "seanet").glob("*/*.tflite"), key=lambda p: (p.parent.name, len(p.name), p.name))
 
 
 def plan_row(path: Path, workdir: Path) -> dict:
@@ -40,8 +49,8 @@ def plan_row(path: Path, workdir: Path) -> dict:
     from tinydeploy.errors import TinydeployError
     from tinydeploy.model.tflite import load_tflite
 
-    model = load_tflite(path)
     try:
+        model = load_tflite(path)
         plan = emit_native_sources(model, workdir / path.stem)
     except TinydeployError as exc:
         return {"model": path.stem, "refused": exc.message}
@@ -139,11 +148,9 @@ def board_table(paths: list[Path], tflm_lib: str | None) -> None:
 
 def main(argv: list[str]) -> None:
     given = without_options(argv)
-    defaults = [SHARED / f"{stem}.tflite" for stem in MODELS.values()] + \
-        [EXAMPLES / f"{name}.tflite" for name in RECURRENT]
-    paths = [Path(p) for p in given] or [path for path in defaults if path.exists()]
+    paths = [Path(p) for p in given] or default_models()
     if not paths:
-        print(f"no models given and none found in {SHARED}")
+        print(f"no models given and none found in {ALL_MODELS}")
         return
     plan_table(paths)
     board_table(model_paths(given), tflm_lib_argument(argv))

@@ -106,7 +106,7 @@ def measure(path: Path, engine: str, workdir: Path, tflm_lib: str | None = None,
     model = load_tflite(path)
     native = engine.startswith("native")
     # One project directory per engine, reused across models. TFLM: the project in which `flash` measures the
-    # arena (tinydeploy.flow.measure_arena_on_virtual_board), so the library compiles once for both.
+    # arena (tinydeploy.flow.tflm_arena_workspace), so the library compiles once for both.
     out = workdir / engine.replace(" ", "-").replace("+", "") if native else tflm_project(tflm_lib)
     report = flash_model(model, get_board("virtual"), "native" if native else "tflm", out, True, None, 2, runs, 1,
                          lambda message: None, tflm_lib=None if native else tflm_lib,
@@ -114,19 +114,17 @@ def measure(path: Path, engine: str, workdir: Path, tflm_lib: str | None = None,
     data = report.to_json()
     constants = None
     if native:
-        from tinydeploy.engine import emit_native_sources
+        from tinydeploy.engine import native_plan
 
-        constants = emit_native_sources(model, out / "plan", fast_kernels=engine == "native fast").flash_bytes
+        constants = native_plan(model, fast_kernels=engine == "native fast").flash_bytes
     return Run(engine, data["instructions"], bool(data["outputs_match"]), data["flash_bytes"], data["ram_bytes"],
                data["stack_bytes"], data["activation_bytes"], constants)
 
 
 def tflm_project(tflm_lib: str | None) -> Path:
-    from tinydeploy.emit.tflm import resolve_tflm_library
-    from tinydeploy.paths import data_home
+    from tinydeploy.flow import tflm_arena_workspace
 
-    version = resolve_tflm_library(tflm_lib).version
-    return data_home() / "tflm-arena" / "".join(c if c.isalnum() or c in ".-" else "_" for c in version) / "project"
+    return tflm_arena_workspace(tflm_lib) / "project"
 
 
 def measure_engines(path: Path, workdir: Path, tflm_lib: str | None) -> dict[str, Run | str]:

@@ -35,7 +35,7 @@ def main(argv: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from tinydeploy.analysis.compute import op_costs
+    from tinydeploy.analysis.compute import op_costs, total_macs
     from tinydeploy.model.tflite import load_tflite
 
     tflm_lib = tflm_lib_argument(argv)
@@ -50,7 +50,7 @@ def main(argv: list[str]) -> None:
     verdicts, notes = [], []
     for path in paths:
         key = key_of(path)
-        macs = sum(c.macs for c in op_costs(load_tflite(path)))
+        macs = total_macs(op_costs(load_tflite(path)))
         runs = measure_engines(path, work, tflm_lib)
         for engine, run in runs.items():
             if not isinstance(run, Run):

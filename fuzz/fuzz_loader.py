@@ -32,14 +32,17 @@ def load_and_analyze(data: bytes):
     """What `tinydeploy analyze` does with a model before it starts TFLM in a worker process."""
     from tinydeploy.analysis.compute import op_costs
     from tinydeploy.analysis.memory import activation_profile, tensor_lifetimes
+    from tinydeploy.engines.support import engines_support
     from tinydeploy.model.convert import model_warnings
     from tinydeploy.model.tflite import parse_tflite
 
     model = parse_tflite(data)
+    model.classification.describe()
     op_costs(model)
     tensor_lifetimes(model)
     activation_profile(model)
     model_warnings(model)
+    engines_support(model)  # the native engine's check tries every op's lowering
     return model
 
 

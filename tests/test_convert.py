@@ -188,16 +188,18 @@ def test_int8_tflite_passes_through_unchanged(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name != "copy.tflite"]  # no temp file left behind
 
 
-def test_float_tflite_needs_the_original_model(tmp_path, sine_model_files):
+def test_float_tflite_converts_with_calibration_and_is_refused_without(tmp_path, sine_model_files):
     from tests.models import tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(sine_model_files.saved_model))
     float_model = tmp_path / "float.tflite"
     float_model.write_bytes(converter.convert())
     result = run_cli("convert", float_model, "-o", tmp_path / "out.tflite")
-    _one_line_error(result, "float TFLite model", "original Keras/SavedModel")
-    with pytest.raises(TinydeployError, match="float TFLite"):
+    _one_line_error(result, "float", "needs calibration inputs", "--calib")
+    with pytest.raises(TinydeployError, match="float"):
         ensure_int8_tflite(float_model)
+    converted = parse_tflite(ensure_int8_tflite(float_model, str(sine_model_files.calib)))
+    assert converted.is_quantized_int8() and converted.op_names == ["FULLY_CONNECTED"] * 3
 
 
 # --------------------------------------------------------------------------------------- conversions

@@ -130,3 +130,18 @@ def test_describe_plan_lists_every_op_with_its_memory(tmp_path):
     # ResNet-8 fits below its liveness bound only because convolutions stream over the inputs they consume.
     assert any(row["placement"] == "overlaps input" for row in rows)
     assert plan.activation_bytes < plan.lower_bound_bytes
+
+
+def test_equal_constants_are_stored_once():
+    """Weights shared between ops (or equal quantization tables) take flash once."""
+    import numpy as np
+
+    from tinydeploy.engine.registry import Constants
+
+    constants = Constants()
+    first = constants.array("a", "int8_t", np.arange(-5, 5, dtype=np.int8))
+    second = constants.array("b", "int8_t", np.arange(-5, 5, dtype=np.int8))
+    other_type = constants.array("c", "int16_t", np.arange(-5, 5, dtype=np.int16))
+    other_values = constants.array("d", "int8_t", np.arange(-4, 6, dtype=np.int8))
+    assert first == second and len({first, other_type, other_values}) == 3
+    assert constants.flash_bytes == 10 + 20 + 10

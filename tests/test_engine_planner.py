@@ -86,3 +86,38 @@ def test_a_chain_streams_into_less_than_its_liveness_bound():
     clusters = build_clusters({b.key: b for b in blocks}, [("y", "x", -10), ("z", "y", -10)], 1)
     offsets = best_placement(blocks, 1, clusters)
     assert max(offsets[b.key] + b.nbytes for b in blocks) == 120  # not 200
+
+
+@st.composite
+def pad_cases(draw):
+    rank = draw(st.integers(min_value=1, max_value=4))
+    shape = [draw(st.integers(min_value=1, max_value=5)) for _ in range(rank)]
+    before = [draw(st.integers(min_value=0, max_value=3)) for _ in range(rank)]
+    after = [draw(st.integers(min_value=0, max_value=3)) for _ in range(rank)]
+    return shape, before, after, draw(st.sampled_from([1, 2]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(pad_cases())
+def test_pad_overlapping_its_input_by_the_limit_still_pads_right(case):
+    """PAD's kernel order (each output element written after reading its source) run over one shared buffer with
+    the output placed as far over the input as pad_overlap_limit allows gives numpy's pad."""
+    import numpy as np
+
+    from tinydeploy.engine.ops.pad import pad_overlap_limit
+
+    shape, before, after, size = case
+    values = np.arange(1, int(np.prod(shape)) + 1).reshape(shape)
+    expected = np.pad(values, list(zip(before, after)))
+    limit = pad_overlap_limit(shape, before, after, size)
+    shift = min(limit, 1 << 20) // size  # output start minus input start, in elements
+    input_at, output_at = max(-shift, 0), max(shift, 0)
+    memory = [None] * (max(input_at + values.size, output_at + expected.size))
+    memory[input_at:input_at + values.size] = values.reshape(-1).tolist()
+    read = 0
+    for k, index in enumerate(np.ndindex(*expected.shape)):
+        inside = all(b <= i < b + n for i, b, n in zip(index, before, shape))
+        value = memory[input_at + read] if inside else 0
+        read += inside
+        memory[output_at + k] = value
+    assert memory[output_at:output_at + expected.size] == expected.reshape(-1).tolist()

@@ -231,7 +231,7 @@ def kws_built(tmp_path_factory) -> Path:
     `--runs 10000` keeps a measurement going for long enough to break it."""
     from tinydeploy.boards import get_board
     from tinydeploy.build.platformio import build_project
-    from tinydeploy.emit.project import generate_project
+    from tinydeploy.flow import generate_project
     from tinydeploy.model.tflite import load_tflite
 
     project = generate_project(load_tflite(mlperf_model("kws")), get_board("virtual"), "native",

@@ -36,7 +36,7 @@ def qemu_processes() -> list[int]:
 def ad_project(tmp_path_factory):
     """The AD autoencoder generated and built once for the tests of this module."""
     from tinydeploy.build.platformio import build_project
-    from tinydeploy.emit.project import generate_project
+    from tinydeploy.flow import generate_project
 
     model = load_tflite(mlperf_model("ad"))
     project = generate_project(model, get_board("virtual"), "native", tmp_path_factory.mktemp("ad") / "proj")
@@ -116,7 +116,7 @@ def test_killing_qemu_mid_run_gives_a_clear_error_and_leaves_no_process(ad_proje
 
 def test_two_virtual_boards_at_once_do_not_mix_outputs(ad_project, tmp_path):
     from tinydeploy.build.platformio import build_project
-    from tinydeploy.emit.project import generate_project
+    from tinydeploy.flow import generate_project
     from tinydeploy.golden import random_inputs, tflm_outputs
     from tinydeploy.link import DeviceLink
     from tinydeploy.runners.qemu import QemuBoard

@@ -116,7 +116,9 @@ def test_a_thousand_round_trips_on_one_link(sine):
 def test_eight_boards_flashed_and_benchmarked_at_once_keep_their_own_results(sine):
     """Each board is flashed (QEMU started on the firmware) and benchmarked through tinydeploy.hil's Device, as
     `lab check` does, in its own thread, all at once."""
-    from tinydeploy.hil.device import Device, VirtualTarget
+    from tinydeploy.boards import get_board
+    from tinydeploy.flow import Device
+    from tinydeploy.runners import runner_for
 
     # one input value per board, all with different expected outputs, so a mix-up cannot go unnoticed
     by_output = {}
@@ -129,7 +131,7 @@ def test_eight_boards_flashed_and_benchmarked_at_once_keep_their_own_results(sin
     barrier = threading.Barrier(BOARDS)
 
     def flash_and_bench(index: int) -> None:
-        target = VirtualTarget(index)
+        target = runner_for(get_board("virtual"), index=index)
         try:
             barrier.wait(30)  # all eight start together
             # QEMU dies with the thread that started it (parent-death signal): this thread also stops it

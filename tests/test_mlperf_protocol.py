@@ -30,7 +30,7 @@ RUNNER_LAP = re.compile(r"m-lap-us-(\d+)\Z")
 def ad_mlperf_device(tmp_path_factory):
     """The AD model's firmware (MLPerf sources included) running on one virtual board for the module."""
     from tinydeploy.build.platformio import build_project
-    from tinydeploy.emit.project import generate_project
+    from tinydeploy.flow import generate_project
     from tinydeploy.runners.qemu import QemuBoard
 
     model = load_tflite(mlperf_model("ad"))

@@ -98,9 +98,10 @@ def _edit_channels(data: bytes, edits: list[tuple[int, int, int]], columns: list
             else:
                 weights[channel] = 0
             buffer.data = list(weights.astype("i1").tobytes())
-            biases, bias_buffer = array(op.inputs[2], "<i4")
+            bias_type = {2: "<i4", 4: "<i8"}[graph.tensors[op.inputs[2]].type]  # int16x8 layers: int64 biases
+            biases, bias_buffer = array(op.inputs[2], bias_type)
             biases[channel] = bias
-            bias_buffer.data = list(biases.astype("<i4").tobytes())
+            bias_buffer.data = list(biases.astype(bias_type).tobytes())
         for op_index, channel in columns:
             op = graph.operators[op_index]
             weights, buffer = array(op.inputs[1], "i1")
@@ -205,3 +206,76 @@ def test_random_zeroed_channels_stay_exact(tmp_path):
                 for channel in rng.choice(channels, size=int(rng.integers(1, channels // 2 + 1)), replace=False):
                     edits.append((op_index, int(channel), int(rng.choice([LOW, HIGH, int(rng.integers(-500, 500))]))))
             _check_exact(_edit_channels(data, edits), tmp_path / f"{name}-{trial}", f"{name}-{trial}")
+
+
+def _multi_tensor_model() -> bytes:
+    """Two inputs, two outputs: one output also feeds the other's branch (the inputs of one shape: the converter
+    may order them either way)."""
+    if "multi" not in _CONVERTED:
+        import tensorflow as tf
+        from conformance.harness import convert, keras_input
+
+        tf.keras.utils.set_random_seed(13)
+        layers = tf.keras.layers
+        first, second = keras_input((6, 6, 4)), keras_input((6, 6, 4))
+        x = layers.Conv2D(8, 1, activation="relu", bias_initializer="random_normal")(first)
+        y = layers.Conv2D(6, 1, activation="relu", bias_initializer="random_normal")(x)
+        z = layers.Conv2D(5, 1, activation="relu", bias_initializer="random_normal")(second)
+        w = layers.Conv2D(4, 1, bias_initializer="random_normal")(y)
+        v = layers.Conv2D(4, 1, bias_initializer="random_normal")(z)
+        _CONVERTED["multi"] = convert(tf.keras.Model([first, second], [y, layers.Add()([w, v])]),
+                                      [(6, 6, 4), (6, 6, 4)], 13)
+    return _CONVERTED["multi"]
+
+
+def _conv_by_weights(model, shape: tuple[int, ...]) -> int:
+    return next(op.index for op in model.operators
+                if op.op == "CONV_2D" and tuple(model.tensors[op.inputs[1]].shape) == shape)
+
+
+@pytest.mark.slow
+def test_graph_outputs_keep_their_channels_in_multi_tensor_models(tmp_path):
+    """Zero channels inside each branch go; a zero channel of a graph output stays although the next layer could
+    do without it (the caller reads it)."""
+    pytest.importorskip("tensorflow")
+    from conformance.harness import assert_matches_tflm
+
+    data = _multi_tensor_model()
+    model = parse_tflite(data)
+    assert len(model.inputs) == 2 and len(model.outputs) == 2
+    x, y, z, w, v = (_conv_by_weights(model, shape) for shape in (
+        (8, 1, 1, 4), (6, 1, 1, 8), (5, 1, 1, 4), (4, 1, 1, 6), (4, 1, 1, 5)))
+    edited = parse_tflite(_edit_channels(data, [(x, 1, LOW), (y, 2, LOW), (z, 0, LOW)]))
+    pruned, report = prune_channels(edited)
+    assert report.for_op(x).output_channels_removed == 1 and report.for_op(y).input_channels_removed == 1
+    assert report.for_op(z).output_channels_removed == 1 and report.for_op(v).input_channels_removed == 1
+    assert report.for_op(y).output_channels_removed == 0 and report.for_op(w) is None
+    for index in (*edited.inputs, *edited.outputs):
+        assert pruned.tensors[index].shape == edited.tensors[index].shape
+    fast = HostEngine.build(edited, tmp_path / "fast", fast_kernels=True)
+    assert fast.plan.pruning.channels_removed == 2
+    assert_matches_tflm(fast, edited, count=6, seed=13, label="multi-tensor pruned")
+
+
+@pytest.mark.slow
+def test_int16x8_layers_are_not_pruned(tmp_path):
+    """Pruning rewrites int8 layers only (its constants are int8 arithmetic): an int16x8 model, int32 biases or
+    int64, keeps a channel that would go in int8, and still matches TFLM."""
+    pytest.importorskip("tensorflow")
+    import tensorflow as tf
+    from conformance.harness import assert_matches_tflm, convert, keras_input
+
+    tf.keras.utils.set_random_seed(14)
+    layers = tf.keras.layers
+    source = keras_input((6, 6, 4))
+    x = layers.Conv2D(8, 1, activation="relu", bias_initializer="random_normal")(source)
+    result = layers.Conv2D(4, 3, padding="same", bias_initializer="random_normal")(x)
+    for int32_bias in (False, True):
+        data = convert(tf.keras.Model(source, result), [(6, 6, 4)], 14, int16=True, int32_bias=int32_bias)
+        model = parse_tflite(data)
+        assert model.tensors[model.inputs[0]].dtype == "int16"
+        edited = parse_tflite(_edit_channels(data, [(_conv_by_weights(model, (8, 1, 1, 4)), 1, LOW)]))
+        pruned, report = prune_channels(edited)
+        assert pruned is edited and not report.ops
+        assert_matches_tflm(HostEngine.build(edited, tmp_path / f"bias32-{int32_bias}", fast_kernels=True), edited,
+                            count=4, seed=14, label=f"int16x8 with a zero channel, int32 bias {int32_bias}")

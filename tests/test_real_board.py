@@ -57,6 +57,34 @@ def test_several_boards_ask_for_port_and_none_explains_what_to_check():
         assert needle in text
 
 
+def test_boards_sharing_a_usb_id_are_told_apart_by_serial_number_on_recorded_port_lists():
+    """Two profiles with one USB id (as every ST-Link board has): discovery cannot tell which a port is and says so
+    (lab check lists it, --board picks the profile); --port takes the USB serial number of one board."""
+    import dataclasses
+
+    from tinydeploy.boards import UsbId
+    from tinydeploy.lab.check import unresolved_reason
+    from tinydeploy.runners import discover_runners
+
+    stlink = UsbId(0x0483, 0x374B)
+    f4 = dataclasses.replace(NANO, name="nucleo_f401re", usb_sketch=stlink, usb_bootloader=None)
+    l4 = dataclasses.replace(NANO, name="nucleo_l476rg", usb_sketch=stlink, usb_bootloader=None)
+    ports = [port_record("/dev/ttyACM0", 0x0483, 0x374B, "0671FF535155"),
+             port_record("/dev/ttyACM1", 0x0483, 0x374B, "066DFF485550"), port_record("/dev/ttyACM2", *SKETCH, "N1")]
+    runners, unresolved = discover_runners([f4, l4, NANO], ports)
+    assert [(r.label, r.board.name, r.serial_number) for r in runners] == [("/dev/ttyACM2", "nano33ble", "N1")]
+    assert [(u.port, u.serial_number, u.boards) for u in unresolved] == [
+        ("/dev/ttyACM0", "0671FF535155", ("nucleo_f401re", "nucleo_l476rg")),
+        ("/dev/ttyACM1", "066DFF485550", ("nucleo_f401re", "nucleo_l476rg"))]
+    assert "--board" in unresolved_reason(unresolved[0]) and "0671FF535155" in unresolved_reason(unresolved[0])
+    runners, unresolved = discover_runners([f4], ports)  # --board nucleo_f401re
+    assert [r.label for r in runners] == ["/dev/ttyACM0", "/dev/ttyACM1"] and unresolved == []
+    with pytest.raises(TinydeployError) as several:
+        find_board_port(f4, ports=ports[:2])
+    assert "0671FF535155" in several.value.one_line() and "USB serial number" in several.value.one_line()
+    assert find_board_port(f4, port="066DFF485550", ports=ports) == "/dev/ttyACM1"
+
+
 def test_upload_command_and_condensed_progress(tmp_path):
     command = upload_command(tmp_path, "nano33ble", "/dev/ttyACM0")
     assert command[-8:] == ["-d", str(tmp_path), "-e", "nano33ble", "-t", "upload", "--upload-port", "/dev/ttyACM0"]
@@ -149,7 +177,7 @@ def test_waits_for_the_port_to_come_back_then_handshakes(tmp_path):
     import tty
 
     from tinydeploy.build.platformio import build_project
-    from tinydeploy.emit.project import generate_project
+    from tinydeploy.flow import generate_project
     from tinydeploy.link import DeviceLink
     from tinydeploy.model.tflite import load_tflite
     from tinydeploy.runners.qemu import QemuBoard

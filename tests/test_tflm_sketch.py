@@ -15,10 +15,11 @@ import pytest
 
 from tests.conftest import mlperf_model, run_cli
 from tinydeploy.boards import get_board
-from tinydeploy.emit.project import generate_project
-from tinydeploy.emit.tflm import (ARENA_ALIGN, CALIBRATION_MARGIN_BYTES, MEASURE_ENV, TFLM_LIB_ENV,
-                                  TFLM_LIBRARY_COMMIT, TFLM_OP_METHODS, TflmLibrary, arena_for, arena_from_device,
-                                  github_reachable, store_device_arena)
+from tinydeploy.flow import generate_project
+from tinydeploy.tflm.arena import (ARENA_ALIGN, CALIBRATION_MARGIN_BYTES, MEASURE_ENV, arena_for,
+                                   arena_from_device, store_device_arena)
+from tinydeploy.tflm.library import TFLM_LIB_ENV, TFLM_LIBRARY_COMMIT, TflmLibrary, github_reachable
+from tinydeploy.tflm.resolver import TFLM_OP_METHODS
 from tinydeploy.model.tflite import load_tflite
 
 OUR_SOURCES = re.compile(r"(^|/)(src/|lib/tinydeploy/)")
@@ -61,7 +62,7 @@ def test_sketch_sources_follow_the_analyzed_model(key, tmp_path, monkeypatch):
     margin = int(re.search(r"kTensorArenaMarginBytes = (\d+)u", header).group(1))
     assert arena % 16 == 0 and arena == base + margin and base == estimate.target_bytes
     assert estimate.recommended_bytes <= arena < estimate.recommended_bytes + 16
-    assert project.arena.source == "analyze" and "an upper bound" in header and f"+ {margin} B margin" in header
+    assert project.plan.arena.source == "analyze" and "an upper bound" in header and f"+ {margin} B margin" in header
     # the model: the exact file, const (flash), aligned for TFLM, with its length and hash
     assert _array_bytes(source) == model.raw
     assert f"alignas(16) const unsigned char td_tflm_model_data[{len(model.raw)}]" in source
@@ -185,8 +186,8 @@ def test_tflm_sketch_compiles_without_warnings_and_matches_host_tflm(built_tflm_
         assert info.engine == "tflm" and info.engine_status == 0
         result = measure_on_device(link, model, 3, 3, 1, lambda _: None)
     assert result.outputs_match
-    assert result.activation_bytes == project.arena.arena_bytes
-    assert 0 < result.used_bytes <= project.arena.arena_bytes  # analyze's arena is large enough on the target
+    assert result.activation_bytes == project.plan.arena.arena_bytes
+    assert 0 < result.used_bytes <= project.plan.arena.arena_bytes  # analyze's arena is large enough on the target
 
 
 @pytest.mark.slow
@@ -203,7 +204,7 @@ def test_calibrated_arena_is_used_bytes_plus_the_stated_margin(built_tflm_ad, tm
     assert used <= report.run.activation_bytes <= used + CALIBRATION_MARGIN_BYTES + 15
     # cached: a new project for the same model, board and library gets that arena without a device
     again = generate_project(model, board, "tflm", tmp_path / "again", tflm_lib=library)
-    assert again.arena.source == "device" and again.arena.arena_bytes == report.run.activation_bytes
+    assert again.plan.arena.source == "device" and again.plan.arena.arena_bytes == report.run.activation_bytes
 
 
 @pytest.mark.slow
@@ -225,7 +226,7 @@ def test_generated_arena_holds_the_used_bytes_within_the_stated_margin(built_tfl
         board = get_board("virtual")
         project = generate_project(model, board, "tflm", directory, force=True, tflm_lib=library,
                                    arena=tflm_arena(model, board, library))
-        arena = project.arena
+        arena = project.plan.arena
         assert arena.source == "device" and arena.measured_on == "virtual", arena
         header = (directory / "src" / "td_tflm_model.h").read_text()
         assert f"+ {arena.margin_bytes} B margin" in header and f"kTensorArenaMarginBytes = {arena.margin_bytes}u" in header

@@ -10,7 +10,7 @@ _built: dict[str, SineFirmware] = {}
 
 @dataclass(frozen=True)
 class SineFirmware:
-    firmware: object  # tinydeploy.hil.device.Firmware
+    firmware: object  # tinydeploy.flow.Firmware
     expected: dict[bytes, bytes]  # every 1-byte input -> host TFLM's 1-byte output
 
     @property
@@ -23,7 +23,7 @@ def sine_firmware(tmp_path_factory) -> SineFirmware:
     if "sine" not in _built:
         from tinydeploy.boards import get_board
         from tinydeploy.golden import tflm_outputs
-        from tinydeploy.hil.device import build_firmware
+        from tinydeploy.flow import build_firmware
         from tinydeploy.hil.models import sine_model
 
         model = sine_model()

@@ -1,19 +1,286 @@
-"""The whole loop behind `tinydeploy flash`: model -> fit -> project -> build -> start -> measure."""
+"""The one pipeline: model -> engine plan -> fit check -> project written -> built (Firmware) -> started by the
+board's runner (Device) -> compared with host TFLM, timed, RAM read.
+
+`flash`, `generate`, `lab check` and the pytest plugin all go through `build_firmware`/`generate_project` (plan,
+check, then write) and `Device` (the same comparison, timing and RAM reading); `bench` and `monitor` time a
+device that already runs through `time_running_device`. Engines come from tinydeploy.engines, runners from
+tinydeploy.runners: nothing here depends on which engine or board it is.
+"""
 
 from __future__ import annotations
 
 import statistics
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from tinydeploy.boards import Board
-from tinydeploy.errors import TinydeployError
+from tinydeploy.emit.project import GeneratedProject, check_project_dir, default_project_dir, project_files, \
+    write_project
+from tinydeploy.engines import Engine, EngineOptions, EnginePlan, get_engine
+from tinydeploy.errors import EXIT_FAILED, TinydeployError
 from tinydeploy.model.tflite import TfliteModel
+from tinydeploy.runners import Runner, runner_for
 
 Progress = Callable[[str], None]
+Log = Progress
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+# ---- the model -----------------------------------------------------------------------------------------------
+
+
+def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress,
+                         warn: Callable[[str], None] | None = None,
+                         conversion: dict | None = None, engine: str | None = None) -> TfliteModel:
+    """A quantized (int8 or int16x8) TFLite model, converting Keras/SavedModel/ONNX/PyTorch inputs and, given
+    calibration data, float or dynamic-range .tflite files first (the conversion report, `convert --json`'s,
+    goes into `conversion` when given); refuses precisely what `engine` cannot run."""
+    from tinydeploy.model.classify import classification_refusal
+    from tinydeploy.model.convert import TFLITE_QUANTIZABLE_KINDS
+    from tinydeploy.model.convert_torch import is_function_spec, model_stem
+    from tinydeploy.model.tflite import load_tflite, parse_tflite
+
+    def checked(model: TfliteModel, converted: bool = False) -> TfliteModel:
+        refusal = classification_refusal(model)
+        if refusal is not None and converted:
+            raise TinydeployError(f"converting {model_path} left a model tinydeploy cannot run: {refusal.message}",
+                                  "the quantizer has no int8 version of those ops: replace them in the original "
+                                  "model, or convert the original Keras/SavedModel model (TensorFlow's converter "
+                                  "quantizes LSTM layers, for one)")
+        if refusal is not None:
+            raise refusal
+        if engine is not None:
+            _engine(engine, None).check(model)
+        return model
+
+    function_spec = not model_path.exists() and is_function_spec(str(model_path))
+    is_tflite = model_path.suffix.lower() == ".tflite"
+    if (is_tflite and model_path.is_file() or not model_path.exists()) and not function_spec:
+        model = load_tflite(model_path)
+        if calib is None or model.classification.kind not in TFLITE_QUANTIZABLE_KINDS:
+            return checked(model)
+    from tinydeploy.model.convert import convert_to_int8
+
+    progress(f"converting {model_path} to int8")
+    result = convert_to_int8(model_path, calib)
+    for message in result.warnings if warn is not None else ():
+        warn(message)
+    if conversion is not None:
+        conversion.update(result.to_json())
+    data = result.tflite
+    if function_spec:  # named after the function: `mypackage.models:tiny_cnn` -> tiny_cnn
+        return checked(parse_tflite(data, Path.cwd() / f"{model_stem(model_path)}.tflite"), converted=True)
+    # The model's name comes from its path; `.` (a SavedModel in the working directory) has no name to suffix.
+    model_path = model_path.resolve()
+    if is_tflite:
+        name = model_path.with_name(f"{model_path.stem}_int8.tflite")
+    elif model_path.suffix == "":
+        name = model_path.with_name(f"{model_path.name or 'model'}.tflite")
+    else:
+        name = model_path.with_suffix(".tflite")
+    return checked(parse_tflite(data, name), converted=True)
+
+
+# ---- analyze ---------------------------------------------------------------------------------------------------
+
+
+def analyze(model: TfliteModel, board: Board, engine: str | Engine, use_cache: bool = True):
+    """analyze's report of the model on the board with the engine (tinydeploy.analysis.analyze.Analysis); it says
+    what blocks the native engine whichever engine is analysed."""
+    from tinydeploy.analysis.analyze import analyze_model
+    from tinydeploy.engines.support import engines_support
+
+    return analyze_model(model, board, _engine(engine, board), use_cache=use_cache,
+                         native_blockers=get_engine("native").blockers(model), support=engines_support(model))
+
+
+# ---- plan, check the fit, write ------------------------------------------------------------------------------
+
+
+def _engine(engine: str | Engine | None, board: Board) -> Engine:
+    if isinstance(engine, Engine):
+        return engine
+    return get_engine(engine or board.default_engine)
+
+
+def check_fit(engine: Engine, plan: EnginePlan) -> None:
+    """Refuse before writing anything when the plan cannot fit the board, with the numbers (exit 1)."""
+    problems = [f"{b.name} needs {b.used:,} B of {b.available:,} B (over by {b.overshoot:,} B)"
+                for b in engine.plan_budgets(plan) if not b.fits]
+    if problems:
+        raise TinydeployError(f"{plan.model.name} does not fit {plan.board.name}: {'; '.join(problems)}",
+                              "see tinydeploy analyze for what would help, or pass --skip-fit-check to let the "
+                              "linker decide", exit_code=1)
+
+
+def write_plan(engine: Engine, plan: EnginePlan, directory: Path, force: bool) -> GeneratedProject:
+    """The project of a plan, written whole (see emit.project.write_project)."""
+    model, board = plan.model, plan.board
+    part = engine.files(plan)
+    files = project_files(model, board, engine.name, part.files, part.firmware, part.ini)
+    manifest = {"board": board.name, "engine": engine.name, "model": model.name, "model_sha256": model.sha256}
+    digests = write_project(directory, files, manifest, force, part.links)
+    return GeneratedProject(Path(directory), board, engine.name, model, board.name, digests, plan)
+
+
+def generate_project(model: TfliteModel, board: Board, engine: str | Engine | None = None,
+                     directory: Path | None = None, force: bool = False, tflm_lib: str | Path | None = None,
+                     arena=None, fast_kernels: bool = True, *, fit_check: bool = False, measure: bool = False,
+                     progress: Progress | None = None) -> GeneratedProject:
+    """Plan, check the fit (fit_check), then write the project. `measure`: an engine whose plan rests on a figure
+    read on a device (the TFLM arena) may measure it now on the virtual board; otherwise it uses cached figures
+    or its estimate. `arena` (TFLM) replaces the sizing rules; `fast_kernels=False` gives the native engine's
+    reference kernels; `tflm_lib` is a local Arduino TFLM library (default $TINYDEPLOY_TFLM_LIB)."""
+    chosen = _engine(engine, board)
+    directory = Path(directory or default_project_dir(model, board, chosen.name))
+    check_project_dir(directory, force)
+    options = EngineOptions(fast_kernels=fast_kernels, tflm_lib=tflm_lib, arena=arena)
+    plan = chosen.plan(model, board, options, measure=_measure_on_virtual_board(progress) if measure else None)
+    if fit_check:
+        check_fit(chosen, plan)
+    return write_plan(chosen, plan, directory, force)
+
+
+# ---- build ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Firmware:
+    """A built firmware project for one model, board profile and engine."""
+
+    model: TfliteModel
+    board: Board
+    engine: str
+    project_dir: Path
+    env_name: str
+    elf_path: Path
+    flash_bytes: int
+    static_ram_bytes: int
+    build_seconds: float = 0.0
+    plan: EnginePlan | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.model.sha256, self.board.name, self.engine)
+
+
+def check_downloads(engine: Engine, plan: EnginePlan, project_dir: Path, env_name: str) -> None:
+    """Fail in seconds, with the fix, when the build needs a download that cannot happen (PlatformIO itself
+    retries for ~60 s): the engine's library, a real board's platform from PlatformIO's registry."""
+    from tinydeploy.build.packages import check_board_packages
+
+    engine.check_downloads(plan, project_dir, env_name)
+    check_board_packages(plan.board)
+
+
+def build_project_of(project: GeneratedProject, progress: Progress = _quiet):
+    from tinydeploy.build.platformio import build_project
+
+    return build_project(project.directory, project.env_name, on_line=lambda line: progress(f"build: {line}"))
+
+
+def build_firmware(model: TfliteModel, board: Board, engine: str | Engine | None, out_dir: Path | None,
+                   log: Log = _quiet, *, force: bool = True, options: EngineOptions = EngineOptions(),
+                   fit_check: bool = True, measure: bool = True, stages: dict[str, float] | None = None,
+                   progress: Progress | None = None) -> Firmware:
+    """The build step of every command: plan (measuring the TFLM arena on the virtual board where it can), check
+    the fit, write the project, check downloads, build (incremental: an unchanged project rebuilds in ~1 s)."""
+    progress = progress or log
+    stages = stages if stages is not None else {}
+    chosen = _engine(engine, board)
+    started = time.monotonic()
+    directory = Path(out_dir or default_project_dir(model, board, chosen.name))
+    check_project_dir(directory, force)
+    plan = chosen.plan(model, board, options, measure=_measure_on_virtual_board(progress) if measure else None)
+    if fit_check:
+        check_fit(chosen, plan)
+    project = write_plan(chosen, plan, directory, force)
+    stages["generate"] = time.monotonic() - started
+    check_downloads(chosen, plan, project.directory, project.env_name)
+    started = time.monotonic()
+    log(f"building {model.name} for {board.name} ({chosen.name}) in {project.directory}")
+    build = build_project_of(project, progress)
+    stages["build"] = time.monotonic() - started
+    log(f"built: flash {build.flash_bytes} B, static RAM {build.ram_bytes} B, log {build.log_path}")
+    return Firmware(model, board, chosen.name, project.directory, project.env_name, build.elf_path,
+                    build.flash_bytes, build.ram_bytes, stages["generate"] + stages["build"], plan)
+
+
+# ---- a running firmware --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Latencies of timed runs in microseconds (emulated time on an emulated board)."""
+
+    samples: tuple[int, ...]
+
+    @property
+    def median(self) -> float:
+        return float(statistics.median(self.samples))
+
+    @property
+    def mean(self) -> float:
+        return float(statistics.fmean(self.samples))
+
+    @property
+    def min(self) -> int:
+        return min(self.samples)
+
+    @property
+    def max(self) -> int:
+        return max(self.samples)
+
+    def quantile(self, q: float) -> int:
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, max(0, int(round(q * (len(ordered) - 1)))))]
+
+    @property
+    def p95(self) -> int:
+        return self.quantile(0.95)
+
+    @property
+    def stdev(self) -> float:
+        return float(statistics.pstdev(self.samples))
+
+    def as_dict(self) -> dict[str, float]:
+        return {"median": self.median, "p95": self.p95, "min": self.min, "max": self.max, "mean": round(self.mean, 1)}
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    latency_us: LatencyStats
+    runs: int
+    warmup: int
+    emulated: bool
+
+
+@dataclass(frozen=True)
+class RamUsage:
+    """RAM of the running firmware: static (.data + .bss, from the ELF file) plus the measured stack and heap."""
+
+    static_bytes: int
+    stack_bytes: int
+    heap_bytes: int
+    activation_bytes: int
+    board_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.static_bytes + self.stack_bytes + self.heap_bytes
+
+    @property
+    def free_bytes(self) -> int:
+        return self.board_bytes - self.total_bytes
+
+    @property
+    def fits(self) -> bool:
+        return self.total_bytes <= self.board_bytes
 
 
 @dataclass
@@ -29,6 +296,187 @@ class RunMeasurement:
     device: dict
 
 
+def infer(link, data: bytes) -> bytes:
+    """One inference over the serial protocol: raw input bytes in, raw output bytes out."""
+    link.load_input(data)
+    link.run(1, 0)
+    return link.read_output()
+
+
+def timed_runs(link, data: bytes, runs: int, warmup: int) -> list[int]:
+    link.load_input(data)
+    return link.run(runs, warmup)
+
+
+def measure_on_device(link, model: TfliteModel, golden_count: int, runs: int, warmup: int,
+                      progress: Progress = _quiet) -> RunMeasurement:
+    """What `flash` reports: outputs on random inputs against host TFLM, the latency of timed runs, the RAM."""
+    from tinydeploy.golden import random_inputs, tflm_outputs
+
+    info = link.identify()
+    device = {k: getattr(info, k) for k in ("board", "engine", "model", "model_hash", "build_id")}
+    if info.model_hash and not model.sha256.startswith(info.model_hash):
+        raise TinydeployError(f"the device runs another model (hash {info.model_hash}, expected "
+                              f"{model.sha256[:16]})", "flash again, or check --port")
+    inputs = random_inputs(model, golden_count, seed=0)
+    expected = tflm_outputs(model, inputs)
+    mismatches = []
+    for index, (data, want) in enumerate(zip(inputs, expected)):
+        progress(f"golden input {index + 1}/{len(inputs)}")
+        if infer(link, data) != want:
+            mismatches.append(index)
+    progress(f"timing {runs} runs after {warmup} warm-ups")
+    latencies = timed_runs(link, inputs[0], runs, warmup)
+    ram = link.ram()
+    return RunMeasurement(latencies, not mismatches, mismatches, len(inputs), ram.stack_high_water,
+                          ram.heap_high_water, ram.activation_bytes, ram.used_bytes, device)
+
+
+@dataclass
+class Device:
+    """A firmware running on a board, started by the board's runner and reached over the serial protocol."""
+
+    firmware: Firmware
+    runner: Runner
+    link: object  # tinydeploy.link.DeviceLink
+    info: object  # tinydeploy.link.DeviceInfo
+    log: Log = field(default=_quiet)
+
+    @classmethod
+    def start(cls, firmware: Firmware, runner: Runner, log: Log = _quiet, ready_timeout: float = 30.0) -> Device:
+        from tinydeploy.link import DeviceLink
+
+        try:
+            url = runner.run(firmware, log)
+            link = DeviceLink(url, firmware.board.baud)
+        except BaseException:
+            runner.stop()
+            raise
+        try:
+            info = cls._ready(link, runner, ready_timeout)
+            if not firmware.model.sha256.startswith(info.model_hash):
+                raise TinydeployError(f"{runner.label} runs another model (hash {info.model_hash})",
+                                      "the upload may have failed; flash again", exit_code=EXIT_FAILED)
+        except BaseException:
+            link.close()
+            runner.stop()
+            raise
+        log(f"ready: {info}")
+        return cls(firmware, runner, link, info, log)
+
+    @staticmethod
+    def _ready(link, runner: Runner, timeout: float):
+        try:
+            return link.wait_ready(timeout)
+        except TinydeployError:
+            runner.check_alive()  # a board that stopped says why
+            raise
+
+    @property
+    def target(self) -> Runner:
+        return self.runner
+
+    def close(self) -> None:
+        self.link.close()
+        self.runner.stop()
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _guard(self, action: Callable[[], object]):
+        """Run an exchange; if it fails because the board stopped (QEMU died), say that instead."""
+        try:
+            return action()
+        except TinydeployError:
+            self.runner.check_alive()
+            raise
+
+    def infer(self, data: bytes) -> bytes:
+        output = self._guard(lambda: infer(self.link, data))
+        self.log(f"infer {data[:16].hex()}{'...' if len(data) > 16 else ''} -> {output[:16].hex()}")
+        return output
+
+    def run(self, inputs: list[bytes]) -> list[bytes]:
+        """The output tensor for each input tensor (raw bytes in, raw bytes out)."""
+        return [self.infer(data) for data in inputs]
+
+    def compare_with_host(self, count: int = 5, seed: int = 0) -> list[int]:
+        """Run `count` random inputs here and on host TFLM; the indices of those whose outputs differ."""
+        from tinydeploy.golden import random_inputs, tflm_outputs
+
+        inputs = random_inputs(self.firmware.model, count, seed=seed)
+        expected = tflm_outputs(self.firmware.model, inputs)
+        got = self.run(inputs)
+        mismatches = [i for i, (a, b) in enumerate(zip(got, expected)) if a != b]
+        self.log(f"{count} inputs compared with host TFLM: {len(mismatches)} differ")
+        return mismatches
+
+    def bench(self, runs: int = 20, warmup: int = 2, data: bytes | None = None) -> BenchResult:
+        """Time `runs` inferences after `warmup` untimed ones, on `data` or a fixed random input."""
+        from tinydeploy.golden import random_inputs
+
+        data = data if data is not None else random_inputs(self.firmware.model, 1, seed=0)[0]
+        stats = LatencyStats(tuple(self._guard(lambda: timed_runs(self.link, data, runs, warmup))))
+        self.log(f"bench {runs} runs after {warmup} warm-ups: {stats.as_dict()} us")
+        return BenchResult(stats, runs, warmup, self.runner.caps.emulated)
+
+    def ram(self) -> RamUsage:
+        report = self._guard(self.link.ram)
+        usage = RamUsage(self.firmware.static_ram_bytes, report.stack_high_water, report.heap_high_water,
+                         report.activation_bytes, self.firmware.board.ram_bytes)
+        self.log(f"ram: {usage}")
+        return usage
+
+    def used_bytes(self) -> int:
+        """The RAM the engine reports in use (TFLM: arena_used_bytes())."""
+        return self._guard(self.link.ram).used_bytes
+
+    def measure(self, golden_count: int, runs: int, warmup: int, progress: Progress = _quiet) -> RunMeasurement:
+        return self._guard(lambda: measure_on_device(self.link, self.firmware.model, golden_count, runs, warmup,
+                                                     progress))
+
+    def command(self, raw: str, timeout: float | None = None) -> list[str]:
+        """A raw protocol command (e.g. "run 3 1"); reply payloads, the final ok/err last."""
+        lines = self._guard(lambda: self.link.command(raw, timeout))
+        self.log(f"> {raw}\n" + "\n".join(f"< {line}" for line in lines))
+        return lines
+
+
+@dataclass
+class DeviceTiming:
+    """A device that already runs a tinydeploy firmware, timed (monitor, bench --protocol tinydeploy)."""
+
+    info: object  # tinydeploy.link.DeviceInfo
+    input: bytes
+    latency_us: LatencyStats
+    output: bytes  # the output of the last timed run
+    ram: object  # tinydeploy.link.RamReport
+
+
+def time_running_device(port: str, baud: int, runs: int, warmup: int, data: bytes | None = None,
+                        timeout: float | None = None, ready_timeout: float = 10.0) -> DeviceTiming:
+    """Identify, time `runs` inferences on `data` (default: fixed random bytes of the input's size), read RAM."""
+    import random
+
+    from tinydeploy.link import DeviceLink
+
+    options = {} if timeout is None else {"timeout": timeout}
+    with DeviceLink(port, baud, **options) as link:
+        info = link.wait_ready(ready_timeout)
+        # any input will do for timing; a fixed seed keeps runs comparable
+        data = data if data is not None else random.Random(0).randbytes(info.input_bytes)
+        stats = LatencyStats(tuple(timed_runs(link, data, runs, warmup)))
+        output = link.read_output()
+        ram = link.ram()
+    return DeviceTiming(info, data, stats, output, ram)
+
+
+# ---- flash: the whole loop -----------------------------------------------------------------------------------
+
+
 @dataclass
 class FlashReport:
     board: Board
@@ -39,34 +487,35 @@ class FlashReport:
     static_ram_bytes: int
     run: RunMeasurement
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    emulated: bool = False  # latency is emulated time (the runner's caps)
+    instructions: int | None = None  # per inference, where the runner counts them
+    timing_note: str = ""  # how to read the latency, from the runner
 
     @property
     def ram_bytes(self) -> int:
         # .data+.bss already hold the native engine's activation buffer (or TFLM's arena): add stack and heap.
         return self.static_ram_bytes + self.run.stack_bytes + self.run.heap_bytes
 
-    def latency(self, quantile: float) -> int:
-        ordered = sorted(self.run.latencies_us)
-        index = min(len(ordered) - 1, max(0, int(round(quantile * (len(ordered) - 1)))))
-        return ordered[index]
+    @property
+    def latency(self) -> LatencyStats:
+        return LatencyStats(tuple(self.run.latencies_us))
 
     def to_json(self) -> dict:
-        lat = self.run.latencies_us
+        latency = self.latency
         return {
             "board": self.board.name,
             "engine": self.engine,
             "model": self.model.name,
             "model_sha256": self.model.sha256,
             "project_dir": str(self.project_dir),
-            "latency_us": int(statistics.median(lat)),
-            "latency_us_p95": self.latency(0.95),
-            "latency_us_min": min(lat),
-            "latencies_us": list(lat),
-            "latency_emulated": self.board.is_virtual,
-            # Virtual board only: emulated instructions per inference (QEMU -icount), an estimate of M4 cycles.
-            "instructions": (int(statistics.median(lat)) * 1000 // emulated_ns_per_instruction()
-                             if self.board.is_virtual else None),
-            "runs": len(lat),
+            "latency_us": int(latency.median),
+            "latency_us_p95": latency.p95,
+            "latency_us_min": latency.min,
+            "latencies_us": list(latency.samples),
+            "latency_emulated": self.emulated,
+            # emulated instructions per inference (QEMU -icount), an estimate of M4 cycles; None on a real clock
+            "instructions": self.instructions,
+            "runs": len(latency.samples),
             "flash_bytes": self.flash_bytes,
             "ram_bytes": self.ram_bytes,
             "ram_available": self.board.ram_bytes,
@@ -82,171 +531,89 @@ class FlashReport:
         }
 
 
-def emulated_ns_per_instruction(board_id: str = "virtual") -> int:
-    """Virtual time of one instruction on the virtual board: 2^shift ns for QEMU's `-icount shift=N`."""
-    from tinydeploy.runners.qemu import board_definition
-
-    args = board_definition(board_id)["qemu"]["args"]
-    options = dict(item.split("=", 1) for item in args[args.index("-icount") + 1].split(",") if "=" in item)
-    return 1 << int(options["shift"])
-
-
-def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress,
-                         warn: Callable[[str], None] | None = None,
-                         conversion: dict | None = None) -> TfliteModel:
-    """An int8 TFLite model, converting Keras/SavedModel/ONNX/PyTorch inputs first (their conversion report,
-    `convert --json`'s, goes into `conversion` when given)."""
-    from tinydeploy.model.convert_torch import is_function_spec, model_stem
-    from tinydeploy.model.tflite import load_tflite, parse_tflite
-
-    function_spec = not model_path.exists() and is_function_spec(str(model_path))
-    if (model_path.suffix.lower() == ".tflite" and model_path.is_file() or not model_path.exists()) \
-            and not function_spec:
-        model = load_tflite(model_path)
-        if not model.is_quantized_int8():
-            raise TinydeployError(f"{model_path} is a float TFLite model; the board needs full int8",
-                                  "give the original Keras/SavedModel model so tinydeploy can quantize it")
-        return model
-    from tinydeploy.model.convert import convert_to_int8
-
-    progress(f"converting {model_path} to int8")
-    result = convert_to_int8(model_path, calib)
-    for message in result.warnings if warn is not None else ():
-        warn(message)
-    if conversion is not None:
-        conversion.update(result.to_json())
-    data = result.tflite
-    if function_spec:  # named after the function: `mypackage.models:tiny_cnn` -> tiny_cnn
-        return parse_tflite(data, Path.cwd() / f"{model_stem(model_path)}.tflite")
-    # The model's name comes from its path; `.` (a SavedModel in the working directory) has no name to suffix.
-    model_path = model_path.resolve()
-    return parse_tflite(data, model_path.with_name(f"{model_path.name or 'model'}.tflite") if model_path.suffix == ""
-                        else model_path.with_suffix(".tflite"))
+def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | None, force: bool,
+                port: str | None, golden_count: int, runs: int, warmup: int,
+                progress: Progress, stage_seconds: dict[str, float] | None = None,
+                skip_fit_check: bool = False, tflm_lib: str | Path | None = None,
+                calibrate_arena: bool = False, fast_kernels: bool = True) -> FlashReport:
+    stages = stage_seconds if stage_seconds is not None else {}
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise TinydeployError(
+            f"{model.name} has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); flash's serial "
+            "protocol carries one of each so far",
+            "write the firmware with `tinydeploy generate` and fill and read each tensor through "
+            "td_engine_input_tensor()/td_engine_output_tensor() (firmware/include/td_engine.h)")
+    chosen = _engine(engine, board)
+    options = EngineOptions(fast_kernels=fast_kernels, tflm_lib=tflm_lib)
+    if calibrate_arena:
+        if not chosen.measures_arena:
+            raise TinydeployError(f"--calibrate-arena is for the TFLM engine (the {chosen.name} engine plans its "
+                                  "memory exactly)", "add --engine tflm, or leave out --calibrate-arena")
+        started = time.monotonic()
+        calibrate_on_board(chosen, model, board, options, out_dir, force, port, progress)
+        stages["calibrate"] = time.monotonic() - started
+    progress("generating the project")
+    firmware = build_firmware(model, board, chosen, out_dir, force=force, options=options,
+                              fit_check=not skip_fit_check, stages=stages, progress=progress)
+    started = time.monotonic()
+    with Device.start(firmware, runner_for(board, port), progress) as device:
+        measurement = device.measure(golden_count, runs, warmup, progress)
+        runner = device.runner
+    stages["run"] = time.monotonic() - started
+    median = int(statistics.median(measurement.latencies_us))
+    return FlashReport(board, chosen.name, model, firmware.project_dir, firmware.flash_bytes,
+                       firmware.static_ram_bytes, measurement, stages, runner.caps.emulated,
+                       runner.instructions(median), runner.timing_note())
 
 
-def measure_on_device(link, model: TfliteModel, golden_count: int, runs: int, warmup: int,
-                      progress: Progress) -> RunMeasurement:
-    from tinydeploy.golden import random_inputs, tflm_outputs
-
-    info = link.identify()
-    device = {k: getattr(info, k) for k in ("board", "engine", "model", "model_hash", "build_id")}
-    if info.model_hash and not model.sha256.startswith(info.model_hash):
-        raise TinydeployError(f"the device runs another model (hash {info.model_hash}, expected "
-                              f"{model.sha256[:16]})", "flash again, or check --port")
-    inputs = random_inputs(model, golden_count, seed=0)
-    expected = tflm_outputs(model, inputs)
-    mismatches = []
-    for index, (data, want) in enumerate(zip(inputs, expected)):
-        progress(f"golden input {index + 1}/{len(inputs)}")
-        link.load_input(data)
-        link.run(1, 0)
-        if link.read_output() != want:
-            mismatches.append(index)
-    progress(f"timing {runs} runs after {warmup} warm-ups")
-    link.load_input(inputs[0])
-    latencies = link.run(runs, warmup)
-    ram = link.ram()
-    return RunMeasurement(latencies, not mismatches, mismatches, len(inputs), ram.stack_high_water,
-                          ram.heap_high_water, ram.activation_bytes, ram.used_bytes, device)
+# ---- RAM measured on a device (engines with measures_arena: the TFLM arena) ------------------------------------
 
 
-def check_fit(model: TfliteModel, board: Board, engine: str, model_ram_bytes: int,
-              native_flash_bytes: int | None = None) -> None:
-    """Refuse before building when the model cannot fit, with the numbers (exit 1)."""
-    from tinydeploy.analysis.fit import engine_budgets
-
-    budgets = engine_budgets(board, model, engine, model_ram_bytes, native_flash_bytes)
-    problems = [f"{b.name} needs {b.used:,} B of {b.available:,} B (over by {b.overshoot:,} B)"
-                for b in budgets if not b.fits]
-    if problems:
-        raise TinydeployError(f"{model.name} does not fit {board.name}: {'; '.join(problems)}",
-                              "see tinydeploy analyze for what would help, or pass --skip-fit-check to let the "
-                              "linker decide", exit_code=1)
-
-
-def check_downloads(board: Board, engine: str, project, env_name: str) -> None:
-    """Fail in seconds, with the fix, when the build needs a download that cannot happen (PlatformIO itself
-    retries for ~60 s): the Arduino TFLM library from GitHub, a real board's platform from PlatformIO's registry."""
-    from tinydeploy.build.packages import check_board_packages
-
-    library = getattr(project, "tflm_library", None)
-    if engine == "tflm" and library is not None and library.local_path is None:
-        from tinydeploy.emit.tflm import TFLM_LIBRARY_NAME, github_reachable, tflm_library_unreachable
-
-        if not (project.directory / ".pio" / "libdeps" / env_name / TFLM_LIBRARY_NAME).is_dir() \
-                and not github_reachable():
-            raise tflm_library_unreachable()
-    if not board.is_virtual:
-        check_board_packages(board)
-
-
-@contextmanager
-def started_board(board: Board, project, port: str | None, progress: Progress) -> Iterator[str]:
-    """Puts the built firmware on the board and yields the pyserial URL of its port (stopped/closed on exit)."""
-    if board.is_virtual:
-        from tinydeploy.runners.qemu import QemuBoard
-
-        progress("starting the virtual board (QEMU)")
-        with QemuBoard(project.directory, project.env_name) as qemu:
-            try:
-                yield qemu.port_url
-            except TinydeployError:
-                qemu.wait(1.0)  # a lost serial port usually means QEMU stopped: then say that instead
-                qemu.check_alive()
-                raise
-        return
-    if board.upload_runner != "platformio":
-        raise TinydeployError(f"flashing {board.name} ({board.upload_runner}) is not supported yet",
-                              "use --board virtual or --board nano33ble")
-    from tinydeploy.runners.usb import PlatformioUploader, check_port_free, find_board_port, wait_for_port
-
-    device = find_board_port(board, port)
-    check_port_free(device, board.baud)
-    progress(f"uploading to {device}")
-    PlatformioUploader(project.directory, project.env_name, board).upload(device, progress)
-    progress("waiting for the board to restart")
-    yield wait_for_port(board, preferred=device)
-
-
-def _build(project, progress: Progress):
-    from tinydeploy.build.platformio import build_project
-
-    return build_project(project.directory, project.env_name, on_line=lambda line: progress(f"build: {line}"))
-
-
-def calibrate_tflm_arena(model: TfliteModel, board: Board, out_dir: Path | None, force: bool, port: str | None,
-                         progress: Progress, tflm_lib: str | Path | None = None) -> int:
-    """Builds once with a generous arena, reads arena_used_bytes() from the device and caches it for this model,
-    board and library version; returns the used bytes. The next generate/build of the model uses that figure."""
-    from tinydeploy.emit.project import generate_project
-    from tinydeploy.emit.tflm import arena_from_analysis, calibration_arena, store_device_arena
-    from tinydeploy.link import DeviceLink
-
-    hint = arena_from_analysis(model).arena_bytes
-    arena = calibration_arena(board.ram_bytes, board.core_ram_bytes, hint)
-    progress(f"calibration build with a {arena.arena_bytes:,} B arena")
-    project = generate_project(model, board, "tflm", out_dir, force, tflm_lib=tflm_lib, arena=arena)
-    check_downloads(board, "tflm", project, project.env_name)
-    _build(project, progress)
-    with started_board(board, project, port, progress) as url, DeviceLink(url, board.baud) as link:
-        link.wait_ready(30.0)
-        used = link.ram().used_bytes
-    if used <= 0 or used > arena.arena_bytes:
-        raise TinydeployError(f"the device reported {used} B of arena used (of {arena.arena_bytes} B)",
+def calibrate_on_board(engine: Engine, model: TfliteModel, board: Board, options: EngineOptions,
+                       out_dir: Path | None, force: bool, port: str | None, progress: Progress) -> int:
+    """Builds once with a generous arena, reads the bytes used from the device and keeps the figure for this model,
+    board and library version; returns the used bytes. The next plan of the model uses that figure."""
+    options = engine.calibration_options(model, board, options)
+    progress(f"calibration build with a {options.arena.arena_bytes:,} B arena")
+    firmware = build_firmware(model, board, engine, out_dir, force=force, options=options, fit_check=False,
+                              measure=False, progress=progress)
+    with Device.start(firmware, runner_for(board, port), progress) as device:
+        used = device.used_bytes()
+    reserved = firmware.plan.ram_bytes
+    if used <= 0 or used > reserved:
+        raise TinydeployError(f"the device reported {used} B of arena used (of {reserved} B)",
                               "the firmware did not start its engine; check its serial output", exit_code=1)
-    store_device_arena(model, board.name, project.tflm_library, used)
+    engine.store_measurement(firmware.plan, used)
     progress(f"the device used {used:,} B of the arena")
     return used
 
 
-def measure_arena_on_virtual_board(model: TfliteModel, library, progress: Progress | None = None) -> int:
-    """calibrate_tflm_arena on the virtual board, in one project per library version kept in tinydeploy's own
-    state: the library compiles once (~2-3 min), later models rebuild only their own files. Cached like it."""
+def _measure_on_virtual_board(progress: Progress | None):
+    """The `measure` an engine's plan may call: calibrate_on_board on the virtual board, in one project per library
+    version kept in tinydeploy's own state (the library compiles once, ~2-3 min; later models rebuild only their
+    own files)."""
+    def measure(engine: Engine, model: TfliteModel, options: EngineOptions) -> int:
+        return measure_on_virtual_board(engine, model, options, progress)
+    return measure
+
+
+def tflm_arena_workspace(tflm_lib: str | Path | None = None) -> Path:
+    """Where arenas are measured for a library version (its `project` folder is a TFLM project a benchmark may
+    build other models in, so the library compiles once for both)."""
+    from tinydeploy.paths import data_home
+    from tinydeploy.tflm.library import resolve_tflm_library
+
+    version = resolve_tflm_library(tflm_lib).version
+    return data_home() / "tflm-arena" / "".join(c if c.isalnum() or c in ".-" else "_" for c in version)
+
+
+def measure_on_virtual_board(engine: Engine, model: TfliteModel, options: EngineOptions,
+                             progress: Progress | None = None) -> int:
     import fcntl
     import sys
 
     from tinydeploy.boards import get_board
-    from tinydeploy.paths import data_home
+    from tinydeploy.tflm.arena import VIRTUAL_BOARD
 
     def say(message: str) -> None:
         if progress is not None:
@@ -254,73 +621,21 @@ def measure_arena_on_virtual_board(model: TfliteModel, library, progress: Progre
         elif not message.startswith("build: "):
             print(f"tinydeploy: {message}", file=sys.stderr, flush=True)
 
-    workspace = data_home() / "tflm-arena" / "".join(c if c.isalnum() or c in ".-" else "_" for c in library.version)
+    workspace = tflm_arena_workspace(options.tflm_lib)
     workspace.mkdir(parents=True, exist_ok=True)
     say("measuring the TFLM arena on the virtual board (the first time compiles the library: minutes)")
     with open(workspace.parent / f"{workspace.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one measurement per workspace at a time
-        return calibrate_tflm_arena(model, get_board("virtual"), workspace / "project", True, None, say,
-                                    library.local_path)
+        return calibrate_on_board(engine, model, get_board(VIRTUAL_BOARD), options, workspace / "project", True,
+                                  None, say)
 
 
 def tflm_arena(model: TfliteModel, board: Board, tflm_lib: str | Path | None = None,
                progress: Progress | None = None):
-    """The TFLM sketch's arena (an ArenaSizing): a cached device figure, else measured now on the virtual board
-    when that holds for the board and a local library and QEMU are at hand, else analyze's upper bound."""
-    from tinydeploy.emit.tflm import (arena_for, arena_from_analysis, resolve_tflm_library, resolver_methods,
-                                      virtual_board_measures, virtual_measurement_unavailable)
+    """The TFLM sketch's arena (an ArenaSizing) as a build would get it, measuring on the virtual board first
+    where that holds for the board and a local library and QEMU are at hand."""
+    from tinydeploy.tflm.library import resolve_tflm_library
 
-    library = resolve_tflm_library(tflm_lib)
-    resolver_methods(model)  # refuse ops TFLM lacks before measuring anything
-    sizing = arena_for(model, board.name, library)
-    if sizing.source != "analyze" or not virtual_board_measures(board.name) or \
-            virtual_measurement_unavailable(library):
-        return sizing
-    try:
-        measure_arena_on_virtual_board(model, library, progress)
-    except TinydeployError as exc:
-        return arena_from_analysis(model, f"measuring on the virtual board failed: {exc.message}")
-    return arena_for(model, board.name, library)
-
-
-def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | None, force: bool,
-                port: str | None, golden_count: int, runs: int, warmup: int,
-                progress: Progress, stage_seconds: dict[str, float] | None = None,
-                skip_fit_check: bool = False, tflm_lib: str | Path | None = None,
-                calibrate_arena: bool = False, fast_kernels: bool = True) -> FlashReport:
-    from tinydeploy.emit.project import generate_project
-    from tinydeploy.link import DeviceLink
-
-    stages = stage_seconds if stage_seconds is not None else {}
-    if calibrate_arena:
-        if engine != "tflm":
-            raise TinydeployError("--calibrate-arena is for the TFLM engine (the native engine plans its memory "
-                                  "exactly)", "add --engine tflm, or leave out --calibrate-arena")
-        started = time.monotonic()
-        calibrate_tflm_arena(model, board, out_dir, force, port, progress, tflm_lib)
-        stages["calibrate"] = time.monotonic() - started
-    started = time.monotonic()
-    progress("generating the project")
-    arena = tflm_arena(model, board, tflm_lib, progress) if engine == "tflm" else None
-    project = generate_project(model, board, engine, out_dir, force, tflm_lib=tflm_lib, arena=arena,
-                               fast_kernels=fast_kernels)
-    stages["generate"] = time.monotonic() - started
-    if not skip_fit_check:
-        if project.native_plan is not None:
-            plan = project.native_plan
-            check_fit(model, board, engine, plan.activation_bytes, plan.flash_bytes)
-        elif project.arena is not None:
-            check_fit(model, board, engine, project.arena.arena_bytes)
-    check_downloads(board, engine, project, project.env_name)
-
-    started = time.monotonic()
-    build = _build(project, progress)
-    stages["build"] = time.monotonic() - started
-
-    started = time.monotonic()
-    with started_board(board, project, port, progress) as url, DeviceLink(url, board.baud) as link:
-        link.wait_ready(30.0)
-        measurement = measure_on_device(link, model, golden_count, runs, warmup, progress)
-    stages["run"] = time.monotonic() - started
-    return FlashReport(board, engine, model, project.directory, build.flash_bytes, build.ram_bytes, measurement,
-                       stages)
+    engine = get_engine("tflm")
+    options = EngineOptions(tflm_lib=tflm_lib)
+    return engine.arena(model, board, resolve_tflm_library(tflm_lib), options, _measure_on_virtual_board(progress))

@@ -36,7 +36,13 @@ def board_facts(board) -> dict:
     """What the report says about the board (from its profile)."""
     return {"name": board.name, "title": board.title, "mcu": board.mcu, "cpu": board.cpu,
             "clock_hz": board.clock_hz, "flash_bytes": board.flash_bytes, "ram_bytes": board.ram_bytes,
-            "virtual": board.is_virtual}
+            "virtual": _emulated(board)}
+
+
+def _emulated(board) -> bool:
+    from tinydeploy.runners import runner_class
+
+    return runner_class(board.upload_runner).caps.emulated
 
 
 def tool_versions() -> dict[str, str]:
@@ -85,11 +91,11 @@ def report_data(flash: dict | None = None, analysis: dict | None = None, board: 
 def write_flash_report(path: Path, flash: dict, model, board, engine: str, conversion: dict | None) -> None:
     """The flash run beside analyze's view of the same model (fit estimate, memory over the ops); a model analyze
     cannot take still gets its page, without those parts."""
-    from tinydeploy.analysis.analyze import analyze_model
     from tinydeploy.errors import TinydeployError
+    from tinydeploy.flow import analyze
 
     try:
-        analysis = analyze_model(model, board, engine=engine).to_json()
+        analysis = analyze(model, board, engine).to_json()
     except TinydeployError:
         analysis = None
     write_report(path, report_data(flash=flash, analysis=analysis, board=board_facts(board), conversion=conversion))
@@ -191,6 +197,8 @@ def _scale(peak: float, height: float):
 def _memory_chart(flash: dict, analysis: dict) -> dict | None:
     """Per op: the bytes live while it runs (any planner must hold them, TFLM's included) and, for the native
     engine, the top of what its plan uses at that op (output offset + bytes, scratch); totals as lines."""
+    from tinydeploy.engines import get_engine
+
     live = analysis.get("activation_live_bytes") or []
     steps = analysis.get("native_steps") or []
     ops = analysis.get("ops") or []
@@ -207,12 +215,14 @@ def _memory_chart(flash: dict, analysis: dict) -> dict | None:
             top = max(top, step["scratch_offset"] + (step.get("scratch_bytes") or 0))
         native_top[index] = top
     lines = []
+    flash_engine = get_engine(flash["engine"]) if flash.get("engine") else None
+    # an engine that measures its arena on the device (TFLM) reports it; one that plans its buffer (native), that
     native_total = analysis.get("activation_bytes") or (flash.get("activation_bytes")
-                                                         if flash.get("engine") == "native" else None)
+                                                         if flash_engine and not flash_engine.measures_arena else None)
     if native_total:
         lines.append({"label": "native engine buffer", "bytes": native_total, "css": "native"})
     arena = analysis.get("arena_bytes_recommended")
-    if flash.get("engine") == "tflm" and flash.get("activation_bytes"):
+    if flash_engine and flash_engine.measures_arena and flash.get("activation_bytes"):
         lines.append({"label": "TFLM arena (measured on the device)", "bytes": flash["activation_bytes"],
                       "css": "tflm"})
     elif arena and analysis.get("arena_measured"):

@@ -46,17 +46,26 @@ def _ports(config: pytest.Config) -> list[str]:
     return [p.strip() for option in config.getoption("td_port") for p in option.split(",") if p.strip()]
 
 
+def _runners(config: pytest.Config) -> list:
+    """One runner per board of the run: a port each for boards on ports, --td-virtual N emulated ones."""
+    from tinydeploy.boards import get_board
+    from tinydeploy.runners import runner_class, runner_for
+
+    board = get_board(config.getoption("td_board"))
+    if runner_class(board.upload_runner).caps.needs_port:
+        return [runner_for(board, port=port) for port in _ports(config)]
+    return [runner_for(board, index=i) for i in range(max(1, config.getoption("td_virtual")))]
+
+
 def _slot_labels(config: pytest.Config) -> list[str]:
-    ports = _ports(config)
-    if ports:
-        return ports
-    return [f"virtual{i}" for i in range(max(1, config.getoption("td_virtual")))]
+    return [runner.label for runner in _runners(config)]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Bad --td-* options fail the run at once (cheap: the board profiles are small TOML files)."""
     from tinydeploy.boards import ENGINES, get_board
     from tinydeploy.errors import TinydeployError
+    from tinydeploy.runners import runner_class
 
     try:
         board = get_board(config.getoption("td_board"))
@@ -66,9 +75,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if engine is not None and engine not in ENGINES:
         raise pytest.UsageError(f"--td-engine must be one of {', '.join(ENGINES)}")
     ports = _ports(config)
-    if board.is_virtual and ports:
-        raise pytest.UsageError("--td-port is for real boards; with --td-board virtual use --td-virtual N")
-    if not board.is_virtual and not ports:
+    needs_port = runner_class(board.upload_runner).caps.needs_port
+    if not needs_port and ports:
+        raise pytest.UsageError(f"--td-port is for boards on a serial port; with --td-board {board.name} use "
+                                "--td-virtual N")
+    if needs_port and not ports:
         raise pytest.UsageError(f"--td-board {board.name} needs --td-port (the board's serial port)")
 
 
@@ -123,17 +134,17 @@ class MetricsRecorder:
 
 
 class Slot:
-    """One physical or virtual board and the firmware it currently runs."""
+    """One physical or virtual board (its runner) and the firmware it currently runs."""
 
-    def __init__(self, target) -> None:
-        self.target = target
+    def __init__(self, runner) -> None:
+        self.runner = runner
         self.device = None
 
     def close(self) -> None:
         if self.device is not None:
             self.device.close()
             self.device = None
-        self.target.stop()
+        self.runner.stop()
 
 
 class TdSession:
@@ -141,14 +152,10 @@ class TdSession:
 
     def __init__(self, config: pytest.Config, build_dir: Path, log_dir: Path) -> None:
         from tinydeploy.boards import get_board
-        from tinydeploy.hil.device import SerialTarget, VirtualTarget
 
         self.board = get_board(config.getoption("td_board"))  # options were checked in pytest_configure
         self.engine = config.getoption("td_engine") or self.board.default_engine
-        ports = _ports(config)
-        targets = ([SerialTarget(port) for port in ports] if ports else
-                   [VirtualTarget(i) for i in range(max(1, config.getoption("td_virtual")))])
-        self.slots = [Slot(t) for t in targets]
+        self.slots = [Slot(runner) for runner in _runners(config)]
         self.build_dir = build_dir
         self.log_dir = log_dir
         self.metrics = MetricsRecorder()
@@ -156,7 +163,7 @@ class TdSession:
         self._build_lock = threading.Lock()
 
     def firmware(self, model, log):
-        from tinydeploy.hil.device import build_firmware
+        from tinydeploy.flow import build_firmware
 
         key = (model.sha256, self.board.name, self.engine)
         with self._build_lock:
@@ -239,7 +246,8 @@ class HilBoard:
         self.index = index
         self.profile = session.board
         self.engine = session.engine
-        self.label = self._slot.target.label
+        self.runner = self._slot.runner  # what the board can do: runner.caps (emulated, needs_port, ...)
+        self.label = self.runner.label
         self.log_path = session.log_dir / f"{_safe(node.nodeid)}.log"
         self._model_name = ""
 
@@ -260,14 +268,14 @@ class HilBoard:
     def flash(self, model, calib: str | None = None) -> HilDevice:
         """Build (once per model) and start the firmware for `model` (.tflite/.keras path, bytes or TfliteModel);
         a board already running it is reused."""
-        from tinydeploy.hil.device import Device
+        from tinydeploy.flow import Device
 
         tflite = _load_model(model, calib)
         firmware = self._session.firmware(tflite, self.log)
         slot = self._slot
         if slot.device is not None and slot.device.firmware.key == firmware.key:
             try:
-                slot.device.target.check_alive()
+                slot.device.runner.check_alive()
             except Exception:  # it died (a previous test may have killed it): start afresh
                 slot.close()
         if slot.device is None or slot.device.firmware.key != firmware.key:
@@ -275,7 +283,7 @@ class HilBoard:
                 slot.device.close()
                 slot.device = None
             self.log(f"flashing {tflite.name} ({tflite.sha256[:12]}) on {self.label}")
-            slot.device = Device.start(firmware, slot.target, self.log)
+            slot.device = Device.start(firmware, slot.runner, self.log)
         slot.device.log = self.log
         self._model_name = tflite.name
         self._node.user_properties.append(("td_board", self.profile.name))

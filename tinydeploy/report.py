@@ -8,6 +8,7 @@ from rich.text import Text
 
 from tinydeploy.analysis.analyze import Analysis
 from tinydeploy.analysis.fit import Budget
+from tinydeploy.model.classify import classification_refusal
 
 BAR_WIDTH = 40
 
@@ -35,13 +36,18 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
     for cost in analysis.costs:
         live = analysis.profile.live_bytes[cost.index]
         mark = " ◀ peak" if cost.index == analysis.profile.peak_op else ""
-        ops.add_row(str(cost.index), cost.op, _shape(cost.output_shape), f"{cost.params:,}", f"{cost.macs:,}",
-                    f"{live:,}{mark}")
+        macs = "unknown" if cost.macs is None else f"{cost.macs:,}"
+        ops.add_row(str(cost.index), cost.op, _shape(cost.output_shape), f"{cost.params:,}", macs, f"{live:,}{mark}")
     ops.add_section()
-    ops.add_row("", "total", "", f"{analysis.params:,}", f"{analysis.macs:,}", "")
+    unknown = analysis.unknown_mac_ops
+    ops.add_row("", "total", "", f"{analysis.params:,}", f"{analysis.macs:,}" + (" + unknown" if unknown else ""), "")
     console.print(ops)
     counts = ", ".join(f"{name} x{count}" for name, count in sorted(analysis.op_counts.items()))
     console.print(f"op counts: {counts}")
+    if unknown:
+        console.print(f"MACs unknown for {', '.join(unknown)} (tinydeploy does not know their arithmetic; the total "
+                      "counts the other ops)")
+    console.print(f"model: {model.classification.describe()}")
 
     arena = analysis.arena
     console.print(f"weights (constant data) in flash: {model.weights_bytes:,} B; model file {model.size_bytes:,} B")
@@ -57,33 +63,31 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
     else:
         console.print(f"[yellow]TFLM tensor arena not measured: {arena.note}[/]")
 
-    plan = analysis.native_plan
-    if plan is not None:
-        console.print(f"native engine plan: one activation buffer of [bold]{plan.activation_bytes:,} B[/] "
-                      f"(scratch included; lower bound {plan.lower_bound_bytes:,} B, peak at op {plan.peak_op}); "
-                      f"constants in flash {plan.flash_bytes:,} B")
-        from tinydeploy.engine import describe_plan
-
-        pruning = plan.pruning
-        if pruning is not None and pruning.ops:
-            console.print(f"exact graph optimization: {pruning.channels_removed:,} output channels of convolutions "
-                          f"and dense layers never needed, removed: {pruning.macs_removed:,} MACs and "
-                          f"{pruning.bytes_removed:,} B of weights and parameters less (see 'pruned')")
-        steps = Table(title="native memory plan (offsets in the activation buffer)", title_justify="left")
-        for column in ("#", "op", "kernel", "variant", "output tensor", "offset", "bytes", "placement", "scratch",
-                       "pruned"):
-            steps.add_column(column, justify="right" if column in ("#", "offset", "bytes", "scratch") else "left")
-        for row in describe_plan(plan):
-            mark = " ◀ peak" if row["op_index"] == plan.peak_op else ""
-            steps.add_row(str(row["op_index"]), row["op"] + mark, row["kernel"], row["variant"],
-                          str(row["output_tensor"]),
-                          f"{row['output_offset']:,}", f"{row['output_bytes']:,}", row["placement"],
-                          f"{row['scratch_bytes']:,}" if row["scratch_bytes"] else "-", _pruned_cell(row["pruned"]))
-        console.print(steps)
-    elif analysis.native_blockers:
-        console.print(f"native engine: blocked by {', '.join(analysis.native_blockers)}")
-    else:
-        console.print("native engine: supports every op of this model (see --engine native)")
+    report = analysis.plan_report
+    if report is not None:
+        for line in report.lines:
+            console.print(line)
+        if report.columns:
+            steps = Table(title=report.title, title_justify="left")
+            for column in report.columns:
+                steps.add_column(column, justify="right" if column in ("#", "offset", "bytes", "scratch") else "left")
+            for index, row in enumerate(report.rows):
+                cells = list(row)
+                if index == report.peak_row:
+                    cells[1] += " ◀ peak"
+                steps.add_row(*cells)
+            console.print(steps)
+    refusal = classification_refusal(model)
+    if refusal is not None:
+        console.print(f"engines: none runs it as it is: {refusal.one_line()}", style="yellow")
+    for name, support in (analysis.support or {}).items() if refusal is None else ():
+        if name == analysis.engine and report is not None:
+            continue
+        if support.runs:
+            hint = f" (see --engine {name})" if name != analysis.engine else ""
+            console.print(f"{name} engine: runs this model{hint}")
+        else:
+            console.print(f"{name} engine: cannot run it: " + "; ".join(support.problems), style="yellow")
 
     verdict = analysis.verdict
     console.print(f"\n[bold]{board.title}[/] ({board.name}, {analysis.engine} engine):")
@@ -109,7 +113,7 @@ def render_flash(report, console: Console) -> None:
     """The measured table of `tinydeploy flash`."""
     data = report.to_json()
     board = report.board
-    emulated = " (emulated: QEMU -icount, ~64 MHz at 1 instruction/cycle)" if board.is_virtual else ""
+    emulated = f" ({report.timing_note})" if report.timing_note else ""
     table = Table(title=f"{report.model.name} on {board.name} ({report.engine} engine)", title_justify="left")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -135,24 +139,3 @@ def render_flash(report, console: Console) -> None:
     console.print(table)
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.stage_seconds.items())
     console.print(f"project: {report.project_dir}   stages: {stages}", style="dim")
-
-
-def _pruned_cell(pruned: dict | None) -> str:
-    """What pruning removed at one op, short: output and input channels, MACs, bytes."""
-    if not pruned:
-        return "-"
-
-    def short(value: int) -> str:
-        return f"{value / 1e6:.2f}M" if value >= 1e6 else (f"{value / 1e3:.1f}k" if value >= 1e3 else str(value))
-
-    parts = []
-    if pruned["output_channels_removed"]:
-        parts.append(f"-{pruned['output_channels_removed']} out")
-    if pruned["input_channels_removed"]:
-        folded = f" ({pruned['input_channels_folded']} folded)" if pruned["input_channels_folded"] else ""
-        parts.append(f"-{pruned['input_channels_removed']} in{folded}")
-    if pruned["macs_removed"]:
-        parts.append(f"-{short(pruned['macs_removed'])} MAC")
-    if pruned["bytes_removed"]:
-        parts.append(f"-{short(pruned['bytes_removed'])} B")
-    return " ".join(parts)

@@ -37,15 +37,10 @@ void td_depthwise_conv_2d_s8(const td_depthwise_conv_2d_params *params, const in
                             acc += weight * (value + q->input_offset);
                         }
                     }
-                    if (bias != NULL) {
-                        acc += bias[oc];
-                    }
-                    const int32_t c = q->per_channel ? oc : 0;
-                    acc = td_multiply_by_quantized_multiplier(acc, q->multipliers[c], q->shifts[c]);
-                    acc += q->output_offset;
                     output[(((size_t)b * (size_t)w->output_height + (size_t)out_y) * (size_t)w->output_width +
                             (size_t)out_x) * (size_t)w->output_depth + (size_t)oc] =
-                        (int8_t)td_clamp_i32(acc, q->activation_min, q->activation_max);
+                        td_accumulator_to_s8(acc, bias, oc, q->per_channel, q->multipliers, q->shifts,
+                                             q->output_offset, q->activation_min, q->activation_max);
                 }
             }
         }

@@ -19,13 +19,9 @@ void td_fully_connected_s8(const td_fully_connected_params *params, const int8_t
             for (int32_t i = 0; i < input_depth; ++i) {
                 acc += ((int32_t)weights[i] + params->filter_offset) * ((int32_t)row[i] + params->input_offset);
             }
-            if (bias != NULL) {
-                acc += bias[channel];
-            }
-            const int32_t q = params->per_channel ? channel : 0;
-            acc = td_multiply_by_quantized_multiplier(acc, params->multipliers[q], params->shifts[q]);
-            acc += params->output_offset;
-            out_row[channel] = (int8_t)td_clamp_i32(acc, params->activation_min, params->activation_max);
+            out_row[channel] = td_accumulator_to_s8(acc, bias, channel, params->per_channel, params->multipliers,
+                                                    params->shifts, params->output_offset, params->activation_min,
+                                                    params->activation_max);
         }
     }
 }

@@ -45,6 +45,21 @@ static inline int32_t td_multiply_by_quantized_multiplier(int32_t x, int32_t mul
     return td_rounding_divide_by_pot(td_saturating_rounding_doubling_high_mul(scaled, multiplier), right_shift);
 }
 
+/* The int8 output of one output channel's accumulator: plus its bias (if any), rescaled by the channel's (or the
+ * single) multiplier and shift, plus the output zero point, clamped to the activation range. The epilogue of the
+ * reference kernels that accumulate int8 products (conv, depthwise conv, fully connected). */
+static inline int8_t td_accumulator_to_s8(int32_t acc, const int32_t *bias, int32_t channel, int32_t per_channel,
+                                          const int32_t *multipliers, const int32_t *shifts, int32_t output_offset,
+                                          int32_t activation_min, int32_t activation_max)
+{
+    if (bias != 0) {
+        acc += bias[channel];
+    }
+    const int32_t c = per_channel ? channel : 0;
+    acc = td_multiply_by_quantized_multiplier(acc, multipliers[c], shifts[c]) + output_offset;
+    return (int8_t)td_clamp_i32(acc, activation_min, activation_max);
+}
+
 static inline int8_t td_saturate_i8(int32_t value)
 {
     return (int8_t)td_clamp_i32(value, INT8_MIN, INT8_MAX);

@@ -1,6 +1,7 @@
 /* The one interface between the device side of the serial protocol and an inference engine.
  * Implemented by the native engine's generated model source and by the TFLM glue; the protocol and the
- * sketch call only these functions. Single input and single output tensor, int8 (or raw bytes). */
+ * sketch call only these functions. A model has one or more input and output tensors, each raw bytes in the
+ * model's element type (int8, int16, float32, ...). */
 #ifndef TD_ENGINE_H
 #define TD_ENGINE_H
 
@@ -16,11 +17,19 @@ int td_engine_init(void);
 /* Run one inference on the current input buffer; 0 on success. */
 int td_engine_invoke(void);
 
-/* The input tensor's buffer and size in bytes. The caller fills it before every td_engine_invoke()
- * (engines may reuse the input memory for activations). */
-int8_t *td_engine_input(uint32_t *bytes);
+/* How many input and output tensors the model has. */
+uint32_t td_engine_input_count(void);
+uint32_t td_engine_output_count(void);
 
-/* The output tensor of the last invoke and its size in bytes. */
+/* Input tensor `index` (model order): its buffer and size in bytes, NULL and 0 for an index out of range. The
+ * caller fills every input before every td_engine_invoke() (engines may reuse input memory for activations). */
+uint8_t *td_engine_input_tensor(uint32_t index, uint32_t *bytes);
+
+/* Output tensor `index` of the last invoke and its size in bytes, NULL and 0 for an index out of range. */
+const uint8_t *td_engine_output_tensor(uint32_t index, uint32_t *bytes);
+
+/* Input and output tensor 0 (the single-tensor serial protocol uses these). */
+int8_t *td_engine_input(uint32_t *bytes);
 const int8_t *td_engine_output(uint32_t *bytes);
 
 /* RAM the engine reserves for the model: the planned activation buffer (native, including scratch) or the

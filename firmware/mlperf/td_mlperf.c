@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "td_engine.h"
+#include "td_writer.h"
 
 #define TD_MLPERF_TX_BUFFER 64u
 #define TD_MLPERF_MAX_TOKENS 4u
@@ -16,52 +17,10 @@ static uint32_t g_db_expected; /* bytes announced by `db load N`; 0 = no load st
 static uint32_t g_db_loaded;
 static int g_has_results;
 
-static char g_tx[TD_MLPERF_TX_BUFFER];
-static uint32_t g_tx_len;
+static char g_tx_buffer[TD_MLPERF_TX_BUFFER];
+static td_writer g_tx = {g_tx_buffer, TD_MLPERF_TX_BUFFER, 0u, 0u, 0, 0};
 
 /* ---- output ------------------------------------------------------------------------------------------------ */
-
-static void flush(void)
-{
-    if (g_tx_len > 0u && g_cfg->write != 0) {
-        g_cfg->write(g_tx, g_tx_len);
-    }
-    g_tx_len = 0u;
-}
-
-static void put_char(char c)
-{
-    if (g_tx_len == TD_MLPERF_TX_BUFFER) {
-        flush();
-    }
-    g_tx[g_tx_len++] = c;
-}
-
-static void put_str(const char *s)
-{
-    while (*s != '\0') {
-        put_char(*s++);
-    }
-}
-
-static void put_digits(const char *digits, uint32_t count)
-{
-    for (uint32_t i = 0u; i < count; ++i) {
-        put_char(digits[i]);
-    }
-}
-
-static void put_u32(uint32_t value)
-{
-    char digits[TD_FORMAT_I32_MAX];
-    put_digits(digits, td_format_u32(digits, value));
-}
-
-static void put_i32(int32_t value)
-{
-    char digits[TD_FORMAT_I32_MAX];
-    put_digits(digits, td_format_i32(digits, value));
-}
 
 /* Names go inside [...]: keep printable ASCII and leave out the brackets and the runner's terminator. */
 static void put_bracket_safe(const char *s)
@@ -71,20 +30,20 @@ static void put_bracket_safe(const char *s)
     }
     for (; *s != '\0'; ++s) {
         char c = *s;
-        put_char((c > ' ' && c < 0x7F && c != '[' && c != ']' && c != '%') ? c : '_');
+        td_writer_char(&g_tx, (c > ' ' && c < 0x7F && c != '[' && c != ']' && c != '%') ? c : '_');
     }
 }
 
 static void end_line(void)
 {
-    put_char('\r');
-    put_char('\n');
-    flush();
+    td_writer_char(&g_tx, '\r');
+    td_writer_char(&g_tx, '\n');
+    td_writer_flush(&g_tx);
 }
 
 static void line(const char *text)
 {
-    put_str(text);
+    td_writer_str(&g_tx, text);
     end_line();
 }
 
@@ -96,35 +55,12 @@ static uint32_t now_us(void)
 static void timestamp(void)
 {
     uint32_t t = now_us();
-    put_str("m-lap-us-");
-    put_u32(t);
+    td_writer_str(&g_tx, "m-lap-us-");
+    td_writer_u32(&g_tx, t);
     end_line();
 }
 
 /* ---- parsing ------------------------------------------------------------------------------------------------- */
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Decimal without sign, overflow-checked; 0 on success. */
-static int parse_u32(const char *s, uint32_t *out)
-{
-    uint32_t value = 0u;
-    if (*s == '\0') return -1;
-    for (; *s != '\0'; ++s) {
-        if (*s < '0' || *s > '9') return -1;
-        uint32_t digit = (uint32_t)(*s - '0');
-        if (value > (0xFFFFFFFFu - digit) / 10u) return -1;
-        value = value * 10u + digit;
-    }
-    *out = value;
-    return 0;
-}
 
 static uint32_t tokenize(char *s, char **tokens, uint32_t max)
 {
@@ -177,33 +113,33 @@ static void cmd_db(char **args, uint32_t nargs)
     }
     if (strcmp(args[0], "load") == 0) {
         uint32_t n;
-        if (nargs != 2u || parse_u32(args[1], &n) != 0 || n == 0u) {
+        if (nargs != 2u || td_parse_u32(args[1], &n, 0u) != 0 || n == 0u) {
             line("e-[Command 'db load' requires the # of bytes (>0)]");
             return;
         }
         if (buffer == 0 || n != capacity) {
-            put_str("e-[db load ");
-            put_u32(n);
-            put_str(": the model's input tensor takes ");
-            put_u32(capacity);
-            put_str(" bytes (raw int8)]");
+            td_writer_str(&g_tx, "e-[db load ");
+            td_writer_u32(&g_tx, n);
+            td_writer_str(&g_tx, ": the model's input tensor takes ");
+            td_writer_u32(&g_tx, capacity);
+            td_writer_str(&g_tx, " bytes (raw int8)]");
             end_line();
             g_db_expected = 0u;
             return;
         }
         g_db_expected = n;
         g_db_loaded = 0u;
-        put_str("m-[Expecting ");
-        put_u32(n);
-        put_str(" bytes]");
+        td_writer_str(&g_tx, "m-[Expecting ");
+        td_writer_u32(&g_tx, n);
+        td_writer_str(&g_tx, " bytes]");
         end_line();
         return;
     }
     if (strcmp(args[0], "print") == 0) {
         uint32_t count = 16u;
         uint32_t offset = 0u;
-        if (nargs > 3u || (nargs >= 2u && parse_u32(args[1], &count) != 0) ||
-            (nargs == 3u && parse_u32(args[2], &offset) != 0)) {
+        if (nargs > 3u || (nargs >= 2u && td_parse_u32(args[1], &count, 0u) != 0) ||
+            (nargs == 3u && td_parse_u32(args[2], &offset, 0u) != 0)) {
             line("e-[Usage: db print [N=16] [offset=0]]");
             return;
         }
@@ -214,14 +150,14 @@ static void cmd_db(char **args, uint32_t nargs)
         if (count > capacity - offset) count = capacity - offset;
         for (uint32_t i = 0; i < count; ++i) {
             static const char kHex[] = "0123456789abcdef";
-            if (i % TD_MLPERF_PRINT_PER_LINE == 0u) put_str("m-buffer-");
+            if (i % TD_MLPERF_PRINT_PER_LINE == 0u) td_writer_str(&g_tx, "m-buffer-");
             uint8_t b = buffer[offset + i];
-            put_char(kHex[b >> 4]);
-            put_char(kHex[b & 0x0Fu]);
+            td_writer_char(&g_tx, kHex[b >> 4]);
+            td_writer_char(&g_tx, kHex[b & 0x0Fu]);
             if ((i + 1u) % TD_MLPERF_PRINT_PER_LINE == 0u || i + 1u == count) {
                 end_line();
             } else {
-                put_char('-');
+                td_writer_char(&g_tx, '-');
             }
         }
         return;
@@ -237,7 +173,7 @@ static void cmd_db(char **args, uint32_t nargs)
         return;
     }
     for (uint32_t i = 0; i < digits; ++i) {
-        if (hex_value(hex[i]) < 0) {
+        if (td_hex_value(hex[i]) < 0) {
             line("e-[Invalid hex digit]");
             return;
         }
@@ -247,7 +183,7 @@ static void cmd_db(char **args, uint32_t nargs)
         return;
     }
     for (uint32_t i = 0; i < digits && g_db_loaded < g_db_expected; i += 2u) {
-        buffer[g_db_loaded++] = (uint8_t)((hex_value(hex[i]) << 4) | hex_value(hex[i + 1u]));
+        buffer[g_db_loaded++] = (uint8_t)((td_hex_value(hex[i]) << 4) | td_hex_value(hex[i + 1u]));
     }
     if (g_db_loaded == g_db_expected) {
         line("m-load-done"); /* further digits are ignored, as the reference firmware does */
@@ -262,12 +198,12 @@ static void results(void)
         line("e-[No results: run 'infer' first]");
         return;
     }
-    put_str("m-results-[");
+    td_writer_str(&g_tx, "m-results-[");
     for (uint32_t i = 0; i < output_bytes; ++i) {
-        if (i > 0u) put_char(',');
-        put_i32(output[i]);
+        if (i > 0u) td_writer_char(&g_tx, ',');
+        td_writer_i32(&g_tx, output[i]);
     }
-    put_char(']');
+    td_writer_char(&g_tx, ']');
     end_line();
 }
 
@@ -277,11 +213,11 @@ static int invoke_checked(uint32_t index, int warmup)
     int status = td_engine_invoke();
     if (status != 0) {
         g_has_results = 0;
-        put_str("e-[Inference failed: status ");
-        put_i32(status);
-        put_str(warmup ? " in warm-up " : " in run ");
-        put_u32(index);
-        put_char(']');
+        td_writer_str(&g_tx, "e-[Inference failed: status ");
+        td_writer_i32(&g_tx, status);
+        td_writer_str(&g_tx, warmup ? " in warm-up " : " in run ");
+        td_writer_u32(&g_tx, index);
+        td_writer_char(&g_tx, ']');
         end_line();
     }
     return status;
@@ -291,17 +227,17 @@ static void cmd_infer(char **args, uint32_t nargs)
 {
     uint32_t runs = 1u;
     uint32_t warmup = 10u; /* the reference firmware's default */
-    if (nargs > 2u || (nargs >= 1u && parse_u32(args[0], &runs) != 0) ||
-        (nargs == 2u && parse_u32(args[1], &warmup) != 0)) {
+    if (nargs > 2u || (nargs >= 1u && td_parse_u32(args[0], &runs, 0u) != 0) ||
+        (nargs == 2u && td_parse_u32(args[1], &warmup, 0u) != 0)) {
         line("e-[Usage: infer N [W]]");
         return;
     }
     if (runs == 0u || runs > TD_MLPERF_MAX_INFER || warmup > TD_MLPERF_MAX_WARMUP) {
-        put_str("e-[infer: N must be 1..");
-        put_u32(TD_MLPERF_MAX_INFER);
-        put_str(" and W at most ");
-        put_u32(TD_MLPERF_MAX_WARMUP);
-        put_char(']');
+        td_writer_str(&g_tx, "e-[infer: N must be 1..");
+        td_writer_u32(&g_tx, TD_MLPERF_MAX_INFER);
+        td_writer_str(&g_tx, " and W at most ");
+        td_writer_u32(&g_tx, TD_MLPERF_MAX_WARMUP);
+        td_writer_char(&g_tx, ']');
         end_line();
         return;
     }
@@ -311,23 +247,23 @@ static void cmd_infer(char **args, uint32_t nargs)
         return;
     }
     if (g_db_expected == 0u || g_db_loaded < g_db_expected) {
-        put_str("e-[Input incomplete: ");
-        put_u32(g_db_loaded);
-        put_str(" of ");
-        put_u32(capacity);
-        put_str(" bytes loaded]");
+        td_writer_str(&g_tx, "e-[Input incomplete: ");
+        td_writer_u32(&g_tx, g_db_loaded);
+        td_writer_str(&g_tx, " of ");
+        td_writer_u32(&g_tx, capacity);
+        td_writer_str(&g_tx, " bytes loaded]");
         end_line();
         return;
     }
-    put_str("m-warmup-start-");
-    put_u32(warmup);
+    td_writer_str(&g_tx, "m-warmup-start-");
+    td_writer_u32(&g_tx, warmup);
     end_line();
     for (uint32_t i = 0; i < warmup; ++i) {
         if (invoke_checked(i, 1) != 0) return;
     }
     line("m-warmup-done");
-    put_str("m-infer-start-");
-    put_u32(runs);
+    td_writer_str(&g_tx, "m-infer-start-");
+    td_writer_u32(&g_tx, runs);
     end_line();
     timestamp();
     for (uint32_t i = 0; i < runs; ++i) {
@@ -353,9 +289,9 @@ static void model_id(void)
             break;
         }
     }
-    put_str("m-model-[");
+    td_writer_str(&g_tx, "m-model-[");
     put_bracket_safe(name);
-    put_char(']');
+    td_writer_char(&g_tx, ']');
     end_line();
 }
 
@@ -367,7 +303,8 @@ void td_mlperf_command(const td_protocol_config *cfg, const char *text, uint32_t
     char *tokens[TD_MLPERF_MAX_TOKENS];
     if (cfg == 0) return;
     g_cfg = cfg;
-    g_tx_len = 0u;
+    g_tx.length = 0u;
+    g_tx.write = cfg->write;
     if (len > TD_PROTOCOL_LINE_MAX) len = TD_PROTOCOL_LINE_MAX;
     memcpy(buffer, text, len);
     buffer[len] = '\0';
@@ -377,9 +314,9 @@ void td_mlperf_command(const td_protocol_config *cfg, const char *text, uint32_t
     } else if (ntokens == 0u) {
         /* an empty command still gets its m-ready, so a runner can probe with a bare '%' */
     } else if (strcmp(tokens[0], "name") == 0) {
-        put_str("m-name-dut-[tinydeploy-");
+        td_writer_str(&g_tx, "m-name-dut-[tinydeploy-");
         put_bracket_safe(cfg->board);
-        put_char(']');
+        td_writer_char(&g_tx, ']');
         end_line();
     } else if (strcmp(tokens[0], "profile") == 0) {
         line("m-profile-[tinydeploy MLPerf Tiny performance mode]");
@@ -395,9 +332,9 @@ void td_mlperf_command(const td_protocol_config *cfg, const char *text, uint32_t
     } else if (strcmp(tokens[0], "help") == 0) {
         line("name | profile | timestamp | db load N | db HH[HH]* | db print [N] [offset] | infer N [W=10] | results");
     } else {
-        put_str("e-[Unknown command: ");
+        td_writer_str(&g_tx, "e-[Unknown command: ");
         put_bracket_safe(tokens[0]);
-        put_char(']');
+        td_writer_char(&g_tx, ']');
         end_line();
     }
     line("m-ready");

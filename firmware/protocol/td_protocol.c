@@ -10,6 +10,7 @@
 
 #include "td_bsp.h"
 #include "td_crc32.h"
+#include "td_writer.h"
 #include "td_engine.h"
 
 #define TD_TX_BUFFER 96u
@@ -29,68 +30,19 @@ static int g_line_overflow;
 static uint32_t g_input_filled; /* bytes of the input loaded contiguously from offset 0 */
 static int g_has_output;
 
-static char g_tx[TD_TX_BUFFER];
-static uint32_t g_tx_len;
-static uint32_t g_tx_crc;
+static char g_tx_buffer[TD_TX_BUFFER];
+static td_writer g_tx = {g_tx_buffer, TD_TX_BUFFER, 0u, 0u, 1, 0}; /* counts the CRC of each reply line */
 static uint32_t g_last_line_us;
 
 /* ---- framed output ---------------------------------------------------------------------------------- */
 
-static void tx_flush(void)
-{
-    if (g_tx_len > 0u && g_cfg != 0 && g_cfg->write != 0) {
-        g_cfg->write(g_tx, g_tx_len);
-    }
-    g_tx_len = 0u;
-}
-
-static void tx_byte_unchecked(char c)
-{
-    if (g_tx_len == TD_TX_BUFFER) {
-        tx_flush();
-    }
-    g_tx[g_tx_len++] = c;
-}
-
-static void put_char(char c)
-{
-    g_tx_crc = td_crc32_update(g_tx_crc, &c, 1u);
-    tx_byte_unchecked(c);
-}
-
-static void put_str(const char *s)
-{
-    while (*s != '\0') {
-        put_char(*s++);
-    }
-}
-
 static const char kHexDigits[] = "0123456789ABCDEF";
-
-static void put_digits(const char *digits, uint32_t count)
-{
-    for (uint32_t i = 0u; i < count; ++i) {
-        put_char(digits[i]);
-    }
-}
-
-static void put_u32(uint32_t value)
-{
-    char digits[TD_FORMAT_I32_MAX];
-    put_digits(digits, td_format_u32(digits, value));
-}
-
-static void put_i32(int32_t value)
-{
-    char digits[TD_FORMAT_I32_MAX];
-    put_digits(digits, td_format_i32(digits, value));
-}
 
 static void put_hex_bytes(const uint8_t *data, uint32_t len)
 {
     for (uint32_t i = 0; i < len; ++i) {
-        put_char(kHexDigits[data[i] >> 4]);
-        put_char(kHexDigits[data[i] & 0x0Fu]);
+        td_writer_char(&g_tx, kHexDigits[data[i] >> 4]);
+        td_writer_char(&g_tx, kHexDigits[data[i] & 0x0Fu]);
     }
 }
 
@@ -104,61 +56,61 @@ static void put_escaped(const char *s)
     for (; *s != '\0'; ++s) {
         uint8_t c = (uint8_t)*s;
         if (c <= 0x20u || c >= 0x7Fu || c == '%' || c == '*' || c == '=') {
-            put_char('%');
-            put_char(kHexDigits[c >> 4]);
-            put_char(kHexDigits[c & 0x0Fu]);
+            td_writer_char(&g_tx, '%');
+            td_writer_char(&g_tx, kHexDigits[c >> 4]);
+            td_writer_char(&g_tx, kHexDigits[c & 0x0Fu]);
         } else {
-            put_char((char)c);
+            td_writer_char(&g_tx, (char)c);
         }
     }
 }
 
 static void line_begin(const char *id, const char *kind)
 {
-    g_tx_crc = TD_CRC32_INIT;
-    put_str("@td ");
-    put_str(id);
-    put_char(' ');
-    put_str(kind);
+    g_tx.crc = TD_CRC32_INIT;
+    td_writer_str(&g_tx, "@td ");
+    td_writer_str(&g_tx, id);
+    td_writer_char(&g_tx, ' ');
+    td_writer_str(&g_tx, kind);
 }
 
 static void put_word(const char *word)
 {
-    put_char(' ');
-    put_str(word);
+    td_writer_char(&g_tx, ' ');
+    td_writer_str(&g_tx, word);
 }
 
 static void put_key_u32(const char *key, uint32_t value)
 {
     put_word(key);
-    put_char('=');
-    put_u32(value);
+    td_writer_char(&g_tx, '=');
+    td_writer_u32(&g_tx, value);
 }
 
 static void put_key_i32(const char *key, int32_t value)
 {
     put_word(key);
-    put_char('=');
-    put_i32(value);
+    td_writer_char(&g_tx, '=');
+    td_writer_i32(&g_tx, value);
 }
 
 static void put_key_str(const char *key, const char *value)
 {
     put_word(key);
-    put_char('=');
+    td_writer_char(&g_tx, '=');
     put_escaped(value);
 }
 
 static void line_end(void)
 {
-    uint32_t crc = td_crc32_final(g_tx_crc);
-    tx_byte_unchecked('*');
+    uint32_t crc = td_crc32_final(g_tx.crc);
+    td_writer_byte(&g_tx, '*');
     for (int shift = 28; shift >= 0; shift -= 4) {
-        tx_byte_unchecked(kHexDigits[(crc >> (uint32_t)shift) & 0x0Fu]);
+        td_writer_byte(&g_tx, kHexDigits[(crc >> (uint32_t)shift) & 0x0Fu]);
     }
-    tx_byte_unchecked('\r');
-    tx_byte_unchecked('\n');
-    tx_flush();
+    td_writer_byte(&g_tx, '\r');
+    td_writer_byte(&g_tx, '\n');
+    td_writer_flush(&g_tx);
     if (g_cfg != 0 && g_cfg->micros != 0) {
         g_last_line_us = g_cfg->micros();
     }
@@ -178,30 +130,6 @@ void td_protocol_send_line(const char *text)
 }
 
 /* ---- parsing helpers ------------------------------------------------------------------------------------ */
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Decimal without sign, at most 10 digits, no overflow; 0 on success. */
-static int parse_u32(const char *s, uint32_t *out)
-{
-    uint32_t value = 0u;
-    uint32_t n = 0u;
-    if (*s == '\0') return -1;
-    for (; *s != '\0'; ++s, ++n) {
-        if (*s < '0' || *s > '9' || n >= 10u) return -1;
-        uint32_t digit = (uint32_t)(*s - '0');
-        if (value > (0xFFFFFFFFu - digit) / 10u) return -1;
-        value = value * 10u + digit;
-    }
-    *out = value;
-    return 0;
-}
 
 static int is_valid_id(const char *s, uint32_t len)
 {
@@ -269,7 +197,7 @@ static void cmd_identify(const char *id, uint32_t nargs)
 static void cmd_input(const char *id, char **args, uint32_t nargs)
 {
     uint32_t offset;
-    if (nargs != 2u || parse_u32(args[0], &offset) != 0) {
+    if (nargs != 2u || td_parse_u32(args[0], &offset, 10u) != 0) {
         reply_error(id, "args");
         return;
     }
@@ -281,7 +209,7 @@ static void cmd_input(const char *id, char **args, uint32_t nargs)
         return;
     }
     for (uint32_t i = 0; i < hex_len; ++i) {
-        if (hex_value(hex[i]) < 0) {
+        if (td_hex_value(hex[i]) < 0) {
             reply_error(id, "args");
             return;
         }
@@ -305,7 +233,7 @@ static void cmd_input(const char *id, char **args, uint32_t nargs)
     }
     uint8_t *target = staging_used(input_bytes) ? g_cfg->input_staging : input;
     for (uint32_t i = 0; i < len; ++i) {
-        target[offset + i] = (uint8_t)((hex_value(hex[2u * i]) << 4) | hex_value(hex[2u * i + 1u]));
+        target[offset + i] = (uint8_t)((td_hex_value(hex[2u * i]) << 4) | td_hex_value(hex[2u * i + 1u]));
     }
     if (offset == 0u) g_input_filled = 0u; /* offset 0 starts a new input */
     if (offset + len > g_input_filled) g_input_filled = offset + len;
@@ -326,11 +254,11 @@ static void send_latencies(const char *id, uint32_t first, const uint32_t *value
 {
     line_begin(id, "data");
     put_word("lat");
-    put_char(' ');
-    put_u32(first);
+    td_writer_char(&g_tx, ' ');
+    td_writer_u32(&g_tx, first);
     for (uint32_t i = 0; i < count; ++i) {
-        put_char(' ');
-        put_u32(values[i]);
+        td_writer_char(&g_tx, ' ');
+        td_writer_u32(&g_tx, values[i]);
     }
     line_end();
 }
@@ -359,8 +287,8 @@ static void cmd_run(const char *id, char **args, uint32_t nargs)
 {
     uint32_t runs;
     uint32_t warmup = 0u;
-    if (nargs < 1u || nargs > 2u || parse_u32(args[0], &runs) != 0 ||
-        (nargs == 2u && parse_u32(args[1], &warmup) != 0)) {
+    if (nargs < 1u || nargs > 2u || td_parse_u32(args[0], &runs, 10u) != 0 ||
+        (nargs == 2u && td_parse_u32(args[1], &warmup, 10u) != 0)) {
         reply_error(id, "args");
         return;
     }
@@ -395,8 +323,8 @@ static void cmd_run(const char *id, char **args, uint32_t nargs)
         if (heartbeat_due()) {
             line_begin(id, "data");
             put_word("warm");
-            put_char(' ');
-            put_u32(i + 1u);
+            td_writer_char(&g_tx, ' ');
+            td_writer_u32(&g_tx, i + 1u);
             line_end();
         }
     }
@@ -446,9 +374,9 @@ static void cmd_output(const char *id, uint32_t nargs)
         if (len > TD_OUTPUT_BYTES_PER_LINE) len = TD_OUTPUT_BYTES_PER_LINE;
         line_begin(id, "data");
         put_word("out");
-        put_char(' ');
-        put_u32(offset);
-        put_char(' ');
+        td_writer_char(&g_tx, ' ');
+        td_writer_u32(&g_tx, offset);
+        td_writer_char(&g_tx, ' ');
         put_hex_bytes((const uint8_t *)output + offset, len);
         line_end();
     }
@@ -524,7 +452,7 @@ static void handle_command_line(char *line, uint32_t len)
     }
     uint32_t claimed = 0u;
     for (uint32_t i = len - 8u; i < len; ++i) {
-        int digit = hex_value(line[i]);
+        int digit = td_hex_value(line[i]);
         if (digit < 0) {
             reply_error(id, "frame");
             return;
@@ -616,7 +544,8 @@ void td_protocol_init(const td_protocol_config *cfg)
     g_line_overflow = 0;
     g_input_filled = 0u;
     g_has_output = 0;
-    g_tx_len = 0u;
+    g_tx.length = 0u;
+    g_tx.write = cfg != 0 ? cfg->write : 0;
     g_last_line_us = (cfg != 0 && cfg->micros != 0) ? cfg->micros() : 0u;
 }
 

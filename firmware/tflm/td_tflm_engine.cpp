@@ -54,7 +54,7 @@ extern "C" int td_engine_init(void)
         return kAllocationFailed;
     }
     if (candidate->inputs_size() != 1u || candidate->outputs_size() != 1u) {
-        return kNotSingleInputOutput;
+        return kNotSingleInputOutput; /* until the serial protocol carries several tensors */
     }
     input_tensor = candidate->input(0);
     output_tensor = candidate->output(0);
@@ -70,24 +70,53 @@ extern "C" int td_engine_invoke(void)
     return interpreter->Invoke() == kTfLiteOk ? 0 : -2;
 }
 
-extern "C" int8_t *td_engine_input(uint32_t *bytes)
+extern "C" uint32_t td_engine_input_count(void)
 {
-    if (input_tensor == nullptr) {
-        *bytes = 0u;
+    return input_tensor == nullptr ? 0u : 1u;
+}
+
+extern "C" uint32_t td_engine_output_count(void)
+{
+    return output_tensor == nullptr ? 0u : 1u;
+}
+
+/* Index 0 only: td_engine_init() admits single-input, single-output models. */
+extern "C" uint8_t *td_engine_input_tensor(uint32_t index, uint32_t *bytes)
+{
+    if (input_tensor == nullptr || index != 0u) {
+        if (bytes != nullptr) {
+            *bytes = 0u;
+        }
         return nullptr;
     }
-    *bytes = static_cast<uint32_t>(input_tensor->bytes);
-    return reinterpret_cast<int8_t *>(input_tensor->data.raw);
+    if (bytes != nullptr) {
+        *bytes = static_cast<uint32_t>(input_tensor->bytes);
+    }
+    return reinterpret_cast<uint8_t *>(input_tensor->data.raw);
+}
+
+extern "C" const uint8_t *td_engine_output_tensor(uint32_t index, uint32_t *bytes)
+{
+    if (output_tensor == nullptr || index != 0u) {
+        if (bytes != nullptr) {
+            *bytes = 0u;
+        }
+        return nullptr;
+    }
+    if (bytes != nullptr) {
+        *bytes = static_cast<uint32_t>(output_tensor->bytes);
+    }
+    return reinterpret_cast<const uint8_t *>(output_tensor->data.raw);
+}
+
+extern "C" int8_t *td_engine_input(uint32_t *bytes)
+{
+    return reinterpret_cast<int8_t *>(td_engine_input_tensor(0u, bytes));
 }
 
 extern "C" const int8_t *td_engine_output(uint32_t *bytes)
 {
-    if (output_tensor == nullptr) {
-        *bytes = 0u;
-        return nullptr;
-    }
-    *bytes = static_cast<uint32_t>(output_tensor->bytes);
-    return reinterpret_cast<const int8_t *>(output_tensor->data.raw);
+    return reinterpret_cast<const int8_t *>(td_engine_output_tensor(0u, bytes));
 }
 
 extern "C" uint32_t td_engine_activation_bytes(void)

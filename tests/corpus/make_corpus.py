@@ -307,8 +307,9 @@ CASES: list[Case] = [
     Case("subgraph_out_of_range.tflite", _if_out_of_range, "subgraph 7", "IF naming a subgraph that does not exist"),
     Case("float_only.tflite", lambda: pack(tiny_model(FLOAT32)), "float", "a float32 model (no quantization)",
          accepted_by=("analyze",)),
-    Case("int16.tflite", lambda: pack(tiny_model(INT16)), "int16", "a 16x8 model (int16 activations)",
-         accepted_by=("analyze",)),
+    Case("int16.tflite", lambda: pack(tiny_model(INT16)), "int16",
+         "a 16x8 model (int16 activations): both engines run it, convert passes it through",
+         accepted_by=("analyze", "convert", "generate-native", "generate-tflm")),
     Case("long_names.tflite", lambda: edited(_shared_names), "", "600-byte tensor names (valid, generates)",
          accepted_by=("analyze", "convert", "generate-native", "generate-tflm")),
 ]

@@ -40,6 +40,22 @@ const int8_t *td_engine_output(uint32_t *bytes)
     return g_output;
 }
 
+uint32_t td_engine_input_count(void) { return 1u; }
+
+uint32_t td_engine_output_count(void) { return 1u; }
+
+uint8_t *td_engine_input_tensor(uint32_t index, uint32_t *bytes)
+{
+    *bytes = index == 0u ? TOY_INPUT_BYTES : 0u;
+    return index == 0u ? (uint8_t *)g_input : 0;
+}
+
+const uint8_t *td_engine_output_tensor(uint32_t index, uint32_t *bytes)
+{
+    *bytes = index == 0u ? TOY_INPUT_BYTES : 0u;
+    return index == 0u ? (const uint8_t *)g_output : 0;
+}
+
 uint32_t td_engine_activation_bytes(void) { return TOY_ACTIVATION_BYTES; }
 
 uint32_t td_engine_used_bytes(void) { return TOY_USED_BYTES; }

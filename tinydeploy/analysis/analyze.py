@@ -8,9 +8,10 @@ from importlib import metadata
 
 from tinydeploy import __version__, cache
 from tinydeploy.analysis.arena import ArenaEstimate, measure_tflm_arena
-from tinydeploy.analysis.compute import OpCost, op_costs
-from tinydeploy.analysis.fit import Verdict, engine_budgets, suggestions
+from tinydeploy.analysis.compute import OpCost, op_costs, total_macs, unknown_mac_ops
+from tinydeploy.analysis.fit import Verdict, suggestions
 from tinydeploy.analysis.memory import ActivationProfile, activation_profile
+from tinydeploy.model.classify import classification_refusal
 from tinydeploy.boards import Board, all_boards
 from tinydeploy.model.tflite import TfliteModel
 
@@ -25,12 +26,19 @@ class Analysis:
     verdict: Verdict
     arena_from_cache: bool
     engine: str = "tflm"
-    native_plan: object | None = None  # tinydeploy.engine.NativePlan when the native engine can run the model
+    plan_report: object | None = None  # the engine's plan as it reports it (tinydeploy.engines.PlanReport)
     native_blockers: list[str] | None = None  # ops the native engine lacks
+    plan: object | None = None  # the engine's plan (tinydeploy.engines.EnginePlan), when analyze reports one
+    support: dict | None = None  # engine name -> tinydeploy.engines.support.EngineSupport (does it run, why not)
 
     @property
     def macs(self) -> int:
-        return sum(c.macs for c in self.costs)
+        """MACs of the ops whose arithmetic tinydeploy knows (unknown_mac_ops names the others)."""
+        return total_macs(self.costs)
+
+    @property
+    def unknown_mac_ops(self) -> list[str]:
+        return unknown_mac_ops(self.costs)
 
     @property
     def params(self) -> int:
@@ -47,9 +55,13 @@ class Analysis:
             "model_sha256": self.model.sha256,
             "board": self.board.name,
             "engine": self.engine,
+            "classification": self.model.classification.to_json(),
+            "engines": {name: support.to_json() for name, support in (self.support or {}).items()},
             "ops": self.model.op_names,
             "op_counts": self.op_counts,
             "macs": self.macs,
+            "macs_unknown_ops": self.unknown_mac_ops,
+            "op_macs": [c.macs for c in self.costs],
             "params": self.params,
             "weights_bytes": self.model.weights_bytes,
             "model_bytes": self.model.size_bytes,
@@ -73,23 +85,10 @@ class Analysis:
             "flash_overshoot_bytes": v.flash.overshoot,
             "ram_overshoot_bytes": v.ram.overshoot,
             "suggestions": v.suggestions,
-            "native_supported": not self.native_blockers,
+            "native_supported": bool(self.support and self.support["native"].runs),
             "native_blocking_ops": self.native_blockers or [],
-            **({"activation_bytes": self.native_plan.activation_bytes,
-                "native_flash_bytes": self.native_plan.flash_bytes,
-                "native_peak_op": self.native_plan.peak_op,
-                "native_offsets": {str(k): v for k, v in sorted(self.native_plan.offsets.items())},
-                "native_steps": _describe_native_plan(self.native_plan),
-                "native_pruning": (self.native_plan.pruning.to_json() if self.native_plan.pruning is not None
-                                   else None),
-                } if self.native_plan is not None else {}),
+            **(self.plan_report.json if self.plan_report is not None else {}),
         }
-
-
-def _describe_native_plan(plan) -> list[dict]:
-    from tinydeploy.engine import describe_plan
-
-    return describe_plan(plan)
 
 
 def _arena_cache_key(model: TfliteModel) -> str:
@@ -113,31 +112,22 @@ def tflm_arena(model: TfliteModel, use_cache: bool = True) -> tuple[ArenaEstimat
     return estimate, False
 
 
-def native_blockers(model: TfliteModel) -> list[str]:
-    from tinydeploy.engine import supported_ops
-
-    return sorted(set(model.op_names) - set(supported_ops()))
-
-
-def analyze_model(model: TfliteModel, board: Board, use_cache: bool = True, engine: str = "tflm") -> Analysis:
+def analyze_model(model: TfliteModel, board: Board, engine, use_cache: bool = True,
+                  native_blockers: list[str] | None = None, support: dict | None = None) -> Analysis:
+    """`engine` is a tinydeploy.engines.Engine (the caller picks it: analysis imports no engine); native_blockers,
+    the ops the native engine lacks, and support, whether each engine runs the model, are reported whichever
+    engine is analysed."""
+    if model.classification.kind == "npu":
+        raise classification_refusal(model)  # its sizes belong to the NPU's command stream: nothing to analyze
+    plan = engine.analysis_plan(model, board)  # an engine that plans refuses here, before the arena measurement
     costs = op_costs(model)
     profile = activation_profile(model)
     arena, from_cache = tflm_arena(model, use_cache)
-    blockers = native_blockers(model)
-    plan = None
-    if engine == "native":
-        import tempfile
-        from pathlib import Path
-
-        from tinydeploy.engine import check_supported, emit_native_sources
-
-        check_supported(model)
-        with tempfile.TemporaryDirectory(prefix="tinydeploy-plan-") as scratch_dir:
-            plan = emit_native_sources(model, Path(scratch_dir))
-        flash, ram = engine_budgets(board, model, engine, plan.activation_bytes, plan.flash_bytes)
+    if plan is not None:
+        flash, ram = engine.plan_budgets(plan)
     else:
-        flash, ram = engine_budgets(board, model, engine, arena.recommended_bytes)
+        flash, ram = engine.budgets(board, model, arena.recommended_bytes)
     tips = [] if flash.fits and ram.fits else suggestions(model, flash, ram, arena.recommended_bytes,
                                                          all_boards(), board)
-    return Analysis(model, board, costs, profile, arena, Verdict(board, flash, ram, tips), from_cache, engine, plan,
-                    blockers)
+    return Analysis(model, board, costs, profile, arena, Verdict(board, flash, ram, tips), from_cache, engine.name,
+                    engine.report(plan) if plan is not None else None, native_blockers, plan, support)

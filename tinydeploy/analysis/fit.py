@@ -82,21 +82,6 @@ def flash_budget(board: Board, model: TfliteModel, engine_code_bytes: int, engin
     ], board.flash_bytes)
 
 
-def engine_budgets(board: Board, model: TfliteModel, engine: str, model_ram_bytes: int,
-                   native_flash_bytes: int | None = None) -> tuple[Budget, Budget]:
-    """Flash and RAM of a model on a board with one engine; the one definition analyze and flash share.
-
-    model_ram_bytes is the native activation buffer or the TFLM arena to give the target;
-    native_flash_bytes the native engine's constants (weights, biases, multipliers)."""
-    if engine == "native":
-        flash = flash_budget(board, model, native_code_bytes(model.op_names), "native kernels + protocol",
-                             ("weights and quantization constants",
-                              model.weights_bytes if native_flash_bytes is None else native_flash_bytes))
-        return flash, ram_budget(board, model_ram_bytes, "native activation buffer (incl. scratch)")
-    flash = flash_budget(board, model, tflm_code_bytes(model.op_names), "TFLM runtime + kernels")
-    return flash, ram_budget(board, model_ram_bytes, "TFLM tensor arena (32-bit, with margin)")
-
-
 def ram_budget(board: Board, model_ram_bytes: int, model_ram_label: str) -> Budget:
     return Budget("RAM", [
         Part(model_ram_label, model_ram_bytes),

@@ -19,7 +19,7 @@ def plot_memory(analysis: Analysis, path: Path) -> None:
 
     model, profile = analysis.model, analysis.profile
     ops = list(range(len(model.operators)))
-    plan = analysis.native_plan
+    plan = analysis.plan.layout if analysis.plan is not None else None  # the engine's buffer, if it plans one
     width = max(8, 0.35 * len(ops) + 3)
     if plan is not None:
         fig, (ax, plan_ax) = plt.subplots(1, 2, figsize=(2 * width, 5))
@@ -57,7 +57,7 @@ def plot_memory(analysis: Analysis, path: Path) -> None:
     ax.set_title(f"{model.name}: live activations per op (TFLM keeps each tensor whole)", loc="left",
                  fontsize=10)
     if plan is not None:
-        _draw_native_plan(plan_ax, analysis, colors)
+        _draw_buffer_plan(plan_ax, analysis, colors)
     fig.tight_layout()
     buffer = io.BytesIO()
     try:
@@ -69,9 +69,9 @@ def plot_memory(analysis: Analysis, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _draw_native_plan(ax, analysis: Analysis, colors) -> None:
-    """The native engine's buffer: each tensor a box from the op that writes it to its last reader, at its offset."""
-    plan, model = analysis.native_plan, analysis.model
+def _draw_buffer_plan(ax, analysis: Analysis, colors) -> None:
+    """The engine's planned buffer: each tensor a box from the op that writes it to its last reader, at its offset."""
+    plan, model = analysis.plan.layout, analysis.model
     lifetimes = {lt.tensor: lt for lt in analysis.profile.lifetimes}
     for tensor, offset in plan.offsets.items():
         lt = lifetimes.get(tensor)
@@ -81,7 +81,7 @@ def _draw_native_plan(ax, analysis: Analysis, colors) -> None:
         ax.add_patch(matplotlib_rectangle((start, offset), end - start, model.tensors[tensor].nbytes,
                                           facecolor=colors(tensor % 20), alpha=0.8, linewidth=0.5, edgecolor="black"))
     ax.axhline(plan.activation_bytes, color="tab:green", linewidth=1.2)
-    ax.text(0, plan.activation_bytes, f" native buffer {plan.activation_bytes:,} B", va="bottom", fontsize=8,
+    ax.text(0, plan.activation_bytes, f" {analysis.engine} buffer {plan.activation_bytes:,} B", va="bottom", fontsize=8,
             color="tab:green")
     arena = analysis.arena.recommended_bytes
     ax.axhline(arena, color="tab:orange", linestyle="--", linewidth=1)
@@ -92,7 +92,7 @@ def _draw_native_plan(ax, analysis: Analysis, colors) -> None:
     ax.set_xticks(range(len(model.operators)))
     ax.set_xticklabels([f"{i} {op.op}" for i, op in enumerate(model.operators)], rotation=90, fontsize=7)
     ax.set_ylabel("offset in the activation buffer (bytes)")
-    ax.set_title(f"native engine plan: peak at op {plan.peak_op}", loc="left", fontsize=10)
+    ax.set_title(f"{analysis.engine} engine plan: peak at op {plan.peak_op}", loc="left", fontsize=10)
 
 
 def matplotlib_rectangle(*args, **kwargs):

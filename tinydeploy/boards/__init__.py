@@ -42,21 +42,42 @@ class Board:
     upload_runner: str
     usb_sketch: UsbId | None = None
     usb_bootloader: UsbId | None = None
+    # PlatformIO package of the board's Arduino core, where its platform ships several (nordicnrf52: mbed)
+    framework_package: str | None = None
+    # The Arduino TFLM library builds whole here (its audio peripherals too); elsewhere a filter script drops them
+    tflm_whole_library: bool = False
+    # The runner's own table of the profile ([qemu], [jlink], ...): read and checked by the runner class
+    runner_settings: dict = field(default_factory=dict, compare=False)
     source: Path = field(default=PROFILE_DIR, compare=False)
 
     @property
-    def is_virtual(self) -> bool:
-        return self.upload_runner == "qemu"
+    def platform_is_bundled(self) -> bool:
+        """Its PlatformIO platform ships inside tinydeploy (firmware/platform): nothing to download or install."""
+        return self.pio_platform == bundled_platform_name()
 
     @property
     def usb_ids(self) -> list[UsbId]:
         return [u for u in (self.usb_sketch, self.usb_bootloader) if u is not None]
 
 
+@lru_cache(maxsize=1)
+def bundled_platform_name() -> str:
+    """The name of the PlatformIO platform in firmware/platform (its platform.json)."""
+    import json
+
+    from tinydeploy.paths import firmware_dir
+
+    try:
+        return json.loads((firmware_dir() / "platform" / "platform.json").read_text())["name"]
+    except (OSError, ValueError, KeyError):
+        return ""
+
+
 _INT_FIELDS = ("clock_hz", "flash_bytes", "ram_bytes", "core_flash_bytes", "core_ram_bytes", "stack_bytes", "baud")
 _STR_FIELDS = ("name", "title", "mcu", "cpu", "default_engine")
-ENGINES = ("native", "tflm")
-# [upload] runner -> the methods it takes. For "platformio" the method is PlatformIO's upload_protocol, written
+ENGINES = ("native", "tflm")  # the names tinydeploy.engines registers (a test checks they agree)
+# The profile schema of [upload]: runner -> the methods it takes (tinydeploy.runners has one class per runner; a
+# test checks they agree). For "platformio" the method is PlatformIO's upload_protocol, written
 # into platformio.ini as is (PlatformIO's names: the Nano 33 BLE's bossac upload is "sam-ba").
 UPLOAD_METHODS = {
     "qemu": ("qemu",),
@@ -129,6 +150,17 @@ def load_board_file(path: Path) -> Board:
                               f"of runner {runner!r}",
                               f"PlatformIO calls it {alias!r}" if alias else
                               f"use one of: {', '.join(UPLOAD_METHODS[runner])}")
+    framework_package = data.get("platformio", {}).get("framework_package")
+    if framework_package is not None:
+        framework_package = _field(data, path, "framework_package", str, "platformio")
+    whole_library = data.get("tflm", {}).get("whole_library", False)
+    if not isinstance(whole_library, bool):
+        raise TinydeployError(f"board profile {path.name}: field 'tflm.whole_library' must be true or false, got "
+                              f"{whole_library!r}", "fix the profile")
+    settings = data.get(runner, {})
+    if not isinstance(settings, dict):
+        raise TinydeployError(f"board profile {path.name}: '{runner}' must be a table of the {runner} runner's "
+                              "settings", "fix the profile")
     return Board(
         **values,
         pio_platform=_field(data, path, "platform", str, "platformio"),
@@ -138,6 +170,9 @@ def load_board_file(path: Path) -> Board:
         upload_runner=runner,
         usb_sketch=_usb_id(data, path, "sketch"),
         usb_bootloader=_usb_id(data, path, "bootloader"),
+        framework_package=framework_package,
+        tflm_whole_library=whole_library,
+        runner_settings=dict(settings),
         source=path,
     )
 

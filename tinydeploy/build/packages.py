@@ -33,8 +33,8 @@ def platform_dir(board: Board, core: Path | None = None) -> Path:
 
 def missing_board_packages(board: Board, core: Path | None = None) -> list[str]:
     """What a build for `board` would download: the platform, and the packages it declares for the board's
-    framework that are not installed ([] when all are there; the virtual board needs none)."""
-    if board.is_virtual:
+    framework that are not installed ([] when all are there; the platform that ships with tinydeploy needs none)."""
+    if board.platform_is_bundled:
         return []
     from tinydeploy.build.platformio import core_dir
 
@@ -54,8 +54,8 @@ def _framework_packages(manifest: dict, board: Board) -> list[str]:
     """The Arduino core package of the platform for this board (e.g. framework-arduino-mbed)."""
     packages = manifest.get("packages", {})
     frameworks = [name for name in packages if name.startswith(f"framework-{board.pio_framework}")]
-    if board.pio_platform == "nordicnrf52" and "framework-arduino-mbed" in packages:
-        return ["framework-arduino-mbed"]  # the Nano 33 BLE's core; the other arduino cores are for other boards
+    if board.framework_package and board.framework_package in packages:
+        return [board.framework_package]  # the profile names the board's core where the platform ships several
     return frameworks[:1]
 
 
@@ -107,7 +107,7 @@ def setup_board(board: Board, progress: Progress, build_check: bool = True) -> d
     verifies them (an empty sketch builds). Returns what was done; raises TinydeployError on failure."""
     from tinydeploy.build.platformio import platformio_command, registry_reachable
 
-    if board.is_virtual:
+    if board.platform_is_bundled:
         from tinydeploy.build.platformio import provision_core_dir
 
         provision_core_dir()

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -184,11 +183,9 @@ def platformio_command(*args: str) -> list[str]:
 
 
 def registry_reachable(timeout: float = 3.0) -> bool:
-    try:
-        with socket.create_connection((REGISTRY_HOST, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    from tinydeploy.net import host_reachable
+
+    return host_reachable(REGISTRY_HOST, timeout=timeout)
 
 
 def platformio_unreachable_message(what: str = "a package") -> TinydeployError:

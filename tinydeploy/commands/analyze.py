@@ -23,14 +23,14 @@ def analyze(
     """Ops, MACs, weights, the measured TFLM arena, and whether the model fits the board.
 
     Exits 0 when the model fits, 1 when it does not, 2 on bad input."""
-    from tinydeploy.analysis.analyze import analyze_model
     from tinydeploy.boards import get_board
+    from tinydeploy.engines import get_engine
+    from tinydeploy.flow import analyze as analyze_model
     from tinydeploy.fsutil import check_output_path
     from tinydeploy.model.tflite import load_tflite
 
     board = get_board(board_name)
-    if engine not in ("tflm", "native"):
-        raise TinydeployError(f"unknown engine '{engine}'", "use --engine tflm or --engine native")
+    chosen = get_engine(engine)
     is_saved_model = (model_path / "saved_model.pb").is_file()
     if is_saved_model or (model_path.is_file() and model_path.suffix.lower() in (".keras", ".h5", ".hdf5", ".onnx",
                                                                                    ".pt2")):
@@ -41,7 +41,7 @@ def analyze(
     if report_path is not None:
         check_output_path(report_path, force)
     model = load_tflite(model_path)
-    result = analyze_model(model, board, use_cache=not no_cache, engine=engine)
+    result = analyze_model(model, board, chosen, use_cache=not no_cache)
     if plot is not None:
         from tinydeploy.analysis.plot import plot_memory
 

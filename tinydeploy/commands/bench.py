@@ -120,18 +120,10 @@ def _bench_mlperf(port, baud, timeout, data, runs, warmup, model) -> dict:
 
 
 def _bench_tinydeploy(port, baud, timeout, data, runs, warmup, model) -> dict:
-    import random
+    from tinydeploy.flow import time_running_device
 
-    from tinydeploy.hil.device import LatencyStats
-    from tinydeploy.link import DeviceLink
-
-    with DeviceLink(port, baud, timeout) as link:
-        info = link.wait_ready(min(timeout, 30.0))
-        data = data if data is not None else random.Random(0).randbytes(info.input_bytes)
-        link.load_input(data)
-        stats = LatencyStats(tuple(link.run(runs, warmup)))
-        output = link.read_output()
-        ram = link.ram()
+    timing = time_running_device(port, baud, runs, warmup, data, timeout, ready_timeout=min(timeout, 30.0))
+    info, stats, output, ram, data = timing.info, timing.latency_us, timing.output, timing.ram, timing.input
     report = {"port": port, "protocol": "tinydeploy", "board": info.board, "engine": info.engine,
               "model": info.model, "runs": runs, "warmup": warmup, "latency_us": stats.median,
               "latency_us_p95": stats.p95, "latency_us_min": stats.min, "latency_us_max": stats.max,

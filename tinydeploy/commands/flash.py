@@ -25,22 +25,23 @@ KERNEL_CHOICES = ("fast", "reference")
 
 def _check_kernels(kernels: str, engine: str) -> bool:
     """True for fast kernels; refuses a kernel choice the engine does not have."""
+    from tinydeploy.engines import get_engine
+
     if kernels not in KERNEL_CHOICES:
         raise TinydeployError(f"unknown kernel set '{kernels}'", f"use one of: {', '.join(KERNEL_CHOICES)}")
-    if kernels != "fast" and engine != "native":
-        raise TinydeployError("--kernels chooses the native engine's kernels; TFLM brings its own",
+    if kernels != "fast" and not get_engine(engine).chooses_kernels:
+        raise TinydeployError(f"--kernels chooses the native engine's kernels; {engine} brings its own",
                               "add --engine native, or leave out --kernels")
     return kernels == "fast"
 
 
 def _resolve(board_name: str, engine: str | None):
-    from tinydeploy.boards import ENGINES, get_board
-    from tinydeploy.errors import TinydeployError
+    from tinydeploy.boards import get_board
+    from tinydeploy.engines import get_engine
 
     board = get_board(board_name)
     engine = engine or board.default_engine
-    if engine not in ENGINES:
-        raise TinydeployError(f"unknown engine '{engine}'", f"use one of: {', '.join(ENGINES)}")
+    get_engine(engine)  # refuses an unknown engine
     return board, engine
 
 
@@ -111,7 +112,7 @@ def flash(
         started = time.monotonic()
         model = load_model_for_flash(model_path, calib, progress,
                                      warn=lambda text: console.print(f"[yellow]warning:[/] {text}"),
-                                     conversion=conversion)
+                                     conversion=conversion, engine=engine)
         stages["convert"] = time.monotonic() - started
         report = flash_model(model, board, engine, out, force, port, samples, runs, warmup, progress, stages,
                              skip_fit_check, tflm_lib=tflm_lib, calibrate_arena=calibrate_arena,
@@ -143,21 +144,21 @@ def generate(
     """Write the firmware project for a model and stop (no build, no board)."""
     from rich.console import Console
 
-    from tinydeploy.emit.project import generate_project
-    from tinydeploy.flow import load_model_for_flash, tflm_arena
+    from tinydeploy.engines import get_engine
+    from tinydeploy.flow import generate_project, load_model_for_flash
 
     board, engine = _resolve(board_name, engine)
     fast_kernels = _check_kernels(kernels, engine)
     console = Console()
     model = load_model_for_flash(model_path, calib, lambda message: None,
-                                 warn=lambda text: Console(stderr=True).print(f"[yellow]warning:[/] {text}"))
-    arena = tflm_arena(model, board, tflm_lib) if engine == "tflm" else None
-    project = generate_project(model, board, engine, out, force, tflm_lib=tflm_lib, arena=arena,
-                               fast_kernels=fast_kernels)
+                                 warn=lambda text: Console(stderr=True).print(f"[yellow]warning:[/] {text}"),
+                                 engine=engine)
+    project = generate_project(model, board, engine, out, force, tflm_lib=tflm_lib, fast_kernels=fast_kernels,
+                               measure=True)
     console.print(f"wrote {len(project.files)} files to {project.directory} "
                   f"(build with: pio run -d {project.directory} -e {project.env_name})")
-    if project.arena is not None:
-        console.print(f"TFLM tensor arena: {project.arena.arena_bytes:,} B = {project.arena.describe()}")
+    for line in get_engine(engine).describe(project.plan):
+        console.print(line)
 
 
 def monitor(
@@ -168,22 +169,16 @@ def monitor(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Talk to a device that already runs a tinydeploy firmware: identify, time it, read its RAM."""
-    import random
-    import statistics
-
     from rich.console import Console
     from rich.table import Table
 
-    from tinydeploy.link import DeviceLink
+    from tinydeploy.flow import time_running_device
 
-    with DeviceLink(port, baud) as link:
-        info = link.wait_ready(10.0)
-        # any input will do for timing; a fixed seed keeps runs comparable
-        link.load_input(random.Random(0).randbytes(info.input_bytes))
-        latencies = link.run(runs, warmup)
-        ram = link.ram()
-    result = {"port": port, **{k: v for k, v in vars(info).items()}, "latency_us": int(statistics.median(latencies)),
-              "latency_us_min": min(latencies), "runs": len(latencies), "stack_bytes": ram.stack_high_water,
+    timing = time_running_device(port, baud, runs, warmup, ready_timeout=10.0)
+    ram = timing.ram
+    result = {"port": port, **{k: v for k, v in vars(timing.info).items()},
+              "latency_us": int(timing.latency_us.median), "latency_us_min": timing.latency_us.min,
+              "runs": len(timing.latency_us.samples), "stack_bytes": ram.stack_high_water,
               "heap_bytes": ram.heap_high_water, "activation_bytes": ram.activation_bytes}
     if as_json:
         print(json.dumps(result, indent=2, default=str))

@@ -14,6 +14,8 @@ app = typer.Typer(help="Classroom kit checks.", no_args_is_help=True, add_comple
 def check(
     virtual: int = typer.Option(0, "--virtual", min=0, max=64, help="Check N virtual boards (QEMU) instead of USB."),
     engine: str = typer.Option(None, "--engine", "-e", help="native or tflm (default: each board's)."),
+    board_name: str = typer.Option(None, "--board", "-b", help="Only boards of this profile: tells apart boards "
+                                   "whose USB id several profiles share (every ST-Link board shows the same)."),
     runs: int = typer.Option(10, "--runs", min=1, max=1_000, help="Timed inferences per board."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
     csv_path: Path = typer.Option(None, "--csv", help="Also write the results to this CSV file."),
@@ -24,25 +26,27 @@ def check(
     from rich.console import Console
     from rich.table import Table
 
+    from tinydeploy.boards import get_board
     from tinydeploy.errors import TinydeployError
     from tinydeploy.fsutil import atomic_write_text
     from tinydeploy.lab.check import (ProgressLines, find_usb_boards, results_csv, results_json, run_lab_check,
-                                      usb_targets, virtual_targets)
+                                      virtual_runners)
 
+    unresolved = []
     if virtual:
-        targets = virtual_targets(virtual)
+        runners = virtual_runners(virtual, board_name or "virtual")
     else:
-        targets = usb_targets(find_usb_boards())
-        if not targets:
+        runners, unresolved = find_usb_boards({board_name: get_board(board_name)} if board_name else None)
+        if not runners and not unresolved:
             raise TinydeployError("no supported board found on USB",
                                   "connect the boards (see `tinydeploy boards` for their USB ids), run "
                                   "`tinydeploy doctor`, or try `tinydeploy lab check --virtual 8`",
                                   exit_code=EXIT_FAILED)
     console = Console(stderr=True)
-    console.print(f"checking {len(targets)} board(s)")
-    with ProgressLines([t.label for t, _ in targets], console) as lines:
-        results = run_lab_check(targets, engine, runs=runs, progress=lines.update,
-                                inject_kill=frozenset(inject_kill))
+    console.print(f"checking {len(runners) + len(unresolved)} board(s)")
+    with ProgressLines([r.label for r in runners] + [p.port for p in unresolved], console) as lines:
+        results = run_lab_check(runners, engine, runs=runs, progress=lines.update,
+                                inject_kill=frozenset(inject_kill), unresolved=unresolved)
     if csv_path is not None:
         atomic_write_text(csv_path, results_csv(results))
     if as_json:

@@ -40,9 +40,7 @@ class GeneratedProject:
     model: TfliteModel
     env_name: str
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
-    native_plan: object | None = None
-    arena: object | None = None  # tinydeploy.emit.tflm.ArenaSizing for the TFLM engine
-    tflm_library: object | None = None  # tinydeploy.emit.tflm.TflmLibrary for the TFLM engine
+    plan: object | None = None  # the engine's plan it was written from (tinydeploy.engines.EnginePlan)
 
     @property
     def build_id(self) -> str:
@@ -82,61 +80,19 @@ def _model_info(model: TfliteModel, board: Board, engine: str) -> dict:
     }
 
 
-# Where a local copy of the TFLM library is linked into a project (PlatformIO's lib_extra_dirs).
-TFLM_LOCAL_LIB_DIR = ".tinydeploy-libs"
-TFLM_FILTER_SCRIPT = "tinydeploy_tflm_filter.py"
-
-
-def _tflm_files(model: TfliteModel, board: Board, arena, library) -> tuple[dict[str, bytes], dict]:
-    """The TFLM engine's sources: the model and its resolver (generated), the engine glue (firmware/tflm)."""
-    from tinydeploy.emit.tflm import TFLM_LIBRARY_DEPS, c_byte_array_body, resolver_methods
-
-    ops = resolver_methods(model)
-    context = {"model_name": model.name, "board_name": board.name, "model_sha256": model.sha256, "ops": ops,
-               "arena": arena, "model_bytes": len(model.raw)}
-    files = {
-        "src/td_tflm_model.h": render("tflm/td_tflm_model.h.j2", **context).encode(),
-        "src/td_tflm_model.cpp": render("tflm/td_tflm_model.cpp.j2", model_array=c_byte_array_body(model.raw),
-                                        **context).encode(),
-    }
-    glue = firmware_dir() / "tflm"
-    for path in sorted(glue.glob("*.cpp")):
-        files[f"src/{path.name}"] = path.read_bytes()
-    files[TFLM_FILTER_SCRIPT] = (glue / TFLM_FILTER_SCRIPT).read_bytes()
-    ini = {"local": library.local_path is not None, "extra_dir": TFLM_LOCAL_LIB_DIR, "lib_deps": TFLM_LIBRARY_DEPS,
-           "filter_script": TFLM_FILTER_SCRIPT}
-    return files, ini
-
-
-def _render_files(model: TfliteModel, board: Board, engine: str, staging: Path, arena=None,
-                  library=None, fast_kernels: bool = True) -> tuple[dict[str, bytes], object]:
-    files: dict[str, bytes] = {}
-    plan = None
-    tflm_ini = None
-    extra_firmware: list[Path] = []
-    if engine == "native":
-        from tinydeploy.engine import emit_native_sources
-
-        staging.mkdir(parents=True, exist_ok=True)
-        plan = emit_native_sources(model, staging, fast_kernels)
-        for path in sorted(staging.iterdir()):
-            files[f"src/{path.name}"] = path.read_bytes()
-        extra_firmware = [Path(p) for p in plan.kernel_sources]
-    elif engine == "tflm":
-        tflm_sources, tflm_ini = _tflm_files(model, board, arena, library)
-        files.update(tflm_sources)
-    else:
-        raise TinydeployError(f"unknown engine '{engine}'", "use --engine native or --engine tflm")
-    files.update(_firmware_files(COMMON_FIRMWARE, extra_firmware))
+def project_files(model: TfliteModel, board: Board, engine: str, engine_files: dict[str, bytes],
+                  engine_firmware: list[Path], library_ini: dict | None) -> dict[str, bytes]:
+    """Every file of the project: the engine's (from its plan), the common firmware, the sketch, platformio.ini."""
+    files: dict[str, bytes] = dict(engine_files)
+    files.update(_firmware_files(COMMON_FIRMWARE, engine_firmware))
     info = _model_info(model, board, engine)
     # The build id names the exact sources, so the device can prove which build it runs.
     info["build_id"] = sha256_bytes(b"".join(files[k] for k in sorted(files)))[:12]
     files["src/td_model_info.h"] = render("sketch/td_model_info.h.j2", **info).encode()
     files["src/main.cpp"] = render("sketch/main.cpp.j2", **info).encode()
-    files["platformio.ini"] = render("platformio.ini.j2", board=board, boards=all_boards(), engine=engine,
-                                     version=__version__, firmware_dir=str(firmware_dir()), tflm=tflm_ini,
-                                     **info).encode()
-    return files, plan
+    files["platformio.ini"] = render("platformio.ini.j2", board=board, boards=all_boards(), version=__version__,
+                                     firmware_dir=str(firmware_dir()), library=library_ini, **info).encode()
+    return files
 
 
 def _check_overwrite(directory: Path, force: bool) -> dict[str, str]:
@@ -301,49 +257,41 @@ def _update_project(directory: Path, files: dict[str, bytes], manifest: dict, pr
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _link_tflm_library(directory: Path, library) -> None:
-    """Points the project's lib_extra_dirs entry at the local TFLM copy (a symlink: the copy is not duplicated)."""
-    from tinydeploy.emit.tflm import TFLM_LIBRARY_NAME
+def _update_links(directory: Path, links: dict[str, Path | None]) -> None:
+    """Project-relative symlinks (e.g. lib_extra_dirs entry -> a local library copy, not duplicated); None removes
+    one tinydeploy made before."""
+    for name, target in links.items():
+        link = directory / name
+        if target is None:
+            if link.is_symlink():
+                link.unlink()
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            continue
+        staging = link.with_name(f".{link.name}-{os.getpid()}")
+        staging.unlink(missing_ok=True)
+        staging.symlink_to(target, target_is_directory=True)
+        os.replace(staging, link)
 
-    link = directory / TFLM_LOCAL_LIB_DIR / TFLM_LIBRARY_NAME
-    if library is None or library.local_path is None:
-        if link.is_symlink():
-            link.unlink()
-        return
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if link.is_symlink() and Path(os.readlink(link)) == library.local_path:
-        return
-    staging = link.with_name(f".{TFLM_LIBRARY_NAME}-{os.getpid()}")
-    staging.unlink(missing_ok=True)
-    staging.symlink_to(library.local_path, target_is_directory=True)
-    os.replace(staging, link)
+
+def check_project_dir(directory: Path, force: bool) -> dict[str, str]:
+    """Refuse, before anything is planned or written, a directory tinydeploy may not write into (see
+    _check_overwrite); the files it wrote there before."""
+    return _check_overwrite(Path(directory), force)
 
 
-def generate_project(model: TfliteModel, board: Board, engine: str, directory: Path | None = None,
-                     force: bool = False, tflm_lib: str | Path | None = None, arena=None,
-                     fast_kernels: bool = True) -> GeneratedProject:
-    """Write the project. For the TFLM engine, `tflm_lib` is a local copy of the Arduino TFLM library (default:
-    $TINYDEPLOY_TFLM_LIB, else the pinned download) and `arena` an ArenaSizing (default: emit.tflm.arena_for,
-    which measures nothing; flow.tflm_arena measures on the virtual board first). For the native engine,
-    `fast_kernels=False` uses the reference kernels everywhere."""
-    directory = Path(directory or default_project_dir(model, board, engine))
-    library = None
-    if engine == "tflm":
-        from tinydeploy.emit.tflm import arena_for, resolve_tflm_library, resolver_methods
-
-        library = resolve_tflm_library(tflm_lib)
-        resolver_methods(model)  # refuse ops TFLM lacks before writing anything
-        arena = arena or arena_for(model, board.name, library)
+def write_project(directory: Path, files: dict[str, bytes], manifest: dict, force: bool = False,
+                  links: dict[str, Path | None] | None = None) -> dict[str, str]:
+    """Write a project whole: a new directory appears complete, an existing one is updated in place keeping .pio/
+    and unchanged files; never a file the user changed without `force`. Returns path -> sha256."""
+    directory = Path(directory)
     previous = _check_overwrite(directory, force)
-    with tempfile.TemporaryDirectory(prefix="tinydeploy-gen-") as staging:
-        # nothing is written if this fails
-        files, plan = _render_files(model, board, engine, Path(staging), arena, library, fast_kernels)
     digests = {name: sha256_bytes(content) for name, content in files.items()}
-    manifest = {"tinydeploy": __version__, "board": board.name, "engine": engine, "model": model.name,
-                "model_sha256": model.sha256, "files": digests}
+    manifest = dict(manifest, tinydeploy=__version__, files=digests)
     if directory.exists():
         _update_project(directory, files, manifest, previous)
     else:
         _write_new_project(directory, files, manifest)
-    _link_tflm_library(directory, library)
-    return GeneratedProject(directory, board, engine, model, board.name, digests, plan, arena, library)
+    _update_links(directory, links or {})
+    return digests

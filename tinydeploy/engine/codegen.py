@@ -1,20 +1,20 @@
-"""Emit the native engine's C source for a model: lower every op, plan memory, render templates/native/."""
+"""The native engine's plan for a model: lower every op, plan memory, render templates/native/ (text, through the
+one Jinja environment). `native_plan` writes nothing; `emit_native_sources` writes the C file (host tests)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from tinydeploy.emit.cstrings import c_comment
-from tinydeploy.emit.cstrings import c_string_literal as c_string
 from tinydeploy.analysis.memory import tensor_lifetimes
 from tinydeploy.engine.planner import MemoryPlan, free_ranges, place_optional_scratch, plan_memory, variable_tensors
-from tinydeploy.engine.registry import LoweredModel, RefList, ScratchRef, TensorRef, lower_model
+from tinydeploy.engine.registry import LoweredModel, RefList, ScratchRef, TensorRef, lower_model, refuse_unsupported
 from tinydeploy.fsutil import atomic_write_text
 from tinydeploy.model.tflite import TfliteModel
-from tinydeploy.paths import firmware_dir, templates_dir
+from tinydeploy.paths import firmware_dir
 
 MODEL_SOURCE = "td_model_native.c"
 VALUES_PER_LINE = 24
@@ -22,7 +22,7 @@ VALUES_PER_LINE = 24
 
 @dataclass
 class NativePlan:
-    model_source: Path  # the generated C file
+    source: str  # the generated C file's text (td_model_native.c)
     activation_bytes: int  # the static activation buffer, scratch included
     peak_op: int
     lower_bound_bytes: int  # most activation bytes live at once
@@ -33,6 +33,7 @@ class NativePlan:
     ops: list[str] = field(default_factory=list)
     steps: list["PlanStep"] = field(default_factory=list)  # per op: what runs and where its output lives
     pruning: object | None = None  # tinydeploy.engine.prune.Pruning: channels the fast build does not compute
+    model_source: Path | None = None  # where emit_native_sources wrote `source`
 
 
 @dataclass(frozen=True)
@@ -92,29 +93,33 @@ def engine_dir() -> Path:
     return firmware_dir() / "engine"
 
 
+_LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"([A-Za-z0-9_]+\.h)"', re.MULTILINE)
+
+
 def kernel_files(kernels: list[str]) -> list[Path]:
     """The firmware/engine files a model's kernels need: the shared td_*.h helpers, each kernel's .c and .h, and
-    the kernels their sources include (a fast variant may reuse its reference kernel's types)."""
-    import re
-
+    the headers those include (an int16 or fast variant reuses its reference sibling's parameter structs)."""
     root = engine_dir()
     files = sorted(root.glob("td_*.h"))  # helpers shared by all kernels (fixed point, window geometry)
-    wanted, seen = list(kernels), set()
-    while wanted:
-        kernel = wanted.pop(0)
-        if kernel in seen:
-            continue
-        seen.add(kernel)
+    for kernel in kernels:
         files += [root / f"{kernel}.c", root / f"{kernel}.h"]
-        for path in files[-2:]:
-            for name in re.findall(r'#include "(\w+)\.h"', path.read_text()):
-                if (root / f"{name}.c").is_file() and name not in seen:
-                    wanted.append(name)
+    pending = list(files)
+    while pending:
+        for name in _LOCAL_INCLUDE.findall(pending.pop().read_text(encoding="utf-8")):
+            header = root / name
+            if header.is_file() and header not in files:
+                files.append(header)
+                pending.append(header)
     return files
 
 
+def _c_integer(value: int) -> str:
+    return "INT64_MIN" if value == -(1 << 63) else str(value)  # -9223372036854775808 is not a C literal
+
+
 def _array_body(values: np.ndarray) -> str:
-    text = [str(int(v)) for v in values.tolist()] if values.dtype.kind in "iub" else [repr(float(v)) for v in values]
+    text = ([_c_integer(int(v)) for v in values.tolist()] if values.dtype.kind in "iub"
+            else [repr(float(v)) for v in values])
     lines = (", ".join(text[i:i + VALUES_PER_LINE]) for i in range(0, len(text), VALUES_PER_LINE))
     return ",\n".join("    " + line for line in lines)
 
@@ -128,22 +133,17 @@ def _render_call(lowered, plan: MemoryPlan) -> str:
                 return "NULL"  # the kernel takes it on its own stack
             return f"TD_AT({item.ctype}, {plan.scratch[lowered.op_index][0]}u)"
         if isinstance(item, RefList):
-            return f"(const {item.ctype} *const[]){{{', '.join(arg(i) for i in item.items)}}}"
+            pointee = item.ctype if item.writable else f"const {item.ctype}"
+            return f"({pointee} *const[]){{{', '.join(arg(i) for i in item.items)}}}"
         return str(item)
 
     return f"{lowered.function}({', '.join(arg(a) for a in lowered.args)});"
 
 
 def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryPlan) -> str:
-    import jinja2
+    from tinydeploy.emit.render import render
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "native")),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True, autoescape=False)
-    env.filters["c_comment"] = c_comment
-    env.filters["c_string"] = c_string
     tensors = model.tensors
-    (input_index,), (output_index,) = model.inputs, model.outputs
     offset_lines = [f"t{t} @ {offset}: {tensors[t].name} ({tensors[t].nbytes} B)"
                     for t, offset in sorted(plan.offsets.items(), key=lambda item: (item[1], item[0]))]
     offset_lines += [f"op {op} scratch @ {offset}: {size} B" for op, (offset, size) in sorted(plan.scratch.items())]
@@ -158,12 +158,18 @@ def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryP
                      "name": tensors[t].name} for t in variable_tensors(model)]
     arrays = [{"name": a.name, "ctype": a.ctype, "count": int(a.values.size), "comment": a.comment,
                "body": _array_body(a.values)} for a in lowered.constants.arrays]
-    return env.get_template("model.c.j2").render(
+    return render("native/model.c.j2",
         model_name=model.name, sha256=model.sha256, activation_bytes=plan.activation_bytes, peak_op=plan.peak_op,
         lower_bound_bytes=plan.lower_bound_bytes, flash_bytes=lowered.constants.flash_bytes,
         kernels=lowered.kernels, offset_lines=offset_lines, arrays=arrays, structs=lowered.constants.structs,
-        calls=calls, state_resets=state_resets, input_offset=plan.offsets[input_index],
-        input_bytes=tensors[input_index].nbytes, output_offset=plan.offsets[output_index], output_bytes=tensors[output_index].nbytes)
+        calls=calls, state_resets=state_resets, inputs=[_io_entry(model, plan, t) for t in model.inputs],
+        outputs=[_io_entry(model, plan, t) for t in model.outputs])
+
+
+def _io_entry(model: TfliteModel, plan: MemoryPlan, tensor: int) -> dict:
+    return {"tensor": tensor, "name": model.tensors[tensor].name, "dtype": model.tensors[tensor].dtype,
+            "shape": list(model.tensors[tensor].shape), "offset": plan.offsets[tensor],
+            "bytes": model.tensors[tensor].nbytes}
 
 
 def _reset_byte(tensor) -> int:
@@ -222,16 +228,17 @@ def plan_native(model: TfliteModel, fast_kernels: bool = True) -> tuple[LoweredM
     they consume, wherever that makes the buffer smaller (several combinations are planned, the smallest wins).
     Fast kernels' optional scratch then goes where the plan is free at their op, never growing the buffer: the
     ops are lowered again knowing that room (a kernel takes what does not fit on its own stack)."""
+    refuse_unsupported(model)  # before pruning: the refusal names the model as the user wrote it
     pruning = None
     if fast_kernels:  # the reference build runs the graph as written: the oracle
         from tinydeploy.engine.prune import prune_channels
 
         model, pruning = prune_channels(model)
-    lowered, best = _plan_lowered(model, lower_model(model, fast_kernels))
+    lowered, best = _plan_lowered(model, lower_model(model, fast_kernels, checked=True))
     requests = {op.op_index: op.scratch_request for op in lowered.ops if op.scratch_request}
     if requests:
         limits = {op: max((size for _, size in free_ranges(best, op)), default=0) for op in requests}
-        relowered = lower_model(model, fast_kernels, limits)
+        relowered = lower_model(model, fast_kernels, limits, checked=True)
         if [(op.view_of, op.in_place_of, op.streams_over, op.scratch_bytes) for op in relowered.ops] != \
                 [(op.view_of, op.in_place_of, op.streams_over, op.scratch_bytes) for op in lowered.ops]:
             raise AssertionError("lowering with scratch limits changed the memory behaviour of an op")
@@ -286,18 +293,22 @@ def _plan_lowered(model: TfliteModel, lowered: LoweredModel) -> tuple[LoweredMod
     return lowered, best
 
 
-def emit_native_sources(model: TfliteModel, out_dir: Path, fast_kernels: bool = True) -> NativePlan:
-    """Write the model's native-engine C source into out_dir and return its plan (fast_kernels=False: reference
-    kernels only, the oracle the fast ones are tested against).
-
-    Raises TinydeployError (before writing anything) when the model has an op the engine lacks."""
+def native_plan(model: TfliteModel, fast_kernels: bool = True) -> NativePlan:
+    """The complete plan, its C source rendered (fast_kernels=False: reference kernels only, the oracle the fast
+    ones are tested against). Writes nothing; raises TinydeployError when the model has an op the engine lacks."""
     lowered, plan = plan_native(model, fast_kernels)
-    model = lowered.model  # pruned: the tensors as the kernels see them
-    source = render_model_source(model, lowered, plan)
+    model = lowered.model  # pruned (fast kernels): the tensors as the kernels see them
+    return NativePlan(render_model_source(model, lowered, plan), plan.activation_bytes, plan.peak_op,
+                      plan.lower_bound_bytes, lowered.constants.flash_bytes, plan.offsets, plan.scratch,
+                      kernel_files(lowered.kernels), [op.op for op in model.operators], _steps(model, lowered, plan),
+                      pruning=lowered.pruning)
+
+
+def emit_native_sources(model: TfliteModel, out_dir: Path, fast_kernels: bool = True) -> NativePlan:
+    """native_plan, with its C source written into out_dir (for compiling it on the host)."""
+    plan = native_plan(model, fast_kernels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / MODEL_SOURCE
-    atomic_write_text(path, source)
-    return NativePlan(path, plan.activation_bytes, plan.peak_op, plan.lower_bound_bytes,
-                      lowered.constants.flash_bytes, plan.offsets, plan.scratch, kernel_files(lowered.kernels),
-                      [op.op for op in model.operators], _steps(model, lowered, plan), lowered.pruning)
+    plan.model_source = out_dir / MODEL_SOURCE
+    atomic_write_text(plan.model_source, plan.source)
+    return plan

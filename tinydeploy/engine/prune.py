@@ -13,7 +13,8 @@ end of the chain can do without it:
 Where padding makes the contribution vary (a constant other than the zero point before a padded convolution), the
 channel stays. The rewritten model gives the same outputs bit for bit: only terms that are exactly zero or exactly
 constant are moved, in integers. Convolution channels that stay but have all-zero weights are written as constants
-by the fast kernels (td_dot.h)."""
+by the fast kernels (td_dot.h). Only int8 layers are rewritten (the constants above are int8 arithmetic): int16x8
+layers stay as they are, and so does every channel of a graph input or output, in models with any number of them."""
 
 from __future__ import annotations
 

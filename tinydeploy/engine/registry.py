@@ -43,6 +43,7 @@ class RefList:
 
     items: tuple  # TensorRef | str (a constant array's name)
     ctype: str = "int8_t"
+    writable: bool = False  # pointers to outputs the kernel writes (const data otherwise)
 
 
 @dataclass
@@ -76,24 +77,46 @@ class ParamStruct:
     comment: str
 
 
+Signature = tuple[str, str]  # (dtype of the op's first computed input, dtype of its first output)
+
+
+def same(*dtypes: str) -> frozenset[Signature]:
+    """Signatures of ops whose input and output share one of `dtypes`."""
+    return frozenset((dtype, dtype) for dtype in dtypes)
+
+
+INT8 = same("int8")
+
+
 @dataclass
 class Lowering:
     op_name: str
     kernel: str | None
     function: Callable[["LoweringContext"], Lowered]
+    dtypes: frozenset[Signature] = INT8  # the tensor types the lowering runs, checked before any lowering
 
 
 _LOWERINGS: dict[str, Lowering] = {}
 
 
-def lowering(op_name: str, kernel: str | None = None):
-    """Register the lowering of one TFLite builtin op; `kernel` names its C file family."""
+def lowering(op_name: str, kernel: str | None = None, dtypes: frozenset[Signature] = INT8):
+    """Register the lowering of one TFLite builtin op; `kernel` names its C file family, `dtypes` the signatures
+    (first computed input's dtype, first output's dtype) it supports."""
 
     def register(function: Callable[["LoweringContext"], Lowered]):
-        _LOWERINGS[op_name] = Lowering(op_name, kernel, function)
+        _LOWERINGS[op_name] = Lowering(op_name, kernel, function, frozenset(dtypes))
         return function
 
     return register
+
+
+def op_signature(model: TfliteModel, op: Operator) -> Signature:
+    """The op's (first computed input's dtype, first output's dtype): what a lowering's `dtypes` declares."""
+    present = [model.tensors[i] for i in op.inputs if i != -1]
+    computed = [t for t in present if not t.is_constant] or present
+    source = computed[0].dtype if computed else "none"
+    result = model.tensors[op.outputs[0]].dtype if op.outputs else "none"
+    return source, result
 
 
 def supported_ops() -> list[str]:
@@ -106,20 +129,26 @@ def _load_ops() -> None:
 
 
 class Constants:
-    """Flash data shared by all ops of a model: arrays (deduplicated per tensor) and parameter structs."""
+    """Flash data shared by all ops of a model: arrays and parameter structs. An array whose type and values equal
+    one already there is not stored twice (weights shared between ops, equal quantization tables)."""
 
     def __init__(self) -> None:
         self.arrays: list[ConstArray] = []
         self.structs: list[ParamStruct] = []
         self._by_tensor: dict[tuple[int, str], str] = {}
-        self._shared: dict[tuple, str] = {}
+        self._by_content: dict[tuple[str, str, bytes], str] = {}
 
     def array(self, label: str, ctype: str, values: Iterable, comment: str = "") -> str:
         values = np.asarray(list(values) if not isinstance(values, np.ndarray) else values).reshape(-1)
         if values.size == 0:
             raise ValueError(f"constant {label} is empty")
+        canonical = values.astype(np.float64 if values.dtype.kind == "f" else np.int64)
+        key = (ctype, canonical.dtype.kind, canonical.tobytes())
+        if key in self._by_content:
+            return self._by_content[key]
         name = f"td_{label}"
         self.arrays.append(ConstArray(name, ctype, values, comment))
+        self._by_content[key] = name
         return name
 
     def tensor(self, tensor: Tensor, ctype: str) -> str:
@@ -129,11 +158,10 @@ class Constants:
                                               f"{tensor.name} {list(tensor.shape)}")
         return self._by_tensor[key]
 
-    def shared(self, key: tuple, ctype: str, values: Iterable, comment: str = "") -> str:
-        """One array for every op that asks with the same key (e.g. a row of zero points)."""
-        if key not in self._shared:
-            self._shared[key] = self.array(f"shared{len(self._shared)}", ctype, values, comment)
-        return self._shared[key]
+    def raw_bytes(self, tensor: Tensor) -> str:
+        """A constant tensor's bytes as an int8_t array (for kernels that copy bytes of any element type)."""
+        return self.array(f"t{tensor.index}_bytes", "int8_t", tensor.values().reshape(-1).view(np.int8),
+                          f"tensor {tensor.index}: {tensor.name} {list(tensor.shape)} {tensor.dtype}, as bytes")
 
     def struct(self, label: str, ctype: str, fields: list[tuple[str, object]], comment: str = "") -> str:
         name = f"td_{label}"
@@ -206,8 +234,9 @@ class LoweringContext:
         self.streams_over: tuple[int, int] | None = None
 
     def fail(self, reason: str) -> TinydeployError:
+        # the engine's check (tinydeploy.engines.support) adds every other reason and what works instead
         return TinydeployError(f"the native engine cannot run operator {self.op.index} ({self.op.op}): {reason}",
-                               "run this model with the TFLM engine")
+                               "see tinydeploy analyze MODEL --engine native for every reason")
 
     def input(self, position: int, dtypes: tuple[str, ...] = ("int8",), constant: bool | None = None) -> Tensor:
         tensor = self.optional_input(position, dtypes, constant)
@@ -227,12 +256,13 @@ class LoweringContext:
         return self._check(self.model.tensors[self.op.outputs[position]], f"output {position}", dtypes, False)
 
     def _check(self, tensor: Tensor, what: str, dtypes: tuple[str, ...], constant: bool | None) -> Tensor:
+        what = f"{what} ({tensor.name})" if tensor.name else what
         if tensor.dtype not in dtypes:
-            raise self.fail(f"{what} ({tensor.name}) is {tensor.dtype}, expected {' or '.join(dtypes)}")
+            raise self.fail(f"{what} is {tensor.dtype}, expected {' or '.join(dtypes)}")
         if constant is True and not tensor.is_constant:
-            raise self.fail(f"{what} ({tensor.name}) must be constant")
+            raise self.fail(f"{what} must be constant")
         if constant is False and tensor.is_constant:
-            raise self.fail(f"{what} ({tensor.name}) is constant; only computed tensors are supported there")
+            raise self.fail(f"{what} is constant; only computed tensors are supported there")
         return tensor
 
     def scale(self, tensor: Tensor) -> float:
@@ -246,8 +276,17 @@ class LoweringContext:
             return 0
         return tensor.quant.zero_points[0]
 
-    def ref(self, tensor: Tensor) -> TensorRef:
-        return TensorRef(tensor.index, C_TYPES[tensor.dtype])
+    def ref(self, tensor: Tensor, ctype: str | None = None) -> TensorRef:
+        return TensorRef(tensor.index, ctype or C_TYPES[tensor.dtype])
+
+    @property
+    def signature(self) -> Signature:
+        """(first computed input's dtype, first output's dtype), as the lowering's `dtypes` declares them."""
+        return op_signature(self.model, self.op)
+
+    def operand(self, tensor: Tensor) -> str | TensorRef:
+        """An input that may be constant (flash array of its own type) or computed (its address)."""
+        return self.constants.tensor(tensor, C_TYPES[tensor.dtype]) if tensor.is_constant else self.ref(tensor)
 
     def lowered(self, function: str | None, args: tuple = (), scratch_bytes: int = 0,
                 view_of: int | None = None, in_place_of: int | None = None, kernel: str | None = None,
@@ -276,28 +315,79 @@ class LoweredModel:
     pruning: object | None = None  # tinydeploy.engine.prune.Pruning, when the graph was optimized
 
 
-def check_supported(model: TfliteModel) -> None:
-    """Refuse a model the engine cannot run before any work, naming every missing op."""
+def _signature_text(signature: Signature) -> str:
+    source, result = signature
+    return source if source == result else f"{source} -> {result}"
+
+
+def unsupported_ops(model: TfliteModel) -> list[str]:
+    """The model's ops the engine cannot run: the name of an op it lacks, or the op with the tensor types it lacks
+    them for ("CONV_2D on float32"), each once, in name order."""
     _load_ops()
+    found = set()
+    for op in model.operators:
+        entry = _LOWERINGS.get(op.op)
+        if entry is None:
+            found.add(op.op)
+        elif (signature := op_signature(model, op)) not in entry.dtypes:
+            found.add(f"{op.op} on {_signature_text(signature)}")
+    return sorted(found)
+
+
+def supported_dtypes(op_name: str) -> list[str]:
+    """The tensor types an op runs on, as text ("int8", "int16 -> int8")."""
+    _load_ops()
+    entry = _LOWERINGS.get(op_name)
+    return sorted(_signature_text(s) for s in entry.dtypes) if entry else []
+
+
+def native_problems(model: TfliteModel) -> list[str]:
+    """Why the native engine cannot run a model ([] when it can): the graph's shape, every op without a
+    lowering or without one for its tensor types, and every op whose lowering refuses it (options,
+    quantization). Each lowering is tried, so what the lowerings accept is the one definition of what the
+    engine supports."""
+    _load_ops()
+    problems = []
+    if model.subgraph_count != 1:
+        problems.append(f"it runs single-subgraph models; this one has {model.subgraph_count}")
+    if not model.inputs or not model.outputs:
+        problems.append(f"it needs at least one input and one output; this one has {len(model.inputs)} and "
+                        f"{len(model.outputs)}")
     missing = [name for name in model.distinct_ops if name not in _LOWERINGS]
     if missing:
-        raise TinydeployError(
-            f"the native engine does not support the operator{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)} (supported: {', '.join(supported_ops())})",
-            "run this model with the TFLM engine")
-    if model.subgraph_count != 1:
-        raise TinydeployError(f"the native engine runs single-subgraph models; this one has {model.subgraph_count}",
-                              "run this model with the TFLM engine")
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise TinydeployError(
-            f"the native engine runs models with one input and one output; this one has {len(model.inputs)} "
-            f"input(s) and {len(model.outputs)} output(s)", "run this model with the TFLM engine")
+        problems.append(f"it has no kernel for {', '.join(missing)} (it has {', '.join(supported_ops())})")
+    typed = [name for name in unsupported_ops(model) if " on " in name]
+    if typed:
+        runs = "; ".join(f"{name.split(' on ')[0]} runs {', '.join(supported_dtypes(name.split(' on ')[0]))}"
+                         for name in typed)
+        problems.append(f"it has no kernel for {', '.join(typed)} ({runs})")
+    constants = Constants()
+    for op in model.operators:
+        entry = _LOWERINGS.get(op.op)
+        if entry is None or op_signature(model, op) not in entry.dtypes:
+            continue
+        try:
+            entry.function(LoweringContext(model, op, constants, fast_kernels=False))
+        except TinydeployError as refusal:
+            problems.append(refusal.message.removeprefix("the native engine cannot run "))
+    return problems
 
 
-def lower_model(model: TfliteModel, fast_kernels: bool = True,
-                scratch_limits: dict[int, int] | None = None) -> LoweredModel:
-    """scratch_limits: op index -> bytes of optional scratch free for it in the plan (default: none)."""
-    check_supported(model)
+def refuse_unsupported(model: TfliteModel) -> None:
+    """Raise unless the engine runs the model (the engine's check in tinydeploy.engines says this with what works
+    instead; this is the floor)."""
+    problems = native_problems(model)
+    if problems:
+        raise TinydeployError(f"the native engine cannot run {model.name}: {'; '.join(problems[:3])}",
+                              "see tinydeploy analyze MODEL --engine native for every reason")
+
+
+def lower_model(model: TfliteModel, fast_kernels: bool = True, scratch_limits: dict[int, int] | None = None,
+                checked: bool = False) -> LoweredModel:
+    """scratch_limits: op index -> bytes of optional scratch free for it in the plan (default: none); checked: the
+    caller has run refuse_unsupported on this model (or one that differs only in constants and channel counts)."""
+    if not checked:
+        refuse_unsupported(model)
     constants = Constants()
     ops: list[Lowered] = []
     kernels: list[str] = []

@@ -1,8 +1,7 @@
-"""Hardware-in-the-loop building blocks shared by the pytest plugin and `tinydeploy lab check`: build a
-firmware once, start it on a target (virtual board or USB board), run, time and read RAM over serial."""
+"""Hardware-in-the-loop building blocks for the pytest plugin and `tinydeploy lab check`: they are the pipeline's
+(tinydeploy.flow: build a firmware once, start it with the board's runner, run, time and read RAM over serial);
+hil/models.py holds the small models tinydeploy builds itself."""
 
-from tinydeploy.hil.device import (BenchResult, Device, Firmware, LatencyStats, RamUsage, SerialTarget, Target,
-                                   VirtualTarget, build_firmware)
+from tinydeploy.flow import BenchResult, Device, Firmware, LatencyStats, RamUsage, build_firmware
 
-__all__ = ["BenchResult", "Device", "Firmware", "LatencyStats", "RamUsage", "SerialTarget", "Target",
-           "VirtualTarget", "build_firmware"]
+__all__ = ["BenchResult", "Device", "Firmware", "LatencyStats", "RamUsage", "build_firmware"]

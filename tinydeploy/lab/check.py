@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,20 +19,12 @@ from typing import Callable
 
 import numpy as np
 
-from tinydeploy.boards import Board, all_boards, get_board
+from tinydeploy.boards import all_boards, get_board
 from tinydeploy.errors import TinydeployError
 
 Progress = Callable[[int, str], None]
 SELF_TEST_POINTS = np.linspace(0.25, 6.0, 8)  # x values of the known inputs
 SINE_TOLERANCE = 0.05
-
-
-@dataclass(frozen=True)
-class FoundBoard:
-    port: str
-    serial_number: str
-    board: Board
-    in_bootloader: bool = False
 
 
 @dataclass
@@ -54,22 +44,12 @@ class LabResult:
         return self.status == "PASS"
 
 
-def find_usb_boards() -> list[FoundBoard]:
-    """Serial ports whose USB VID:PID belongs to a board profile (sketch running or bootloader)."""
-    from serial.tools import list_ports
+def find_usb_boards(boards=None, ports=None):
+    """The runners of every supported board on USB, and the ports whose USB id several profiles share
+    (tinydeploy.runners.discover_runners over the board profiles)."""
+    from tinydeploy.runners import discover_runners
 
-    by_id: dict[tuple[int, int], tuple[Board, bool]] = {}
-    for board in all_boards().values():
-        if board.usb_sketch is not None:
-            by_id[(board.usb_sketch.vid, board.usb_sketch.pid)] = (board, False)
-        if board.usb_bootloader is not None:
-            by_id[(board.usb_bootloader.vid, board.usb_bootloader.pid)] = (board, True)
-    found = []
-    for port in sorted(list_ports.comports(), key=lambda p: p.device):
-        match = by_id.get((port.vid, port.pid)) if port.vid is not None else None
-        if match is not None:
-            found.append(FoundBoard(port.device, port.serial_number or "", match[0], match[1]))
-    return found
+    return discover_runners(list((boards or all_boards()).values()), ports)
 
 
 def self_test_inputs(model) -> tuple[list[bytes], list[bytes]]:
@@ -85,26 +65,26 @@ def self_test_inputs(model) -> tuple[list[bytes], list[bytes]]:
     return inputs, expected
 
 
-def _kill_qemu(target) -> None:
-    """Fault injection for testing the check itself: SIGKILL the board's QEMU, as a crash would."""
-    qemu = getattr(target, "qemu", None)
-    if qemu is not None and qemu.pid is not None:
-        os.kill(qemu.pid, signal.SIGKILL)
+def _kill_board(runner) -> None:
+    """Fault injection for testing the check itself: kill the board as a crash would (emulated boards only)."""
+    kill = getattr(runner, "kill", None)
+    if kill is not None:
+        kill()
 
 
-def _check_one(index: int, target, firmware, inputs: list[bytes], expected: list[bytes], runs: int,
+def _check_one(index: int, runner, firmware, inputs: list[bytes], expected: list[bytes], runs: int,
                progress: Progress, inject_kill: bool) -> LabResult:
-    from tinydeploy.hil.device import Device
+    from tinydeploy.flow import Device
 
-    board = firmware.board if firmware is not None else None
-    result = LabResult(index, target.label, target.serial_number, board.name if board else "?", "FAIL", "")
+    board = firmware.board
+    result = LabResult(index, runner.label, runner.serial_number, board.name, "FAIL", "")
     started = time.monotonic()
     device = None
     try:
         progress(index, "flashing")
-        device = Device.start(firmware, target, ready_timeout=20.0 if board.is_virtual else 30.0)
+        device = Device.start(firmware, runner, ready_timeout=20.0 if runner.caps.emulated else 30.0)
         if inject_kill:
-            _kill_qemu(target)
+            _kill_board(runner)
         progress(index, "checking outputs")
         got = device.run(inputs)
         wrong = [i for i, (a, b) in enumerate(zip(got, expected)) if a != b]
@@ -128,17 +108,18 @@ def _check_one(index: int, target, firmware, inputs: list[bytes], expected: list
         if device is not None:
             device.close()
         else:
-            target.stop()
+            runner.stop()
         result.seconds = round(time.monotonic() - started, 2)
         progress(index, result.status if result.passed else f"FAIL: {result.reason[:100]}")
     return result
 
 
-def run_lab_check(targets: list[tuple[object, Board]], engine: str | None = None, build_dir: Path | None = None,
+def run_lab_check(runners: list, engine: str | None = None, build_dir: Path | None = None,
                   runs: int = 10, progress: Progress = lambda i, s: None,
-                  inject_kill: frozenset[int] = frozenset()) -> list[LabResult]:
-    """Check every (target, board profile): one self-test build per profile, then all boards in parallel."""
-    from tinydeploy.hil.device import build_firmware
+                  inject_kill: frozenset[int] = frozenset(), unresolved: list | None = None) -> list[LabResult]:
+    """Check every board (one runner each): one self-test build per profile, then all boards in parallel. Ports in
+    `unresolved` (a USB id several profiles share) get a FAIL row that says how to tell them apart."""
+    from tinydeploy.flow import build_firmware
     from tinydeploy.hil.models import sine_model
     from tinydeploy.paths import cache_dir
 
@@ -147,7 +128,8 @@ def run_lab_check(targets: list[tuple[object, Board]], engine: str | None = None
     root = build_dir or cache_dir() / "lab-selftest"
     firmware: dict[str, object] = {}
     build_errors: dict[str, str] = {}
-    for _, board in targets:
+    for runner in runners:
+        board = runner.board
         if board.name in firmware or board.name in build_errors:
             continue
         try:
@@ -155,15 +137,20 @@ def run_lab_check(targets: list[tuple[object, Board]], engine: str | None = None
         except TinydeployError as exc:
             build_errors[board.name] = f"self-test firmware does not build: {exc.one_line()}"
 
-    results: list[LabResult | None] = [None] * len(targets)
+    results: list[LabResult | None] = [None] * (len(runners) + len(unresolved or []))
     jobs = []
-    for index, (target, board) in enumerate(targets):
+    for index, runner in enumerate(runners):
+        board = runner.board
         if board.name in build_errors:
-            results[index] = LabResult(index, target.label, target.serial_number, board.name, "FAIL",
+            results[index] = LabResult(index, runner.label, runner.serial_number, board.name, "FAIL",
                                        build_errors[board.name])
             progress(index, f"FAIL: {build_errors[board.name][:100]}")
         else:
-            jobs.append((index, target, firmware[board.name]))
+            jobs.append((index, runner, firmware[board.name]))
+    for index, port in enumerate(unresolved or [], start=len(runners)):
+        results[index] = LabResult(index, port.port, port.serial_number, " or ".join(port.boards), "FAIL",
+                                   unresolved_reason(port))
+        progress(index, f"FAIL: {results[index].reason[:100]}")
     if jobs:
         with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="lab-check") as pool:
             futures = {pool.submit(_check_one, index, target, fw, inputs, expected, runs, progress,
@@ -173,17 +160,19 @@ def run_lab_check(targets: list[tuple[object, Board]], engine: str | None = None
     return [r for r in results if r is not None]
 
 
-def virtual_targets(count: int) -> list[tuple[object, Board]]:
-    from tinydeploy.hil.device import VirtualTarget
+def unresolved_reason(port) -> str:
+    return (f"USB id shared by the profiles {', '.join(port.boards)}: which board this is cannot be told from the "
+            f"port; check it with `tinydeploy lab check --board NAME` (USB serial {port.serial_number or 'unknown'} "
+            "tells the boards apart in this table)")
 
-    board = get_board("virtual")
-    return [(VirtualTarget(i), board) for i in range(count)]
 
+def virtual_runners(count: int, board_name: str = "virtual") -> list:
+    from tinydeploy.runners import runner_for
 
-def usb_targets(found: list[FoundBoard]) -> list[tuple[object, Board]]:
-    from tinydeploy.hil.device import SerialTarget
-
-    return [(SerialTarget(f.port, f.serial_number), f.board) for f in found]
+    board = get_board(board_name)
+    if not runner_for(board).caps.emulated:
+        raise TinydeployError(f"{board.name} is not an emulated board", "pass the name of one, e.g. virtual")
+    return [runner_for(board, index=i) for i in range(count)]
 
 
 CSV_FIELDS = ("port", "serial_number", "board", "status", "reason", "latency_us", "free_ram_bytes", "seconds")

@@ -91,7 +91,7 @@ def check_platformio(board_names: list[str]) -> list[Check]:
     boards = all_boards()
     for name in board_names:
         board = boards[name]
-        if board.is_virtual:
+        if board.platform_is_bundled:
             present = (firmware_dir() / "platform" / "platform.json").is_file()
             checks.append(Check(f"platform for {name}", OK if present else FAIL,
                                 "tinydeploy's virtual-board platform (ships with tinydeploy)" if present

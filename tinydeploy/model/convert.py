@@ -23,6 +23,7 @@ import numpy as np
 
 from tinydeploy.errors import TinydeployError
 from tinydeploy.fsutil import atomic_write_bytes, check_input_file, check_output_path, sha256_bytes
+from tinydeploy.model.classify import KIND_TEXT
 from tinydeploy.model.tflite import TfliteModel, parse_tflite
 
 RANDOM_CALIB = "random"
@@ -62,9 +63,12 @@ class ConversionResult:
     calibration_samples: int
     agreement: Agreement | None
     warnings: list[str] = field(default_factory=list)
-    tensorflow_import_s: float = 0.0
+    tensorflow_import_s: float = 0.0  # importing the converter's package (TensorFlow, or the .tflite quantizer)
     convert_s: float = 0.0
     source_info: dict = field(default_factory=dict)  # ONNX/PyTorch: route, layouts, float check (convert_onnx)
+    quantizer: str = ""  # what quantized it: "TensorFlow Lite converter" or "ai-edge-quantizer"
+    loaded_with: str = ""  # what read the source: "keras", "tf_keras", "tensorflow", "tflite"
+    source_kind: str = ""  # a .tflite source's classification (model.classify kind), e.g. "float", "hybrid"
 
     @property
     def model(self) -> TfliteModel:
@@ -95,6 +99,10 @@ class ConversionResult:
             "tensorflow_import_s": round(self.tensorflow_import_s, 3),
             "convert_s": round(self.convert_s, 3),
             **({"source_info": self.source_info} if self.source_info else {}),
+            "quantizer": self.quantizer or None,
+            "loaded_with": self.loaded_with or None,
+            "source_kind": self.source_kind or None,
+            "classification": model.classification.to_json(),
         }
 
 
@@ -161,7 +169,7 @@ def read_sample_arrays(path: Path, what: str) -> dict[str, np.ndarray]:
             except TinydeployError:
                 raise
             except Exception as exc:  # a damaged member: bad zip data, header or pickled objects
-                raise TinydeployError(f"cannot read array '{key}' of {path}: {_first_line(exc)}",
+                raise TinydeployError(f"cannot read array '{key}' of {path}: {_error_cause(exc)}",
                                       "save it again with numpy.savez") from exc
     if not arrays:
         raise TinydeployError(f"{what} archive {path} holds no arrays", "save the samples with numpy.savez")
@@ -180,7 +188,7 @@ def _check_npz_member_size(archive, key: str, path: Path, what: str) -> None:
                                else np.lib.format.read_array_header_2_0(handle))
         declared = archive.zip.getinfo(member).file_size
     except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise TinydeployError(f"cannot read array '{key}' of {path}: {_first_line(exc)}",
+        raise TinydeployError(f"cannot read array '{key}' of {path}: {_error_cause(exc)}",
                               "save it again with numpy.savez") from exc
     if int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 1) > declared:
         raise TinydeployError(f"{what} archive {path}: array '{key}' claims shape {tuple(shape)}, more than its "
@@ -250,9 +258,16 @@ def _check_samples(array: np.ndarray, sample_shape: tuple[int, ...], path: Path,
     return samples
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:200]
+def _error_cause(exc: BaseException) -> str:
+    """The whole cause of an exception on one line: the innermost chained exception's text, and of a Keras
+    deserialization error the part after its (often huge) config dump. Never cut short."""
+    while exc.__cause__ is not None and str(exc.__cause__).strip():
+        exc = exc.__cause__
+    text = str(exc).strip()
+    marker = "Exception encountered:"
+    if marker in text:
+        text = text.rsplit(marker, 1)[1]
+    return " ".join(text.split()) or type(exc).__name__
 
 
 def _spread(samples: np.ndarray, limit: int) -> np.ndarray:
@@ -342,16 +357,43 @@ def _check_keras_h5(model_path: Path) -> None:
                               "weights only?)", "give a model saved with model.save(), not save_weights()")
 
 
-def _export_batch1_keras(tf, model_path: Path, export_dir: Path) -> None:
+def _load_keras(model_path: Path):
+    """(model, which Keras loaded it): Keras 3 first; files written by Keras 2 (TF 2.x before 2.16: .h5 files
+    and SavedModels with layer options Keras 3 dropped) through the maintained tf_keras package."""
     import keras
 
     try:
         with _native_output_captured(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = keras.models.load_model(model_path, compile=False)
+            return keras.models.load_model(model_path, compile=False), "keras"
     except Exception as exc:  # Keras raises anything from ValueError to OSError on a bad file
-        raise TinydeployError(f"{model_path} is not a loadable Keras model: {_first_line(exc)}",
+        keras3_cause = _error_cause(exc)
+        if model_path.suffix.lower() == ".keras":  # a Keras 3 archive: tf_keras cannot read it either
+            raise TinydeployError(f"{model_path} is not a loadable Keras model: {keras3_cause}",
+                                  "give a model saved with model.save() (custom layers must be importable)") from exc
+    try:
+        import tf_keras
+    except ImportError as missing:
+        import tensorflow as tf
+
+        release = ".".join(tf.__version__.split(".")[:2])
+        raise TinydeployError(f"Keras 3 cannot load {model_path} ({keras3_cause}); it may be a Keras 2 model, which "
+                              "the tf_keras package reads, and that is not installed",
+                              f"pip install --no-deps 'tf-keras~={release}.0' (Keras 2 for TensorFlow {release}; "
+                              "without --no-deps it pulls the full tensorflow wheel)") from missing
+    try:
+        with _native_output_captured(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return tf_keras.models.load_model(model_path, compile=False), "tf_keras"
+    except Exception as exc:
+        raise TinydeployError(f"{model_path} is not a loadable Keras model: Keras 3 says: {keras3_cause}; "
+                              f"Keras 2 (tf_keras) says: {_error_cause(exc)}",
                               "give a model saved with model.save() (custom layers must be importable)") from exc
+
+
+def _export_batch1_keras(tf, model_path: Path, export_dir: Path) -> str:
+    """Writes the batch-1 SavedModel; returns which Keras read the model ("keras" or "tf_keras")."""
+    model, loader = _load_keras(model_path)
     if not hasattr(model, "inputs") or len(model.inputs) != 1:
         count = len(getattr(model, "inputs", []) or [])
         raise TinydeployError(f"{model_path} has {count} inputs; tinydeploy converts single-input models",
@@ -361,10 +403,32 @@ def _export_batch1_keras(tf, model_path: Path, export_dir: Path) -> None:
     signature = [tf.TensorSpec(shape, spec.dtype, name=spec.name.split(":")[0])]
     try:
         with _native_output_captured():
-            model.export(str(export_dir), format="tf_saved_model", input_signature=signature, verbose=False)
+            if loader == "keras":
+                model.export(str(export_dir), format="tf_saved_model", input_signature=signature, verbose=False)
+            else:
+                _save_keras2_batch1(tf, model, signature, export_dir)
     except Exception as exc:
-        raise TinydeployError(f"cannot trace {model_path} with a batch of 1: {_first_line(exc)}",
+        raise TinydeployError(f"cannot trace {model_path} with a batch of 1: {_error_cause(exc)}",
                               "check that the model runs on one sample") from exc
+    return loader
+
+
+def _save_keras2_batch1(tf, model, signature: list, export_dir: Path) -> None:
+    """A tf_keras model as a SavedModel whose serving signature takes one sample (outputs output_0, ...)."""
+
+    @tf.function(input_signature=signature)
+    def serve(x):
+        outputs = model(x, training=False)
+        if isinstance(outputs, dict):
+            return outputs
+        if isinstance(outputs, (list, tuple)):
+            return {f"output_{i}": value for i, value in enumerate(outputs)}
+        return {"output_0": outputs}
+
+    module = tf.Module()
+    module.model = model  # tracked, so the variables are saved along
+    module.serve = serve
+    tf.saved_model.save(module, str(export_dir), signatures={"serving_default": serve})
 
 
 def _export_batch1_saved_model(tf, model_path: Path, export_dir: Path) -> None:
@@ -372,7 +436,7 @@ def _export_batch1_saved_model(tf, model_path: Path, export_dir: Path) -> None:
         with _native_output_captured():
             loaded = tf.saved_model.load(str(model_path))
     except Exception as exc:
-        raise TinydeployError(f"{model_path} is not a loadable SavedModel: {_first_line(exc)}",
+        raise TinydeployError(f"{model_path} is not a loadable SavedModel: {_error_cause(exc)}",
                               "export it with tf.saved_model.save or model.export()") from exc
     signatures = getattr(loaded, "signatures", {}) or {}
     if "serving_default" not in signatures:
@@ -433,27 +497,38 @@ class _FloatModel:
 
 
 class _Int8Model:
-    """TFLite's builtin kernels without XNNPACK: within 1 LSB of TFLM (XNNPACK is not)."""
+    """TFLite's builtin kernels without XNNPACK: within 1 LSB of TFLM (XNNPACK is not). Takes float samples and
+    gives float outputs: integer inputs are quantized and integer outputs dequantized with their parameters."""
 
-    def __init__(self, tf, tflite: bytes):
+    def __init__(self, interpreter_class, resolver_types, tflite: bytes):
         with warnings.catch_warnings(), _native_output_captured():
             warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-            self.interpreter = tf.lite.Interpreter(
+            self.interpreter = interpreter_class(
                 model_content=tflite,
-                experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+                experimental_op_resolver_type=resolver_types.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
             self.runner = self.interpreter.get_signature_runner("serving_default")
         self.input_details = self.runner.get_input_details()
         self.output_details = self.runner.get_output_details()
 
     def __call__(self, input_name: str, sample: np.ndarray) -> dict[str, np.ndarray]:
-        scale, zero = self.input_details[input_name]["quantization"]
-        quantized = np.clip(np.round(sample[None] / scale) + zero, -128, 127).astype(np.int8)
-        raw = self.runner(**{input_name: quantized})
+        detail = self.input_details[input_name]
+        dtype = np.dtype(detail["dtype"])
+        value = sample[None].astype(np.float32)
+        if dtype.kind in "iu":
+            scale, zero = detail["quantization"]
+            info = np.iinfo(dtype)
+            value = np.clip(np.round(value / scale) + zero, info.min, info.max).astype(dtype)
+        raw = self.runner(**{input_name: value})
         out = {}
-        for name, value in raw.items():
+        for name, result in raw.items():
             out_scale, out_zero = self.output_details[name]["quantization"]
-            out[name] = (value.astype(np.float32) - out_zero) * out_scale
+            result = result.astype(np.float32)
+            out[name] = (result - out_zero) * out_scale if out_scale else result
         return out
+
+
+def _tf_int8_model(tf, tflite: bytes) -> _Int8Model:
+    return _Int8Model(tf.lite.Interpreter, tf.lite.experimental.OpResolverType, tflite)
 
 
 def _convert_saved_model(tf, export_dir: Path, calib: np.ndarray) -> bytes:
@@ -472,33 +547,219 @@ def _convert_saved_model(tf, export_dir: Path, calib: np.ndarray) -> bytes:
         with _native_output_captured() as captured:
             return converter.convert()
     except Exception as exc:  # the converter raises ConverterError, ValueError, RuntimeError...
-        reason = next((line.strip() for line in reversed(captured) if "error" in line.lower()), _first_line(exc))
-        raise TinydeployError(f"the TFLite converter failed: {reason[:300]}",
+        reason = next((line.strip() for line in reversed(captured) if "error" in line.lower()), _error_cause(exc))
+        raise TinydeployError(f"the TFLite converter failed: {reason}",
                               "the model may use an op that has no int8 TFLite kernel; replace that layer") from exc
+
+
+# ---------------------------------------------------------------------------------------------- .tflite quantization
+
+# Classifications of a .tflite that ai-edge-quantizer turns into an int8 model (it keeps int8 weights that are
+# already there, so dynamic-range models convert too).
+TFLITE_QUANTIZABLE_KINDS = ("float", "hybrid", "mixed")
+TFLITE_QUANTIZER = "ai-edge-quantizer"
+SIGNATURE_KEY = "serving_default"
+
+
+def import_tflite_quantizer():
+    """(quantizer, recipe, LiteRT interpreter module) of Google's AI Edge quantizer, which quantizes a .tflite
+    directly; a one-line error with the install command when it is absent."""
+    try:
+        with _native_output_captured(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from ai_edge_litert import interpreter
+            from ai_edge_quantizer import quantizer, recipe
+    except ImportError as exc:
+        raise TinydeployError(f"quantizing a .tflite needs {TFLITE_QUANTIZER} (Google's LiteRT quantizer), which is "
+                              "not installed", INSTALL_HINT) from exc
+    return quantizer, recipe, interpreter
+
+
+BUFFER_ALIGN = 16  # the schema's force_align for buffer data, which TFLite's converter honours
+
+
+class _AlignedBuffer:
+    """A schema Buffer that packs its data inline and 16-byte aligned (the object API's own Pack aligns it to
+    1 byte only)."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def Pack(self, builder):  # noqa: N802 (the schema's object API name)
+        from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+        vector = None
+        if self.data:
+            builder.StartVector(1, len(self.data), BUFFER_ALIGN)
+            builder.head = builder.head - len(self.data)
+            builder.Bytes[builder.head:builder.head + len(self.data)] = self.data
+            vector = builder.EndVector(len(self.data))
+        schema.BufferStart(builder)
+        if vector is not None:
+            schema.BufferAddData(builder, vector)
+        return schema.BufferEnd(builder)
+
+
+def serialize_inline(data: bytes, change=None) -> bytes:
+    """The .tflite `data` rewritten (after `change(model_object)`) with every buffer's data inline and 16-byte
+    aligned: TFLM reads no buffer stored after the flatbuffer (ai-edge-quantizer writes models over 256 KB that
+    way, and TFLM then computes garbage), and unaligned int32 data can fault on a Cortex-M."""
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    root = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    if change is not None:
+        change(root)
+    buffers = []
+    for buffer in root.buffers or []:
+        if buffer.offset > 1 and buffer.size:
+            content = bytes(data[buffer.offset:buffer.offset + buffer.size])
+        else:
+            content = b"" if buffer.data is None else bytes(memoryview(buffer.data).cast("B"))
+        buffers.append(_AlignedBuffer(content))
+    root.buffers = buffers
+    builder = flatbuffers.Builder(len(data) + 4096)
+    builder.Finish(root.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def with_serving_signature(model: TfliteModel) -> bytes:
+    """The model as the quantizer reads it: with a `serving_default` signature over the main graph's inputs and
+    outputs (converters before TF 2.7 wrote none), and every operator code's builtin in the field today's
+    readers use (older files hold it only in the deprecated one, which they would read as ADD)."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    def prepare(root) -> None:
+        for code in root.operatorCodes or []:
+            code.builtinCode = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if root.signatureDefs:
+            return
+
+        def tensor_map(prefix: str, position: int, index: int):
+            entry = schema.TensorMapT()
+            entry.name = f"{prefix}_{position}"
+            entry.tensorIndex = int(index)
+            return entry
+
+        signature = schema.SignatureDefT()
+        signature.signatureKey = SIGNATURE_KEY
+        signature.subgraphIndex = 0
+        signature.inputs = [tensor_map("input", n, i) for n, i in enumerate(model.inputs)]
+        signature.outputs = [tensor_map("output", n, i) for n, i in enumerate(model.outputs)]
+        root.signatureDefs = [signature]
+
+    return serialize_inline(model.raw, prepare)
+
+
+class _TfliteFloatModel:
+    """A float .tflite's serving signature on LiteRT's builtin kernels: the reference the int8 model is compared
+    with (the same interface as _FloatModel)."""
+
+    def __init__(self, litert, tflite: bytes):
+        with warnings.catch_warnings(), _native_output_captured():
+            warnings.simplefilter("ignore")
+            self.interpreter = litert.Interpreter(
+                model_content=tflite,
+                experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            self.runner = self.interpreter.get_signature_runner(SIGNATURE_KEY)
+        (self.input_name, detail), = self.runner.get_input_details().items()
+        self.sample_shape = tuple(int(d) for d in detail["shape"][1:])
+        self.output_names = sorted(self.runner.get_output_details())
+
+    def __call__(self, sample: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: np.asarray(value) for name, value in
+                self.runner(**{self.input_name: sample[None].astype(np.float32)}).items()}
+
+
+def _quantize_with_aeq(quantizer, recipe, float_tflite: bytes, input_name: str, samples: np.ndarray) -> bytes:
+    """Static int8 quantization (int8 weights, per channel where the op allows; int8 activations) by
+    ai-edge-quantizer's own recipe, calibrated on each tensor's minimum and maximum over all samples, as
+    TensorFlow's converter does (the quantizer's default, a moving average of per-sample ranges, shrinks
+    ranges: a model with a one-number input calibrates it to a single point)."""
+    from ai_edge_quantizer import calibrator
+    from ai_edge_quantizer.utils import qsv_utils
+
+    try:
+        with _native_output_captured(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            calibration = calibrator.CalibrationInterpreter(
+                float_tflite, mode=calibrator.CalibrationMode.CALIBRATION_PRESERVE_ALL_TENSORS,
+                qsv_update_func=qsv_utils.min_max_update)
+            runner = calibration.get_signature_runner(SIGNATURE_KEY)
+            for sample in samples:
+                runner(**{input_name: sample[None].astype(np.float32)})
+            engine = quantizer.Quantizer(float_tflite, recipe.static_wi8_ai8())
+            quantized = engine.quantize(calibration.get_calibration_results(), enable_progress_report=False)
+            return serialize_inline(bytes(quantized.quantized_model))
+    except Exception as exc:  # the quantizer raises ValueError, RuntimeError, KeyError... with its reason
+        raise TinydeployError(f"{TFLITE_QUANTIZER} failed: {_error_cause(exc)}",
+                              "quantize the original Keras/SavedModel model instead (tinydeploy convert MODEL.keras)"
+                              ) from exc
+
+
+def _quantize_tflite(model_path: Path, model: TfliteModel, calib: str | None, validate: Path | None,
+                     seed: int) -> ConversionResult:
+    """A float, dynamic-range or partly quantized .tflite to int8 with ai-edge-quantizer (no TensorFlow)."""
+    kind = model.classification
+    what = f"{model_path} is a {KIND_TEXT[kind.kind]} model"
+    if calib is None:
+        raise TinydeployError(f"{what}; quantizing it to int8 needs calibration inputs",
+                              "pass --calib samples.npy (a few hundred real inputs), or --calib random to try it out")
+    if len(model.inputs) != 1:
+        raise TinydeployError(f"{what} with {len(model.inputs)} inputs; tinydeploy calibrates single-input models",
+                              "quantize it with ai-edge-quantizer directly, giving samples for every input")
+    source = model.tensors[model.inputs[0]]
+    if source.dtype != "float32" or not source.shape or source.shape[0] != 1:
+        raise TinydeployError(f"{what} whose input is {source.dtype} {list(source.shape)}; tinydeploy calibrates "
+                              "a float32 input with a batch of 1", "convert the original Keras/SavedModel model")
+    calib_arrays = None if calib == RANDOM_CALIB else read_sample_arrays(Path(calib), "calibration")
+    validate_arrays = None if validate is None else read_sample_arrays(Path(validate), "validation")
+    found: list[str] = []
+    started = time.perf_counter()
+    quantizer, recipe, litert = import_tflite_quantizer()
+    imported = time.perf_counter()
+    float_tflite = with_serving_signature(model)
+    float_model = _TfliteFloatModel(litert, float_tflite)
+    calib_samples = _calibration_samples(calib, calib_arrays, float_model.sample_shape, float_model.input_name, seed,
+                                         found)
+    check_samples, check_source = _check_samples_for_agreement(validate, validate_arrays, float_model.sample_shape,
+                                                               float_model.input_name, calib_samples)
+    tflite = _quantize_with_aeq(quantizer, recipe, float_tflite, float_model.input_name, calib_samples)
+    converted = parse_tflite(tflite)
+    found.extend(model_warnings(converted))
+    if kind.kind == "hybrid":
+        found.append(f"the int8 weights of {', '.join(kind.hybrid_ops)} were kept as the file had them; only the "
+                     "activations were calibrated")
+    int8_model = _Int8Model(litert.Interpreter, litert.OpResolverType, tflite)
+    agreement = _agreement(float_model, int8_model, check_samples, check_source, converted)
+    return ConversionResult(
+        tflite=tflite, source_format="tflite", passthrough=False,
+        calibration=RANDOM_CALIB if calib == RANDOM_CALIB else str(calib),
+        calibration_samples=len(calib_samples), agreement=agreement, warnings=found,
+        tensorflow_import_s=imported - started, convert_s=time.perf_counter() - imported,
+        quantizer=f"{TFLITE_QUANTIZER} {_package_version(TFLITE_QUANTIZER)}", loaded_with="tflite",
+        source_kind=kind.kind)
+
+
+def _package_version(name: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "(version unknown)"
 
 
 # ---------------------------------------------------------------------------------------------- checks
 
 
-def _is_passthrough_int8(model: TfliteModel) -> bool:
-    io_int8 = all(model.tensors[i].dtype == "int8" for i in (*model.inputs, *model.outputs))
-    return io_int8 and not model.float_tensors()
+def check_quantized_tflite(model: TfliteModel, where: Path) -> None:
+    """A .tflite that is not int8/int16x8 quantized and cannot be quantized here is refused precisely."""
+    from tinydeploy.model.classify import classification_refusal
 
-
-def check_int8_tflite(model: TfliteModel, where: Path) -> None:
-    if _is_passthrough_int8(model):
-        return
-    floats = model.float_tensors()
-    io = [model.tensors[i] for i in (*model.inputs, *model.outputs)]
-    if floats and len(floats) == len([t for t in model.tensors if not t.is_constant]):
-        kind = "a float TFLite model"
-    elif any(t.dtype != "int8" for t in io):
-        kind = "a TFLite model with " + "/".join(sorted({t.dtype for t in io if t.dtype != "int8"})) + " input/output"
-    else:
-        kind = "a partly float TFLite model"
-    raise TinydeployError(f"{where} is {kind}; tinydeploy needs full-int8 models and cannot requantize a .tflite",
-                          f"convert the original Keras/SavedModel model: tinydeploy convert MODEL.keras "
-                          f"--calib data.npy -o {where.stem}_int8.tflite")
+    refusal = classification_refusal(model)
+    if refusal is not None:
+        raise refusal
 
 
 def model_warnings(model: TfliteModel) -> list[str]:
@@ -556,16 +817,46 @@ def _looks_like_probabilities(values: np.ndarray) -> bool:
 # ---------------------------------------------------------------------------------------------- API
 
 
+def _calibration_samples(calib: str, calib_arrays, sample_shape: tuple[int, ...], input_name: str, seed: int,
+                         found: list[str]) -> np.ndarray:
+    if calib == RANDOM_CALIB:
+        rng = np.random.default_rng(seed)
+        found.append("calibrating on random uniform [-1, 1] inputs: the int8 scales will be wrong for real "
+                     "inputs; pass --calib with a few hundred real samples")
+        return rng.uniform(-1.0, 1.0, (RANDOM_CALIB_SAMPLES, *sample_shape)).astype(np.float32)
+    samples = load_samples(Path(calib), sample_shape, input_name, "calibration", calib_arrays)
+    if len(samples) > MAX_CALIB_SAMPLES:
+        found.append(f"calibrating on {MAX_CALIB_SAMPLES} of the {len(samples)} samples")
+    samples = _spread(samples, MAX_CALIB_SAMPLES)
+    if len(samples) < 10:
+        found.append(f"only {len(samples)} calibration samples: the int8 ranges may clip real inputs")
+    return samples
+
+
+def _check_samples_for_agreement(validate: Path | None, validate_arrays, sample_shape: tuple[int, ...],
+                                 input_name: str, calib_samples: np.ndarray) -> tuple[np.ndarray, str]:
+    if validate is None:
+        return calib_samples, "calibration"
+    samples = load_samples(Path(validate), sample_shape, input_name, "validation", validate_arrays)
+    return _spread(samples, MAX_VALIDATE_SAMPLES), "validation"
+
+
 def convert_to_int8(model_path: Path, calib: str | None, validate: Path | None = None,
                     seed: int = 0) -> ConversionResult:
-    """Convert a Keras/SavedModel model to full-int8 TFLite (batch 1); pass an int8 .tflite through.
+    """Convert a Keras/SavedModel model or a float .tflite to int8 TFLite (batch 1); pass an int8 or int16x8
+    .tflite through.
 
     `calib` is a .npy/.npz path or "random" (which adds a warning); `validate` names samples to compare
     float and int8 on (default: the calibration samples)."""
     model_path = Path(model_path)
     source_format = detect_format(model_path)
     if source_format == "tflite":
-        return _passthrough(model_path, calib, validate)
+        from tinydeploy.model.tflite import load_tflite
+
+        model = load_tflite(model_path)
+        if model.classification.kind in TFLITE_QUANTIZABLE_KINDS:
+            return _quantize_tflite(model_path, model, calib, validate, seed)
+        return _passthrough(model_path, model, calib, validate)
     if source_format in ("onnx", "pt2", "torch_function"):
         from tinydeploy.model.convert_onnx import convert_onnx_or_torch
 
@@ -589,61 +880,47 @@ def convert_to_int8(model_path: Path, calib: str | None, validate: Path | None =
         export_dir = Path(tmp) / "batch1"
         if source_format == "saved_model":
             _export_batch1_saved_model(tf, model_path, export_dir)
+            loaded_with = "tensorflow"
         else:
-            _export_batch1_keras(tf, model_path, export_dir)
+            loaded_with = _export_batch1_keras(tf, model_path, export_dir)
         with _native_output_captured():
             float_model = _FloatModel(tf, export_dir)
-
-        if calib == RANDOM_CALIB:
-            rng = np.random.default_rng(seed)
-            calib_samples = rng.uniform(-1.0, 1.0, (RANDOM_CALIB_SAMPLES, *float_model.sample_shape)).astype(np.float32)
-            found.append("calibrating on random uniform [-1, 1] inputs: the int8 scales will be wrong for real "
-                         "inputs; pass --calib with a few hundred real samples")
-        else:
-            calib_samples = load_samples(Path(calib), float_model.sample_shape, float_model.input_name, "calibration",
-                                         calib_arrays)
-            if len(calib_samples) > MAX_CALIB_SAMPLES:
-                found.append(f"calibrating on {MAX_CALIB_SAMPLES} of the {len(calib_samples)} samples")
-            calib_samples = _spread(calib_samples, MAX_CALIB_SAMPLES)
-            if len(calib_samples) < 10:
-                found.append(f"only {len(calib_samples)} calibration samples: the int8 ranges may clip real inputs")
-        if validate is not None:
-            check_samples, check_source = load_samples(Path(validate), float_model.sample_shape,
-                                                       float_model.input_name, "validation",
-                                                       validate_arrays), "validation"
-            check_samples = _spread(check_samples, MAX_VALIDATE_SAMPLES)
-        else:
-            check_samples, check_source = calib_samples, "calibration"
-
+        calib_samples = _calibration_samples(calib, calib_arrays, float_model.sample_shape, float_model.input_name,
+                                             seed, found)
+        check_samples, check_source = _check_samples_for_agreement(validate, validate_arrays, float_model.sample_shape,
+                                                                   float_model.input_name, calib_samples)
         tflite = _convert_saved_model(tf, export_dir, calib_samples)
         converted = parse_tflite(tflite)
         found.extend(model_warnings(converted))
-        int8_model = _Int8Model(tf, tflite)
+        int8_model = _tf_int8_model(tf, tflite)
         agreement = _agreement(float_model, int8_model, check_samples, check_source, converted)
     return ConversionResult(
         tflite=tflite, source_format=source_format, passthrough=False,
         calibration=RANDOM_CALIB if calib == RANDOM_CALIB else str(calib),
         calibration_samples=len(calib_samples), agreement=agreement, warnings=found,
-        tensorflow_import_s=imported - started, convert_s=time.perf_counter() - imported)
+        tensorflow_import_s=imported - started, convert_s=time.perf_counter() - imported,
+        quantizer="TensorFlow Lite converter", loaded_with=loaded_with)
 
 
-def _passthrough(model_path: Path, calib: str | None, validate: Path | None) -> ConversionResult:
-    from tinydeploy.model.tflite import load_tflite
-
-    model = load_tflite(model_path)
-    check_int8_tflite(model, model_path)
+def _passthrough(model_path: Path, model: TfliteModel, calib: str | None, validate: Path | None) -> ConversionResult:
+    check_quantized_tflite(model, model_path)
     found = model_warnings(model)
+    kind = model.classification.kind
+    if not model.classification.is_quantized:
+        found.append(f"the model has no quantized layers ({KIND_TEXT[kind]}): copied unchanged")
     if calib is not None:
-        found.append("the model is already int8: --calib is ignored")
+        found.append(f"the model is already {kind}: --calib is ignored")
     if validate is not None:
-        found.append("the model is already int8 and there is no float model to compare with: --validate is ignored")
+        found.append(f"the model is already {kind} and there is no float model to compare with: --validate is "
+                     "ignored")
     return ConversionResult(tflite=model.raw, source_format="tflite", passthrough=True, calibration=None,
-                            calibration_samples=0, agreement=None, warnings=found)
+                            calibration_samples=0, agreement=None, warnings=found, loaded_with="tflite",
+                            source_kind=kind)
 
 
 def ensure_int8_tflite(model_path: Path, calib: str | None = None, validate: Path | None = None,
                        warn: Callable[[str], None] | None = None) -> bytes:
-    """The int8 .tflite bytes for any model tinydeploy accepts (int8 .tflite passes through unchanged)."""
+    """The quantized .tflite bytes for any model tinydeploy accepts (a quantized .tflite passes through)."""
     result = convert_to_int8(Path(model_path), calib, validate)
     if warn is not None:
         for message in result.warnings:
@@ -692,13 +969,21 @@ def render_conversion(result: ConversionResult, model_path: Path, output: Path, 
     counts = ", ".join(f"{op} x{model.op_names.count(op)}" for op in model.distinct_ops)
     table.add_row("ops", f"{len(model.operators)} ({counts})")
     table.add_row("file size", f"{len(result.tflite):,} B (weights {model.weights_bytes:,} B)")
+    table.add_row("model", model.classification.describe())
     if result.passthrough:
-        table.add_row("conversion", "already full-int8: copied unchanged")
+        table.add_row("conversion", f"already {result.source_kind}: copied unchanged")
     else:
         source = ("random inputs (uniform -1..1)" if result.calibration == RANDOM_CALIB
                   else f"samples from {result.calibration}")
+        if result.source_kind:
+            table.add_row("source", f"a {KIND_TEXT[result.source_kind]} .tflite")
+        elif result.loaded_with == "tf_keras":
+            table.add_row("source", "a Keras 2 model (read with tf_keras)")
+        if result.quantizer:
+            table.add_row("quantizer", result.quantizer)
         table.add_row("calibration", f"{result.calibration_samples} {source}")
-        table.add_row("time", f"{result.convert_s:.1f} s (+ {result.tensorflow_import_s:.1f} s importing TensorFlow)")
+        package = result.quantizer.split()[0] if result.quantizer.startswith("ai-edge") else "TensorFlow"
+        table.add_row("time", f"{result.convert_s:.1f} s (+ {result.tensorflow_import_s:.1f} s importing {package})")
     if result.source_info:
         from tinydeploy.model.convert_onnx import describe_source
 
@@ -712,7 +997,8 @@ def render_conversion(result: ConversionResult, model_path: Path, output: Path, 
             if out.top1_agreement is not None:
                 style = "green" if out.top1_agreement >= 0.95 else "red"
                 table.add_row(f"  {out.name} top-1", f"[{style}]{100 * out.top1_agreement:.1f}% agree[/]")
-            table.add_row(f"  {out.name} RMSE", f"{out.rmse:.4g} (max {out.max_abs_error:.4g}; 1 LSB = {out.lsb:.4g})")
+            step = f"; 1 LSB = {out.lsb:.4g}" if out.lsb else ""
+            table.add_row(f"  {out.name} RMSE", f"{out.rmse:.4g} (max {out.max_abs_error:.4g}{step})")
     console.print(table)
 
 

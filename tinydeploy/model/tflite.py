@@ -146,13 +146,22 @@ class TfliteModel:
         """Bytes of constant tensor data (weights, biases, shape constants) that go to flash."""
         return sum(t.nbytes for t in self.tensors if t.is_constant)
 
+    @cached_property
+    def classification(self):
+        """What the model computes in (int8, int16x8, float, hybrid, NPU, ...): a model.classify.ModelClass."""
+        from tinydeploy.model.classify import classify
+
+        return classify(self)
+
     def is_quantized_int8(self) -> bool:
-        """True when every activation between ops is int8 (inputs, outputs and intermediates)."""
-        activations = [t for t in self.tensors if not t.is_constant]
-        return bool(activations) and all(t.dtype == "int8" for t in activations)
+        """True when the model computes in int8 (whatever its input and output types)."""
+        return self.classification.kind == "int8"
 
     def float_tensors(self) -> list[Tensor]:
-        return [t for t in self.tensors if t.dtype in ("float32", "float16") and not t.is_constant]
+        """Float tensors that operators compute on (not the unused ones some converters leave behind)."""
+        used = {i for op in self.operators for i in (*op.inputs, *op.outputs) if i != -1} | set(self.inputs)
+        return [t for t in self.tensors if t.dtype in ("float32", "float16") and not t.is_constant
+                and t.index in used]
 
 
 def _bad(path: Path | None, detail: str) -> TinydeployError:
@@ -358,7 +367,11 @@ def _check_quantization(index: int, t: _RawTensor, dtype: str, constant: bool, p
         raise _bad(path, f"{where} has a zero point outside {dtype}'s range")
     axis = t.axis
     if len(scales) > 1:
-        if not 0 <= axis < len(t.shape) or t.shape[axis] != len(scales):
+        if len(t.shape) == 1 and t.shape[0] == len(scales):
+            # A 1-D tensor (a bias) has one axis its scales can follow, whatever quantized_dimension says: the
+            # converter copies the filter's axis there (person_detect.tflite: 3), and TFLM never reads it.
+            axis = 0
+        elif not 0 <= axis < len(t.shape) or t.shape[axis] != len(scales):
             raise _bad(path, f"{where} has {len(scales)} per-channel scales along axis {axis} of shape {t.shape}")
     else:
         axis = 0
@@ -446,16 +459,27 @@ def _validate_subgraph(number: int, graph: _RawSubgraph, raw: _RawModel, op_name
 
 
 # Operand ranks the kernels (TFLM's, the native engine's, the MAC counter) index without checking:
-# op -> (inputs it needs, {input position: allowed ranks}, allowed ranks of output 0).
+# op -> (inputs it needs: a count of leading inputs or the positions, {input position: allowed ranks, checked
+# when present}, allowed ranks of output 0).
+ANY_RANK = tuple(range(1, MAX_RANK + 1))
+MATRIX_RANKS = tuple(range(2, MAX_RANK + 1))
+_LSTM_WEIGHTS = {position: (2,) for position in (1, 2, 3, 4, 5, 6, 7, 8, 16)}
 OPERAND_RANKS = {
     "CONV_2D": (2, {0: (4,), 1: (4,)}, (4,)),
     "DEPTHWISE_CONV_2D": (2, {0: (4,), 1: (4,)}, (4,)),
     "TRANSPOSE_CONV": (3, {0: (1,), 1: (4,), 2: (4,)}, (4,)),
-    "FULLY_CONNECTED": (2, {1: (2,)}, tuple(range(1, MAX_RANK + 1))),
-    "BATCH_MATMUL": (2, {0: tuple(range(2, MAX_RANK + 1)), 1: tuple(range(2, MAX_RANK + 1))},
-                     tuple(range(2, MAX_RANK + 1))),
+    "CONV_3D": (2, {0: (5,), 1: (5,)}, (5,)),
+    "CONV_3D_TRANSPOSE": (3, {0: (1,), 1: (5,), 2: (5,)}, (5,)),
+    "FULLY_CONNECTED": (2, {1: (2,)}, ANY_RANK),
+    "BATCH_MATMUL": (2, {0: MATRIX_RANKS, 1: MATRIX_RANKS}, MATRIX_RANKS),
     "AVERAGE_POOL_2D": (1, {0: (4,)}, (4,)),
     "MAX_POOL_2D": (1, {0: (4,)}, (4,)),
+    # input, the forget/cell/output weights (the input gate's are absent in CIFG), the output state
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": ((0, 2, 3, 4, 6, 7, 8), {0: (3,), **_LSTM_WEIGHTS}, (3,)),
+    "LSTM": ((0, 2, 3, 4, 6, 7, 8), {0: (2,), **_LSTM_WEIGHTS}, (2,)),
+    "SVDF": (3, {0: (2,), 1: (2,), 2: (2,)}, (2,)),
+    "UNIDIRECTIONAL_SEQUENCE_RNN": (3, {0: (3,), 1: (2,), 2: (2,)}, (3,)),
+    "RNN": (3, {0: (2,), 1: (2,), 2: (2,)}, (2,)),
 }
 
 
@@ -464,11 +488,15 @@ def _check_operands(op: Operator, tensors: list[Tensor], path, where: str) -> No
     if rule is None:
         return
     needed, input_ranks, output_ranks = rule
+    required = tuple(range(needed)) if isinstance(needed, int) else needed
     what = f"{where}operator {op.index} ({op.op})"
-    if len(op.inputs) < needed or any(i == -1 for i in op.inputs[:needed]) or not op.outputs:
-        raise _bad(path, f"{what} needs {needed} inputs and an output, it has {len(op.inputs)} and "
-                         f"{len(op.outputs)}")
+    missing = [p for p in required if p >= len(op.inputs) or op.inputs[p] == -1]
+    if missing or not op.outputs:
+        raise _bad(path, f"{what} needs inputs {', '.join(map(str, required))} and an output; it lacks "
+                         f"{', '.join(f'input {p}' for p in missing) or 'an output'}")
     for position, ranks in input_ranks.items():
+        if position >= len(op.inputs) or op.inputs[position] == -1:
+            continue
         shape = tensors[op.inputs[position]].shape
         if len(shape) not in ranks:
             raise _bad(path, f"{what} input {position} has shape {shape}, expected rank {_ranks_text(ranks)}")
@@ -526,11 +554,16 @@ def _check_execution_order(operators: list[Operator], inputs, outputs, tensors: 
     constants = {t.index for t in tensors if t.is_constant}
     available = set(inputs) | constants | {t.index for t in tensors if t.is_variable}
     written = set(inputs)
+    ever_written = {i for op in operators for i in op.outputs}
     for op in operators:
         for i in op.inputs:
-            if i != -1 and i not in available:
-                raise _bad(path, f"{where}operator {op.index} ({op.op}) reads tensor {i} before any operator "
-                                 "writes it")
+            if i == -1 or i in available:
+                continue
+            if op.op.startswith("CUSTOM:") and i not in ever_written:
+                continue  # a custom op's working memory (Vela's scratch tensors): TFLM allocates it, no op writes it
+            raise _bad(path, f"{where}operator {op.index} ({op.op}) reads tensor {i} before any operator writes it"
+                       if i in ever_written else f"{where}operator {op.index} ({op.op}) reads tensor {i}, which no "
+                       "operator writes and which is no graph input, constant or variable")
         for i in op.outputs:
             if i in constants:
                 raise _bad(path, f"{where}operator {op.index} ({op.op}) writes over the constant tensor {i}")

@@ -1,8 +1,9 @@
 """The virtual board: QEMU mps2-an386 running a built firmware, its UART on a loopback TCP port.
 
 All QEMU knowledge lives here. Whoever talks to the board gets only `port_url` (a pyserial URL).
-The command line is the one the platform's `pio run -t upload` uses: both read it from the board
-definition (firmware/platform/boards/virtual.json, "qemu"), so there is one definition.
+The board profile's [qemu] table (tinydeploy/boards/virtual.toml) is the one definition: the command line is
+built from it here, and the PlatformIO board file the platform's `pio run -t upload` reads
+(firmware/platform/boards/virtual.json) is generated from it (`python -m tinydeploy.runners.qemu`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,20 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import weakref
 from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tinydeploy.errors import EXIT_FAILED, TinydeployError
 from tinydeploy.paths import firmware_dir
+from tinydeploy.runners.base import Progress, Runner, RunnerCaps, _quiet
+
+if TYPE_CHECKING:
+    from tinydeploy.boards import Board
 
 # Exit statuses the board-support layer gives QEMU through semihosting.
 FAULT_EXIT_STATUS = 3  # HardFault (TD_FAULT_EXIT_STATUS in bsp/include/td_virtual.h)
@@ -30,22 +37,81 @@ FAULT_MARKER = "td-fault:"  # starts the line the firmware prints before a fault
 
 _PORT_LINE = re.compile(r"disconnected:tcp:127\.0\.0\.1:(\d+)")
 _PR_SET_PDEATHSIG = 1
+ELF_PLACEHOLDER = "{elf}"
+QEMU_SETTINGS = {"program": str, "machine": str, "cpu": str, "icount_shift": int}
 
 _live_boards: weakref.WeakSet[QemuBoard] = weakref.WeakSet()
 
 
-def board_definition(board_id: str = "virtual") -> dict:
-    path = firmware_dir() / "platform" / "boards" / f"{board_id}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise TinydeployError(f"cannot read the board definition {path}: {exc}", "reinstall tinydeploy") from exc
+def _default_board(board: Board | None) -> Board:
+    if board is not None:
+        return board
+    from tinydeploy.boards import get_board
+
+    return get_board("virtual")
 
 
-def qemu_command(elf_path: Path, board_id: str = "virtual") -> list[str]:
+def qemu_settings(board: Board | None = None) -> dict:
+    """The profile's [qemu] table, checked: program, machine, cpu, icount_shift."""
+    board = _default_board(board)
+    settings = board.runner_settings
+    for key, kind in QEMU_SETTINGS.items():
+        value = settings.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or value in ("", None):
+            raise TinydeployError(f"board profile {board.source.name}: field 'qemu.{key}' must be a "
+                                  f"{'non-negative integer' if kind is int else 'non-empty string'}, got {value!r}",
+                                  "fix the profile")
+    if not 0 <= settings["icount_shift"] <= 10:
+        raise TinydeployError(f"board profile {board.source.name}: field 'qemu.icount_shift' must be 0..10",
+                              "fix the profile")
+    return settings
+
+
+def qemu_arguments(board: Board | None = None) -> list[str]:
+    """QEMU's arguments with ELF_PLACEHOLDER for the firmware: deterministic timing (-icount), semihosting for the
+    exit status, the UART on a free loopback port that waits for its client."""
+    settings = qemu_settings(board)
+    return ["-machine", settings["machine"], "-cpu", settings["cpu"], "-display", "none", "-monitor", "none",
+            "-icount", f"shift={settings['icount_shift']}", "-semihosting-config", "enable=on,target=native",
+            "-serial", "tcp:127.0.0.1:0,server=on,wait=on,nodelay=on", "-kernel", ELF_PLACEHOLDER]
+
+
+def qemu_command(elf_path: Path, board: Board | None = None) -> list[str]:
     """QEMU's command line for `elf_path`, exactly as the platform's upload target runs it."""
-    qemu = board_definition(board_id)["qemu"]
-    return [qemu["program"], *(arg.replace("{elf}", str(elf_path)) for arg in qemu["args"])]
+    return [qemu_settings(board)["program"],
+            *(arg.replace(ELF_PLACEHOLDER, str(elf_path)) for arg in qemu_arguments(board))]
+
+
+def ns_per_instruction(board: Board | None = None) -> int:
+    """Virtual time of one instruction: 2^shift ns for QEMU's `-icount shift=N`."""
+    return 1 << qemu_settings(board)["icount_shift"]
+
+
+# ---- the PlatformIO board file of the virtual platform, generated from the profile -----------------------------
+
+
+def platformio_board_manifest(board: Board | None = None) -> dict:
+    """firmware/platform/boards/<board>.json: sizes for the linker script (upload.maximum_size/_ram_size, passed
+    as --defsym), the stack reserve, the clock, and the QEMU command line for `pio run -t upload`."""
+    board = _default_board(board)
+    settings = qemu_settings(board)
+    return {
+        "name": f"tinydeploy {board.title}",
+        "vendor": "tinydeploy",
+        "url": "https://www.qemu.org/docs/master/system/arm/mps2.html",
+        "frameworks": [board.pio_framework],
+        "build": {"cpu": settings["cpu"], "mcu": settings["machine"], "f_cpu": f"{board.clock_hz}L",
+                  "stack_size": board.stack_bytes},
+        "upload": {"maximum_size": board.flash_bytes, "maximum_ram_size": board.ram_bytes,
+                   "protocol": board.upload_method, "protocols": [board.upload_method]},
+        "qemu": {"program": settings["program"], "args": qemu_arguments(board)},
+    }
+
+
+def platformio_board_file(board: Board) -> tuple[Path, str]:
+    """(path, text) of the board's generated PlatformIO board file."""
+    text = json.dumps(platformio_board_manifest(board), indent=2) + "\n"
+    return firmware_dir() / "platform" / "boards" / f"{board.pio_board}.json", text
 
 
 def _die_with_parent() -> None:
@@ -73,13 +139,13 @@ class QemuBoard:
     """
 
     def __init__(self, project_dir: Path | None = None, env_name: str = "virtual", *, elf_path: Path | None = None,
-                 board_id: str = "virtual", start_timeout: float = 15.0):
+                 board: Board | None = None, start_timeout: float = 15.0):
         if elf_path is None:
             if project_dir is None:
                 raise ValueError("give a project directory or an ELF file")
             elf_path = Path(project_dir) / ".pio" / "build" / env_name / "firmware.elf"
         self.elf_path = Path(elf_path).resolve()
-        self.board_id = board_id
+        self.board = board
         self.start_timeout = start_timeout
         self.port: int | None = None
         self._proc: subprocess.Popen | None = None
@@ -93,7 +159,7 @@ class QemuBoard:
 
     @property
     def command(self) -> list[str]:
-        return qemu_command(self.elf_path, self.board_id)
+        return qemu_command(self.elf_path, self.board)
 
     @property
     def port_url(self) -> str:
@@ -232,3 +298,73 @@ class QemuBoard:
 def _stop_all_boards() -> None:
     for board in list(_live_boards):
         board.stop()
+
+
+class QemuRunner(Runner):
+    """The virtual board: each runner is one QEMU instance; starting another firmware restarts QEMU with it."""
+
+    name = "qemu"
+    caps = RunnerCaps(emulated=True, counts_instructions=True, can_reset=True)
+
+    def __init__(self, board: Board, port: str | None = None, index: int = 0, serial_number: str = ""):
+        super().__init__(board, port, index, serial_number or f"qemu-{index}")
+        self.label = f"{board.name}{index}"
+        self.qemu: QemuBoard | None = None
+        self._elf_path: Path | None = None
+
+    @classmethod
+    def check_settings(cls, board: Board) -> None:
+        qemu_settings(board)
+
+    def upload(self, firmware, progress: Progress = _quiet) -> None:
+        self._elf_path = Path(firmware.elf_path)
+
+    def start(self, progress: Progress = _quiet) -> str:
+        if self._elf_path is None:
+            raise TinydeployError("no firmware to start on the virtual board", "upload one first")
+        self.stop()
+        progress("starting the virtual board (QEMU)")
+        self.qemu = QemuBoard(elf_path=self._elf_path, board=self.board).start()
+        progress(f"QEMU pid {self.qemu.pid} serves {self.qemu.port_url}")
+        self.url = self.qemu.port_url
+        return self.url
+
+    def stop(self) -> None:
+        if self.qemu is not None:
+            self.qemu.stop()
+            self.qemu = None
+
+    def check_alive(self) -> None:
+        if self.qemu is not None:
+            self.qemu.wait(0.5)  # called after a failed exchange: a dying QEMU closes its socket before it exits
+            self.qemu.check_alive()
+
+    def kill(self) -> None:
+        """Fault injection for tests of the tools themselves: SIGKILL QEMU, as a crash would."""
+        if self.qemu is not None and self.qemu.pid is not None:
+            os.kill(self.qemu.pid, signal.SIGKILL)
+
+    def instructions(self, latency_us: int) -> int:
+        return int(latency_us) * 1000 // ns_per_instruction(self.board)
+
+    def timing_note(self) -> str:
+        return (f"emulated: QEMU -icount, ~{self.board.clock_hz / 1e6:g} MHz at 1 instruction/cycle")
+
+
+def write_platform_board_files() -> list[Path]:
+    """Regenerate the virtual platform's board files from the profiles that use this runner."""
+    from tinydeploy.boards import all_boards
+    from tinydeploy.fsutil import atomic_write_text
+
+    written = []
+    for board in all_boards().values():
+        if board.upload_runner == QemuRunner.name:
+            path, text = platformio_board_file(board)
+            atomic_write_text(path, text)
+            written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in write_platform_board_files():
+        print(f"wrote {written_path}", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Board facts (USB ids of the running sketch and of the bootloader) come from the board profile. The port
 list is pyserial's (serial.tools.list_ports); functions take it as an argument so they can be checked on
-recorded port lists.
+recorded port lists. Boards that show the same USB id (every ST-Link board) are told apart by their USB serial
+number: `--port` takes a port, a pyserial URL or a serial number.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from serial.tools.list_ports_common import ListPortInfo
 from tinydeploy.boards import Board, UsbId
 from tinydeploy.errors import TinydeployError
 from tinydeploy.fsutil import atomic_write_text
+from tinydeploy.runners.base import Runner, RunnerCaps, UnresolvedPort, _quiet
 
 Progress = Callable[[str], None]
 PortLister = Callable[[], Sequence[ListPortInfo]]
@@ -53,12 +55,21 @@ def board_ports(board: Board, ports: Iterable[ListPortInfo]) -> tuple[list[ListP
             [p for p in ports if _matches(p, board.usb_bootloader)])
 
 
+def is_url(port: str) -> bool:
+    """A pyserial URL (socket://, rfc2217://): a board reached over the network, not a local device."""
+    return "://" in port
+
+
 def find_board_port(board: Board, port: str | None = None, ports: Sequence[ListPortInfo] | None = None) -> str:
-    """The serial port of the one connected `board`: `port` if given, else the only port whose VID:PID is the
-    board's (a sketch's port before a bootloader's). Several boards ask for --port; none explains what to check."""
-    if port:
+    """The serial port of the one connected `board`: `port` if given (a port, a URL, or the USB serial number of
+    one of the board's ports), else the only port whose VID:PID is the board's (a sketch's port before a
+    bootloader's). Several boards ask for --port; none explains what to check."""
+    if port and (is_url(port) or port.startswith("/") or ports is None and Path(port).exists()):
         return port
     listed = list(list_ports.comports() if ports is None else ports)
+    if port:
+        by_serial = [p for p in listed if p.serial_number and p.serial_number == port]
+        return by_serial[0].device if len(by_serial) == 1 else port
     sketch, bootloader = board_ports(board, listed)
     candidates = sketch or bootloader
     if len(candidates) == 1:
@@ -66,7 +77,7 @@ def find_board_port(board: Board, port: str | None = None, ports: Sequence[ListP
     if len(candidates) > 1:
         names = ", ".join(f"{p.device} ({p.serial_number or p.description})" for p in candidates)
         raise TinydeployError(f"{len(candidates)} {board.title} boards are connected: {names}",
-                              "choose one with --port")
+                              "choose one with --port (a port or its USB serial number)")
     others = ", ".join(p.device for p in listed) or "none"
     raise TinydeployError(f"no {board.title} found on USB (serial ports: {others})", _no_board_hint(board))
 
@@ -218,3 +229,63 @@ class PlatformioUploader:
         if returncode != 0:
             raise self._failure(lines, port, log_path)
         return UploadResult(port, time.monotonic() - started, log_path)
+
+
+# ---- the runner -------------------------------------------------------------------------------------------------
+
+
+def usb_board_candidates(boards: Sequence[Board], ports: Iterable[ListPortInfo]
+                         ) -> list[tuple[ListPortInfo, list[Board]]]:
+    """Each port whose VID:PID belongs to one or more of `boards` (sketch running or bootloader), with them."""
+    found = []
+    for port in sorted(ports, key=lambda p: p.device):
+        if port.vid is None:
+            continue
+        matching = [b for b in boards if any(_matches(port, usb) for usb in b.usb_ids)]
+        if matching:
+            found.append((port, matching))
+    return found
+
+
+class PlatformioUploadRunner(Runner):
+    """A USB board that PlatformIO uploads to with the platform's tool (the profile's `upload.method`: bossac's
+    SAM-BA for the Nano 33 BLE after the 1200-baud touch that starts its bootloader, esptool, picotool, ...)."""
+
+    name = "platformio"
+    caps = RunnerCaps(needs_port=True, can_reset=True)
+
+    def __init__(self, board: Board, port: str | None = None, index: int = 0, serial_number: str = ""):
+        super().__init__(board, port, index, serial_number)
+        self._device: str | None = None
+
+    @classmethod
+    def discover(cls, boards: Sequence[Board], ports=None) -> tuple[list[Runner], list[UnresolvedPort]]:
+        listed = list(list_ports.comports() if ports is None else ports)
+        runners: list[Runner] = []
+        unresolved: list[UnresolvedPort] = []
+        for port, matching in usb_board_candidates(boards, listed):
+            if len(matching) == 1:
+                runners.append(cls(matching[0], port.device, serial_number=port.serial_number or ""))
+            else:
+                unresolved.append(UnresolvedPort(port.device, port.serial_number or "",
+                                                 tuple(b.name for b in matching)))
+        return runners, unresolved
+
+    def upload(self, firmware, progress=_quiet) -> None:
+        device = find_board_port(self.board, self.port)
+        if not is_url(device):
+            check_port_free(device, self.board.baud)
+        progress(f"uploading to {device}")
+        result = PlatformioUploader(firmware.project_dir, firmware.env_name, self.board).upload(device, progress)
+        progress(f"uploaded in {result.seconds:.1f} s (log {result.log_path})")
+        self._device = device
+
+    def start(self, progress=_quiet) -> str:
+        if self._device is None:
+            raise TinydeployError(f"nothing was uploaded to {self.label}", "upload a firmware first")
+        if is_url(self._device):
+            return self._device
+        progress("waiting for the board to restart")
+        self._device = wait_for_port(self.board, preferred=self._device)  # it re-enumerates after the upload
+        self.label = self.port or self._device
+        return self._device

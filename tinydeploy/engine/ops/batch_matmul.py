@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinydeploy.engine.quant import quantize_multiplier, quantize_multiplier_wide
-from tinydeploy.engine.registry import LoweringContext, lowering
+from tinydeploy.engine.registry import LoweringContext, lowering, same
 from tinydeploy.engine.ops.shapes import strides
 
 RANK = 5  # TFLM extends both operands to 5 dimensions: 3 batch dimensions, rows, columns
@@ -19,7 +19,7 @@ def _extended(shape) -> list[int]:
     return [1] * (RANK - len(shape)) + [int(d) for d in shape]
 
 
-@lowering("BATCH_MATMUL", kernel="batch_matmul")
+@lowering("BATCH_MATMUL", kernel="batch_matmul", dtypes=same("int8", "int16"))
 def lower_batch_matmul(ctx: LoweringContext):
     op = ctx.op
     lhs = ctx.input(0, ("int8", "int16"))

@@ -7,7 +7,7 @@ import numpy as np
 from dataclasses import dataclass
 
 from tinydeploy.engine.quant import activation_range, quantize_multiplier
-from tinydeploy.engine.registry import STACK_SCRATCH_MAX, LoweringContext, c_struct  # noqa: F401 (re-exported)
+from tinydeploy.engine.registry import LoweringContext, c_struct
 from tinydeploy.model.tflite import Tensor
 
 
@@ -39,7 +39,7 @@ def window(ctx: LoweringContext, source: Tensor, result: Tensor, filter_height: 
     if out_b != batches or (out_h, out_w) != expected:
         raise ctx.fail(f"output shape {list(result.shape)} does not follow from {ctx.op.padding} padding "
                        f"(expected height x width {expected[0]} x {expected[1]})")
-    ctx.streams_over = source.index, window_overlap_limit(
+    ctx.streams_over = source.index, source.itemsize * window_overlap_limit(  # elements -> bytes (int16: 2)
         source, result, filter_height, filter_width, stride_h, stride_w, dilation_h, dilation_w,
         leading_padding(in_h, filter_height, stride_h, dilation_h, out_h),
         leading_padding(in_w, filter_width, stride_w, dilation_w, out_w))

@@ -1,14 +1,16 @@
-"""CONCATENATION of int8 tensors quantized like the output (TFLM requires it): a copy, no arithmetic."""
+"""CONCATENATION of int8 or int16 tensors quantized like the output (TFLM requires it): a copy of bytes, no
+arithmetic."""
 
 from __future__ import annotations
 
 from tinydeploy.engine.ops.shapes import elements
-from tinydeploy.engine.registry import LoweringContext, RefList, lowering
+from tinydeploy.engine.registry import LoweringContext, RefList, lowering, same
 
 
-@lowering("CONCATENATION", kernel="concatenation")
+@lowering("CONCATENATION", kernel="concatenation", dtypes=same("int8", "int16"))
 def lower_concatenation(ctx: LoweringContext):
-    result = ctx.output(0)
+    dtype = ctx.signature[1]
+    result = ctx.output(0, (dtype,))
     rank = len(result.shape)
     axis = int(ctx.op.options.get("axis", 0))
     if not -rank <= axis < rank:
@@ -16,7 +18,7 @@ def lower_concatenation(ctx: LoweringContext):
     axis %= rank
     if ctx.op.activation != "NONE":
         raise ctx.fail(f"fused activation {ctx.op.activation} is not supported")
-    sources = [ctx.input(i) for i in range(len(ctx.op.inputs))]
+    sources = [ctx.input(i, (dtype,)) for i in range(len(ctx.op.inputs))]
     if not sources:
         raise ctx.fail("no inputs")
     chunks, axis_total = [], 0
@@ -27,7 +29,7 @@ def lower_concatenation(ctx: LoweringContext):
             raise ctx.fail(f"input shape {shape} does not concatenate into {list(result.shape)} along axis {axis}")
         if not ctx.same_quantization(tensor, result):
             raise ctx.fail(f"input {tensor.name} is quantized unlike the output")
-        chunks.append(elements(shape[axis:]))
+        chunks.append(elements(shape[axis:]) * result.itemsize)
         axis_total += int(shape[axis])
     if axis_total != result.shape[axis]:
         raise ctx.fail("the inputs' sizes along the axis do not add up to the output's")
@@ -36,5 +38,5 @@ def lower_concatenation(ctx: LoweringContext):
     params = ctx.constants.struct(f"op{ctx.op.index}_params", "td_concatenation_params", [
         ("inputs", len(sources)), ("outer", elements(result.shape[:axis])), ("chunks", chunk_array),
     ], f"op {ctx.op.index}: CONCATENATION along axis {axis}")
-    pointers = RefList(tuple(ctx.constants.tensor(t, "int8_t") if t.is_constant else ctx.ref(t) for t in sources))
-    return ctx.lowered("td_concatenation_s8", (params, pointers, ctx.ref(result)))
+    pointers = RefList(tuple(ctx.constants.raw_bytes(t) if t.is_constant else ctx.ref(t, "int8_t") for t in sources))
+    return ctx.lowered("td_concatenation_s8", (params, pointers, ctx.ref(result, "int8_t")))

@@ -6,8 +6,9 @@ kernel's stack), else one pixel per pass; without room for even that, the refere
 
 from __future__ import annotations
 
-from tinydeploy.engine.ops.common import (STACK_SCRATCH_MAX, conv_requant, mat_layer, mat_quant, window)
-from tinydeploy.engine.registry import LoweringContext, ScratchRef, lowering
+from tinydeploy.engine.ops.common import conv_requant, mat_layer, mat_quant, window
+from tinydeploy.engine.ops.weighted_s16 import lower_conv_2d_s16
+from tinydeploy.engine.registry import LoweringContext, ScratchRef, lowering, same
 
 
 def fast_layout(groups: int, in_depth: int, pixels: int, limit: int) -> tuple[str, int] | None:
@@ -20,8 +21,10 @@ def fast_layout(groups: int, in_depth: int, pixels: int, limit: int) -> tuple[st
     return None
 
 
-@lowering("CONV_2D", kernel="conv_2d")
+@lowering("CONV_2D", kernel="conv_2d", dtypes=same("int8", "int16"))
 def lower_conv_2d(ctx: LoweringContext):
+    if ctx.signature[0] == "int16":
+        return lower_conv_2d_s16(ctx)
     source = ctx.input(0, constant=False)
     weights = ctx.input(1, constant=True)
     bias = ctx.optional_input(2, ("int32",), constant=True)

@@ -10,8 +10,9 @@ import numpy as np
 
 from tinydeploy.engine.ops.common import (BLOCK, channel_requants, conv_requant, folding_proven, mat_quant,
                                           window)
+from tinydeploy.engine.ops.weighted_s16 import lower_depthwise_conv_2d_s16
 from tinydeploy.engine.quant import activation_range
-from tinydeploy.engine.registry import LoweringContext, ScratchRef, lowering
+from tinydeploy.engine.registry import LoweringContext, ScratchRef, lowering, same
 from tinydeploy.model.tflite import Tensor
 
 MAX_TAPS = 64  # TD_DW_FAST_MAX_TAPS
@@ -19,8 +20,10 @@ SCRATCH_BLOCK_BYTES = 88  # 4 * TD_DW_SCRATCH_BLOCK_WORDS: a block's prescaled w
 INT16_MAX = (1 << 15) - 1
 
 
-@lowering("DEPTHWISE_CONV_2D", kernel="depthwise_conv_2d")
+@lowering("DEPTHWISE_CONV_2D", kernel="depthwise_conv_2d", dtypes=same("int8", "int16"))
 def lower_depthwise_conv_2d(ctx: LoweringContext):
+    if ctx.signature[0] == "int16":
+        return lower_depthwise_conv_2d_s16(ctx)
     source = ctx.input(0, constant=False)
     weights = ctx.input(1, constant=True)
     bias = ctx.optional_input(2, ("int32",), constant=True)
@@ -46,9 +49,9 @@ def lower_depthwise_conv_2d(ctx: LoweringContext):
             widest = np.abs(words[:blocks * 36].astype(np.int64).reshape(blocks, 9, 4)).max(axis=1)
             prescaled = bool((widest * (1 << up) <= INT16_MAX).all())
         zero_point = ctx.zero_point(source)
-        padding = ctx.constants.shared(("padding", zero_point, (in_depth + 3) // 4 * 4), "int8_t",
-                                       [zero_point] * ((in_depth + 3) // 4 * 4),
-                                       "input zero points, read for taps in the padding")
+        # stored once for every op with this zero point and depth (Constants keeps equal arrays once)
+        padding = ctx.constants.array(f"op{index}_padding", "int8_t", [zero_point] * ((in_depth + 3) // 4 * 4),
+                                      "input zero points, read for taps in the padding")
         params = ctx.constants.struct(f"op{index}_params", "td_depthwise_conv_2d_fast_params", [
             ("window", geometry), ("depth_multiplier", multiplier),
             ("quant", mat_quant(ctx, source, result, folded)), ("blocks", blocks),

@@ -6,12 +6,15 @@ channels4); each input row is widened into scratch (the op's free space in the p
 from __future__ import annotations
 
 from tinydeploy.engine.ops.common import BLOCK, mat_layer, mat_quant
+from tinydeploy.engine.ops.weighted_s16 import lower_fully_connected_s16
 from tinydeploy.engine.quant import activation_range, quantize_multiplier
-from tinydeploy.engine.registry import LoweringContext, ScratchRef, lowering
+from tinydeploy.engine.registry import LoweringContext, ScratchRef, lowering, same
 
 
-@lowering("FULLY_CONNECTED", kernel="fully_connected")
+@lowering("FULLY_CONNECTED", kernel="fully_connected", dtypes=same("int8", "int16"))
 def lower_fully_connected(ctx: LoweringContext):
+    if ctx.signature[0] == "int16":
+        return lower_fully_connected_s16(ctx)
     op = ctx.op
     source = ctx.input(0, constant=False)
     weights = ctx.input(1, constant=True)

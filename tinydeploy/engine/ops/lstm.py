@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinydeploy.engine.quant import quantize_multiplier, quantize_multiplier_wide, round_half_away
-from tinydeploy.engine.registry import LoweringContext, c_struct, lowering
+from tinydeploy.engine.registry import LoweringContext, c_struct, lowering, same
 
 GATE_INPUT_SCALE = 2.0 ** -12  # the gates' fully connected outputs (Q3.12)
 GATE_OUTPUT_SCALE = 2.0 ** -15  # sigmoid/tanh outputs (Q0.15)
@@ -48,7 +48,7 @@ def table_input_scaling(shift: int) -> tuple[int, int]:
     return 3 << shift, 0
 
 
-@lowering("UNIDIRECTIONAL_SEQUENCE_LSTM", kernel="lstm")
+@lowering("UNIDIRECTIONAL_SEQUENCE_LSTM", kernel="lstm", dtypes=same("int8", "int16"))
 def lower_lstm(ctx: LoweringContext):
     op = ctx.op
     if len(op.inputs) != 24 or len(op.outputs) != 1:

@@ -8,13 +8,13 @@ import numpy as np
 
 from tinydeploy.engine.ops.common import leading_padding, output_size
 from tinydeploy.engine.quant import activation_range, quantize_multiplier, quantize_multiplier_wide
-from tinydeploy.engine.registry import LoweringContext, lowering
+from tinydeploy.engine.registry import LoweringContext, lowering, same
 
 OUTPUT_SHAPE, WEIGHTS, INPUT, BIAS = 0, 1, 2, 3
 LIMITS = {"int8": (-128, 127), "int16": (-32768, 32767)}
 
 
-@lowering("TRANSPOSE_CONV", kernel="transpose_conv")
+@lowering("TRANSPOSE_CONV", kernel="transpose_conv", dtypes=same("int8", "int16"))
 def lower_transpose_conv(ctx: LoweringContext):
     op = ctx.op
     source = ctx.input(INPUT, ("int8", "int16"), constant=False)

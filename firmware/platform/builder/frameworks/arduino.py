@@ -19,7 +19,13 @@ env.Append(
 
 # `board_build.ldscript` in platformio.ini overrides the board's memory map.
 env.Replace(LDSCRIPT_PATH=env.BoardConfig().get("build.ldscript", "") or os.path.join(platform_dir, "ldscripts", "virtual.ld"))
-# `board_build.stack_size` sets the stack reserve the linker counts against RAM.
-env.Append(LINKFLAGS=["-Wl,--defsym,__stack_size=%d" % int(env.BoardConfig().get("build.stack_size", 4096))])
+# `board_build.stack_size` sets the stack reserve the linker counts against RAM; the memory sizes come from the
+# board file (generated from tinydeploy's board profile), `board_upload.maximum_size` etc. override them.
+board = env.BoardConfig()
+env.Append(LINKFLAGS=[
+    "-Wl,--defsym,__stack_size=%d" % int(board.get("build.stack_size", 4096)),
+    "-Wl,--defsym,__td_flash_bytes=%d" % int(board.get("upload.maximum_size")),
+    "-Wl,--defsym,__td_ram_bytes=%d" % int(board.get("upload.maximum_ram_size")),
+])
 
 env.BuildSources(os.path.join("$BUILD_DIR", "FrameworkTinydeployBSP"), os.path.join(bsp_dir, "src"))

@@ -1,26 +1,17 @@
-"""What a TFLite Micro sketch needs from a model: its op resolver, its arena size and the library to build with.
+"""The TFLM sketch's tensor arena: the sizing rules and the cache of figures measured on devices.
 
-The Arduino TFLM library is tensorflow/tflite-micro-arduino-examples, pinned to one commit. A local copy
-(--tflm-lib PATH or $TINYDEPLOY_TFLM_LIB) replaces the download: needed where GitHub is unreachable.
+Generation receives an ArenaSizing from here: a figure read on a device (cached per model, board and library
+version), else analyze's 32-bit estimate, an upper bound, with the reason it was not measured. Measuring (build
+a generous firmware, run it, read arena_used_bytes()) is the pipeline's job: tinydeploy.flow.measure_tflm_arena.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
-from pathlib import Path
 
-from tinydeploy.errors import TinydeployError
 from tinydeploy.model.tflite import TfliteModel
-
-TFLM_LIBRARY_NAME = "Arduino_TensorFlowLite"
-TFLM_LIBRARY_REPO = "https://github.com/tensorflow/tflite-micro-arduino-examples.git"
-# The last commit of the library (2023-12-22; its last sync from tflite-micro is bd7e861, 2023-02-27).
-TFLM_LIBRARY_COMMIT = "7948b85e020470a30a83bf00e10fc43b486bfcba"
-TFLM_LIBRARY_DEPS = f"{TFLM_LIBRARY_NAME}={TFLM_LIBRARY_REPO}#{TFLM_LIBRARY_COMMIT}"
-TFLM_LIB_ENV = "TINYDEPLOY_TFLM_LIB"
-GITHUB_HOST = "github.com"
+from tinydeploy.tflm.library import TFLM_LIB_ENV, TflmLibrary
 
 ARENA_ALIGN = 16
 # The stated margin over a measured arena_used_bytes(): that figure is below the smallest arena that allocates
@@ -36,50 +27,6 @@ VIRTUAL_BOARD = "virtual"
 # Tools the virtual board's measurement needs on PATH.
 VIRTUAL_BOARD_TOOLS = ("qemu-system-arm", "arm-none-eabi-g++")
 MEASURE_ENV = "TINYDEPLOY_TFLM_MEASURE"  # "0": never measure on the virtual board (use analyze's upper bound)
-
-# BuiltinOperator name -> the MicroMutableOpResolver method that registers it, as declared in the pinned
-# library's tensorflow/lite/micro/micro_mutable_op_resolver.h. The one table of this mapping.
-TFLM_OP_METHODS: dict[str, str] = {
-    "ABS": "AddAbs", "ADD": "AddAdd", "ADD_N": "AddAddN", "ARG_MAX": "AddArgMax", "ARG_MIN": "AddArgMin",
-    "ASSIGN_VARIABLE": "AddAssignVariable", "AVERAGE_POOL_2D": "AddAveragePool2D",
-    "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd", "BROADCAST_ARGS": "AddBroadcastArgs",
-    "BROADCAST_TO": "AddBroadcastTo", "CALL_ONCE": "AddCallOnce", "CAST": "AddCast", "CEIL": "AddCeil",
-    "CONCATENATION": "AddConcatenation", "CONV_2D": "AddConv2D", "COS": "AddCos", "CUMSUM": "AddCumSum",
-    "DEPTH_TO_SPACE": "AddDepthToSpace", "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
-    "DEQUANTIZE": "AddDequantize", "DIV": "AddDiv", "ELU": "AddElu", "EQUAL": "AddEqual", "EXP": "AddExp",
-    "EXPAND_DIMS": "AddExpandDims", "FILL": "AddFill", "FLOOR": "AddFloor", "FLOOR_DIV": "AddFloorDiv",
-    "FLOOR_MOD": "AddFloorMod", "FULLY_CONNECTED": "AddFullyConnected", "GATHER": "AddGather",
-    "GATHER_ND": "AddGatherNd", "GREATER": "AddGreater", "GREATER_EQUAL": "AddGreaterEqual",
-    "HARD_SWISH": "AddHardSwish", "IF": "AddIf", "L2_NORMALIZATION": "AddL2Normalization",
-    "L2_POOL_2D": "AddL2Pool2D", "LEAKY_RELU": "AddLeakyRelu", "LESS": "AddLess", "LESS_EQUAL": "AddLessEqual",
-    "LOG": "AddLog", "LOGICAL_AND": "AddLogicalAnd", "LOGICAL_NOT": "AddLogicalNot",
-    "LOGICAL_OR": "AddLogicalOr", "LOGISTIC": "AddLogistic", "LOG_SOFTMAX": "AddLogSoftmax",
-    "MAXIMUM": "AddMaximum", "MAX_POOL_2D": "AddMaxPool2D", "MIRROR_PAD": "AddMirrorPad", "MEAN": "AddMean",
-    "MINIMUM": "AddMinimum", "MUL": "AddMul", "NEG": "AddNeg", "NOT_EQUAL": "AddNotEqual", "PACK": "AddPack",
-    "PAD": "AddPad", "PADV2": "AddPadV2", "PRELU": "AddPrelu", "QUANTIZE": "AddQuantize",
-    "READ_VARIABLE": "AddReadVariable", "REDUCE_MAX": "AddReduceMax", "RELU": "AddRelu", "RELU6": "AddRelu6",
-    "RESHAPE": "AddReshape", "RESIZE_BILINEAR": "AddResizeBilinear",
-    "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor", "ROUND": "AddRound", "RSQRT": "AddRsqrt",
-    "SELECT_V2": "AddSelectV2", "SHAPE": "AddShape", "SIN": "AddSin", "SLICE": "AddSlice",
-    "SOFTMAX": "AddSoftmax", "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd", "SPACE_TO_DEPTH": "AddSpaceToDepth",
-    "SPLIT": "AddSplit", "SPLIT_V": "AddSplitV", "SQUEEZE": "AddSqueeze", "SQRT": "AddSqrt",
-    "SQUARE": "AddSquare", "SQUARED_DIFFERENCE": "AddSquaredDifference", "STRIDED_SLICE": "AddStridedSlice",
-    "SUB": "AddSub", "SUM": "AddSum", "SVDF": "AddSvdf", "TANH": "AddTanh", "TRANSPOSE_CONV": "AddTransposeConv",
-    "TRANSPOSE": "AddTranspose", "UNPACK": "AddUnpack",
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM", "VAR_HANDLE": "AddVarHandle",
-    "WHILE": "AddWhile", "ZEROS_LIKE": "AddZerosLike",
-}
-
-
-def resolver_methods(model: TfliteModel) -> list[tuple[str, str]]:
-    """(op, method) for each distinct op of the model, in first-use order; refuses ops TFLM lacks."""
-    ops = list(dict.fromkeys(model.op_names))
-    missing = [op for op in ops if op not in TFLM_OP_METHODS]
-    if missing:
-        raise TinydeployError(f"the TFLM library ({TFLM_LIBRARY_COMMIT[:7]}) has no kernel for "
-                              f"{', '.join(missing)} used by {model.name}",
-                              "replace those layers before converting, or try --engine native")
-    return [(op, TFLM_OP_METHODS[op]) for op in ops]
 
 
 def _align(n: int) -> int:
@@ -136,61 +83,6 @@ def calibration_arena(board_ram_bytes: int, core_ram_bytes: int, model_hint_byte
     arena = _align(max(min(2 * model_hint_bytes + 16 * 1024, room), model_hint_bytes))
     return ArenaSizing(arena, model_hint_bytes, arena - model_hint_bytes, "calibration")
 
-
-# ---- the library: pinned download or a local copy ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TflmLibrary:
-    local_path: Path | None  # a local copy of the library (its root: library.properties, src/)
-
-    @property
-    def version(self) -> str:
-        """Identifies the library's code for caches: the pinned commit, or the local copy's version line."""
-        if self.local_path is None:
-            return TFLM_LIBRARY_COMMIT[:12]
-        try:
-            for line in (self.local_path / "library.properties").read_text().splitlines():
-                if line.startswith("version="):
-                    return "local-" + line.split("=", 1)[1].strip()
-        except OSError:
-            pass
-        return "local"
-
-
-def resolve_tflm_library(path: str | Path | None = None) -> TflmLibrary:
-    """The library to build with: PATH, else $TINYDEPLOY_TFLM_LIB, else the pinned download."""
-    chosen = path or os.environ.get(TFLM_LIB_ENV) or None
-    if chosen is None:
-        return TflmLibrary(None)
-    root = Path(chosen).expanduser().resolve()
-    if (root / TFLM_LIBRARY_NAME / "src" / "TensorFlowLite.h").is_file():
-        root = root / TFLM_LIBRARY_NAME  # the folder that holds the library was given
-    if not (root / "src" / "TensorFlowLite.h").is_file():
-        raise TinydeployError(f"{chosen} is not the Arduino TFLM library (no src/TensorFlowLite.h)",
-                              f"give the root of a copy of {TFLM_LIBRARY_REPO.removesuffix('.git')} "
-                              f"(e.g. git clone it; commit {TFLM_LIBRARY_COMMIT[:7]} is the tested one)")
-    return TflmLibrary(root)
-
-
-def github_reachable(timeout: float = 3.0) -> bool:
-    try:
-        with socket.create_connection((GITHUB_HOST, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def tflm_library_unreachable() -> TinydeployError:
-    return TinydeployError("the TFLM engine needs the Arduino TFLM library, which PlatformIO downloads from GitHub, "
-                           "and GitHub is unreachable (no internet?)",
-                           f"use --engine native, or --tflm-lib PATH (or ${TFLM_LIB_ENV}) to a local copy of "
-                           f"{TFLM_LIBRARY_REPO.removesuffix('.git')}")
-
-
-def c_byte_array_body(data: bytes, per_line: int = 16) -> str:
-    lines = (", ".join(f"0x{b:02x}" for b in data[i:i + per_line]) for i in range(0, len(data), per_line))
-    return ",\n".join("    " + line for line in lines)
 
 
 # ---- arena measured on a device, cached per model, board and library version -----------------------------------

@@ -1,0 +1,69 @@
+"""The op resolver of a TFLM sketch: which MicroMutableOpResolver method registers each op of a model."""
+
+from __future__ import annotations
+
+from tinydeploy.errors import TinydeployError
+from tinydeploy.model.tflite import TfliteModel
+from tinydeploy.tflm.library import TFLM_LIBRARY_COMMIT
+
+# BuiltinOperator name -> the MicroMutableOpResolver method that registers it, as declared in the pinned
+# library's tensorflow/lite/micro/micro_mutable_op_resolver.h. The one table of this mapping.
+TFLM_OP_METHODS: dict[str, str] = {
+    "ABS": "AddAbs", "ADD": "AddAdd", "ADD_N": "AddAddN", "ARG_MAX": "AddArgMax", "ARG_MIN": "AddArgMin",
+    "ASSIGN_VARIABLE": "AddAssignVariable", "AVERAGE_POOL_2D": "AddAveragePool2D",
+    "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd", "BROADCAST_ARGS": "AddBroadcastArgs",
+    "BROADCAST_TO": "AddBroadcastTo", "CALL_ONCE": "AddCallOnce", "CAST": "AddCast", "CEIL": "AddCeil",
+    "CONCATENATION": "AddConcatenation", "CONV_2D": "AddConv2D", "COS": "AddCos", "CUMSUM": "AddCumSum",
+    "DEPTH_TO_SPACE": "AddDepthToSpace", "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
+    "DEQUANTIZE": "AddDequantize", "DIV": "AddDiv", "ELU": "AddElu", "EQUAL": "AddEqual", "EXP": "AddExp",
+    "EXPAND_DIMS": "AddExpandDims", "FILL": "AddFill", "FLOOR": "AddFloor", "FLOOR_DIV": "AddFloorDiv",
+    "FLOOR_MOD": "AddFloorMod", "FULLY_CONNECTED": "AddFullyConnected", "GATHER": "AddGather",
+    "GATHER_ND": "AddGatherNd", "GREATER": "AddGreater", "GREATER_EQUAL": "AddGreaterEqual",
+    "HARD_SWISH": "AddHardSwish", "IF": "AddIf", "L2_NORMALIZATION": "AddL2Normalization",
+    "L2_POOL_2D": "AddL2Pool2D", "LEAKY_RELU": "AddLeakyRelu", "LESS": "AddLess", "LESS_EQUAL": "AddLessEqual",
+    "LOG": "AddLog", "LOGICAL_AND": "AddLogicalAnd", "LOGICAL_NOT": "AddLogicalNot",
+    "LOGICAL_OR": "AddLogicalOr", "LOGISTIC": "AddLogistic", "LOG_SOFTMAX": "AddLogSoftmax",
+    "MAXIMUM": "AddMaximum", "MAX_POOL_2D": "AddMaxPool2D", "MIRROR_PAD": "AddMirrorPad", "MEAN": "AddMean",
+    "MINIMUM": "AddMinimum", "MUL": "AddMul", "NEG": "AddNeg", "NOT_EQUAL": "AddNotEqual", "PACK": "AddPack",
+    "PAD": "AddPad", "PADV2": "AddPadV2", "PRELU": "AddPrelu", "QUANTIZE": "AddQuantize",
+    "READ_VARIABLE": "AddReadVariable", "REDUCE_MAX": "AddReduceMax", "RELU": "AddRelu", "RELU6": "AddRelu6",
+    "RESHAPE": "AddReshape", "RESIZE_BILINEAR": "AddResizeBilinear",
+    "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor", "ROUND": "AddRound", "RSQRT": "AddRsqrt",
+    "SELECT_V2": "AddSelectV2", "SHAPE": "AddShape", "SIN": "AddSin", "SLICE": "AddSlice",
+    "SOFTMAX": "AddSoftmax", "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd", "SPACE_TO_DEPTH": "AddSpaceToDepth",
+    "SPLIT": "AddSplit", "SPLIT_V": "AddSplitV", "SQUEEZE": "AddSqueeze", "SQRT": "AddSqrt",
+    "SQUARE": "AddSquare", "SQUARED_DIFFERENCE": "AddSquaredDifference", "STRIDED_SLICE": "AddStridedSlice",
+    "SUB": "AddSub", "SUM": "AddSum", "SVDF": "AddSvdf", "TANH": "AddTanh", "TRANSPOSE_CONV": "AddTransposeConv",
+    "TRANSPOSE": "AddTranspose", "UNPACK": "AddUnpack",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM", "VAR_HANDLE": "AddVarHandle",
+    "WHILE": "AddWhile", "ZEROS_LIKE": "AddZerosLike",
+}
+
+
+# Tensors the TFLM firmware (firmware/tflm/td_tflm_engine.cpp and the serial protocol) carries each way.
+TFLM_FIRMWARE_MAX_IO_TENSORS = 1
+
+
+def tflm_problems(model: TfliteModel) -> list[str]:
+    """Why the TFLM firmware tinydeploy generates cannot run a model ([] when it can)."""
+    problems = []
+    missing = [op for op in model.distinct_ops if op not in TFLM_OP_METHODS]
+    if missing:
+        problems.append(f"the pinned TFLM library ({TFLM_LIBRARY_COMMIT[:7]}) has no kernel for "
+                        f"{', '.join(missing)}")
+    if len(model.inputs) > TFLM_FIRMWARE_MAX_IO_TENSORS or len(model.outputs) > TFLM_FIRMWARE_MAX_IO_TENSORS:
+        problems.append(f"its firmware carries one input and one output tensor; this model has "
+                        f"{len(model.inputs)} input(s) and {len(model.outputs)} output(s)")
+    return problems
+
+
+def resolver_methods(model: TfliteModel) -> list[tuple[str, str]]:
+    """(op, method) for each distinct op of the model, in first-use order (the engine's check refuses, with the
+    reasons and what works, a model with ops the library lacks before this is called)."""
+    ops = list(dict.fromkeys(model.op_names))
+    missing = [op for op in ops if op not in TFLM_OP_METHODS]
+    if missing:
+        raise TinydeployError(f"the TFLM library ({TFLM_LIBRARY_COMMIT[:7]}) has no kernel for "
+                              f"{', '.join(missing)} used by {model.name}",
+                              "replace those layers before converting")
+    return [(op, TFLM_OP_METHODS[op]) for op in ops]
