@@ -310,8 +310,8 @@ def test_every_seanet_model_is_int16x8_and_judged_per_engine():
 @pytest.mark.slow
 def test_analyze_runs_on_every_seanet_model():
     """The whole analyze (TFLM's arena measured on the host) on each file: all are tiny and fit."""
-    from tinydeploy.analysis.analyze import analyze_model
     from tinydeploy.boards import get_board
+    from tinydeploy.flow import analyze
     from tinydeploy.model.tflite import load_tflite
 
     files = _seanet_files()
@@ -319,6 +319,6 @@ def test_analyze_runs_on_every_seanet_model():
         pytest.skip(f"{TFLM_EXAMPLES / 'seanet'} is absent")
     board = get_board("nano33ble")
     for path in files:
-        analysis = analyze_model(load_tflite(path), board)
+        analysis = analyze(load_tflite(path), board, "tflm")
         assert analysis.arena.measured, (path, analysis.arena.note)
         assert analysis.verdict.fits, path

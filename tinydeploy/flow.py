@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from tinydeploy.boards import Board
-from tinydeploy.emit.project import GeneratedProject, check_project_dir, default_project_dir, project_files, \
-    write_project
+from tinydeploy.emit.project import AppPart, GeneratedProject, check_project_dir, default_project_dir, \
+    project_files, write_project
 from tinydeploy.engines import Engine, EngineOptions, EnginePlan, get_engine
 from tinydeploy.errors import EXIT_FAILED, TinydeployError
 from tinydeploy.model.tflite import TfliteModel
@@ -118,11 +118,13 @@ def check_fit(engine: Engine, plan: EnginePlan) -> None:
                               "linker decide", exit_code=1)
 
 
-def write_plan(engine: Engine, plan: EnginePlan, directory: Path, force: bool) -> GeneratedProject:
-    """The project of a plan, written whole (see emit.project.write_project)."""
+def write_plan(engine: Engine, plan: EnginePlan, directory: Path, force: bool,
+               app: AppPart | None = None) -> GeneratedProject:
+    """The project of a plan (and of an application part, e.g. a kit's sensor driver), written whole (see
+    emit.project.write_project)."""
     model, board = plan.model, plan.board
     part = engine.files(plan)
-    files = project_files(model, board, engine.name, part.files, part.firmware, part.ini)
+    files = project_files(model, board, engine.name, part.files, part.firmware, part.ini, app)
     manifest = {"board": board.name, "engine": engine.name, "model": model.name, "model_sha256": model.sha256}
     digests = write_project(directory, files, manifest, force, part.links)
     return GeneratedProject(Path(directory), board, engine.name, model, board.name, digests, plan)
@@ -178,6 +180,19 @@ def check_downloads(engine: Engine, plan: EnginePlan, project_dir: Path, env_nam
     check_board_packages(plan.board)
 
 
+def check_app_downloads(app: AppPart | None, board: Board, project_dir: Path, env_name: str) -> None:
+    """The application's pinned libraries (a kit's sensor libraries) come from PlatformIO's registry on a real
+    board (the virtual board has stand-ins): fail at once when they are not there yet and cannot be downloaded."""
+    from tinydeploy.build.platformio import platformio_unreachable_message, registry_reachable
+
+    if app is None or not app.lib_deps or board.platform_is_bundled:
+        return
+    installed = project_dir / ".pio" / "libdeps" / env_name
+    names = [dependency.rsplit("/", 1)[-1].split("@", 1)[0] for dependency in app.lib_deps]
+    if any(not (installed / name).is_dir() for name in names) and not registry_reachable():
+        raise platformio_unreachable_message(f"the libraries {', '.join(names)}")
+
+
 def build_project_of(project: GeneratedProject, progress: Progress = _quiet):
     from tinydeploy.build.platformio import build_project
 
@@ -187,9 +202,10 @@ def build_project_of(project: GeneratedProject, progress: Progress = _quiet):
 def build_firmware(model: TfliteModel, board: Board, engine: str | Engine | None, out_dir: Path | None,
                    log: Log = _quiet, *, force: bool = True, options: EngineOptions = EngineOptions(),
                    fit_check: bool = True, measure: bool = True, stages: dict[str, float] | None = None,
-                   progress: Progress | None = None) -> Firmware:
+                   progress: Progress | None = None, app: AppPart | None = None) -> Firmware:
     """The build step of every command: plan (measuring the TFLM arena on the virtual board where it can), check
-    the fit, write the project, check downloads, build (incremental: an unchanged project rebuilds in ~1 s)."""
+    the fit, write the project (with `app`'s files, e.g. a kit's sensor driver), check downloads, build
+    (incremental: an unchanged project rebuilds in ~1 s)."""
     progress = progress or log
     stages = stages if stages is not None else {}
     chosen = _engine(engine, board)
@@ -199,9 +215,10 @@ def build_firmware(model: TfliteModel, board: Board, engine: str | Engine | None
     plan = chosen.plan(model, board, options, measure=_measure_on_virtual_board(progress) if measure else None)
     if fit_check:
         check_fit(chosen, plan)
-    project = write_plan(chosen, plan, directory, force)
+    project = write_plan(chosen, plan, directory, force, app)
     stages["generate"] = time.monotonic() - started
     check_downloads(chosen, plan, project.directory, project.env_name)
+    check_app_downloads(app, board, project.directory, project.env_name)
     started = time.monotonic()
     log(f"building {model.name} for {board.name} ({chosen.name}) in {project.directory}")
     build = build_project_of(project, progress)
@@ -478,6 +495,61 @@ def time_running_device(port: str, baud: int, runs: int, warmup: int, data: byte
 
 
 @dataclass
+class ReplayReport:
+    """A recording replayed through the virtual board's sensors into the model, window by window, beside host
+    TFLM on the same inputs (the sensors are simulated: the data come from the stimulus file)."""
+
+    stimulus: Path
+    sensor: str
+    description: str
+    outputs: list[bytes]
+    expected: list[bytes]
+    top: list[int]  # the board's highest-scoring output per window
+    ended_early: bool = False  # the board's sensor ran dry before the host expected it to
+
+    @property
+    def mismatches(self) -> list[int]:
+        return [i for i, (a, b) in enumerate(zip(self.outputs, self.expected)) if a != b]
+
+    @property
+    def matches(self) -> bool:
+        return not self.ended_early and len(self.outputs) == len(self.expected) and not self.mismatches
+
+    def to_json(self) -> dict:
+        return {"file": str(self.stimulus), "sensor": self.sensor, "simulated": True, "data": self.description,
+                "windows": len(self.expected), "windows_run": len(self.outputs), "outputs_match": self.matches,
+                "mismatched_windows": self.mismatches, "top": self.top,
+                "outputs": [output.hex() for output in self.outputs]}
+
+
+def replay_stimulus(device: Device, stimulus, mapping, progress: Progress = _quiet) -> ReplayReport:
+    """Each window of the recording: the board fills the model's input from its sensor (`sense`), runs it, and its
+    output is compared with host TFLM's on the input the host computes the same way."""
+    import numpy as np
+
+    from tinydeploy.golden import tflm_outputs
+    from tinydeploy.link.sensors import sense
+    from tinydeploy.sensors.stimulus import input_window_count, input_windows
+
+    model = device.firmware.model
+    elements = int(np.prod(model.tensors[model.inputs[0]].shape))
+    count = input_window_count(mapping, stimulus, elements)
+    inputs = input_windows(mapping, stimulus, elements, count)
+    expected = tflm_outputs(model, inputs)
+    outputs, ended = [], False
+    for index in range(count):
+        progress(f"replaying {mapping.sensor} window {index + 1}/{count}")
+        if not device._guard(lambda: sense(device.link)):
+            ended = True
+            break
+        device._guard(lambda: device.link.run(1, 0))
+        outputs.append(device._guard(device.link.read_output))
+    dtype = np.dtype(model.tensors[model.outputs[0]].dtype)
+    top = [int(np.argmax(np.frombuffer(output, dtype=dtype))) for output in outputs]
+    return ReplayReport(stimulus.path, mapping.sensor, stimulus.describe(), outputs, expected, top, ended)
+
+
+@dataclass
 class FlashReport:
     board: Board
     engine: str
@@ -490,6 +562,11 @@ class FlashReport:
     emulated: bool = False  # latency is emulated time (the runner's caps)
     instructions: int | None = None  # per inference, where the runner counts them
     timing_note: str = ""  # how to read the latency, from the runner
+    replay: ReplayReport | None = None  # --stimulus: the recording through the simulated sensors
+
+    @property
+    def passed(self) -> bool:
+        return self.run.outputs_match and (self.replay is None or self.replay.matches)
 
     @property
     def ram_bytes(self) -> int:
@@ -528,6 +605,7 @@ class FlashReport:
             "mismatched_samples": self.run.mismatches,
             "device": self.run.device,
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
+            **({"stimulus": self.replay.to_json()} if self.replay is not None else {}),
         }
 
 
@@ -535,7 +613,8 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
                 port: str | None, golden_count: int, runs: int, warmup: int,
                 progress: Progress, stage_seconds: dict[str, float] | None = None,
                 skip_fit_check: bool = False, tflm_lib: str | Path | None = None,
-                calibrate_arena: bool = False, fast_kernels: bool = True) -> FlashReport:
+                calibrate_arena: bool = False, fast_kernels: bool = True,
+                stimulus: Path | None = None) -> FlashReport:
     stages = stage_seconds if stage_seconds is not None else {}
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise TinydeployError(
@@ -545,6 +624,10 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
             "td_engine_input_tensor()/td_engine_output_tensor() (firmware/include/td_engine.h)")
     chosen = _engine(engine, board)
     options = EngineOptions(fast_kernels=fast_kernels, tflm_lib=tflm_lib)
+    runner = runner_for(board, port)
+    app = replay = mapping = None
+    if stimulus is not None:  # checked before anything is built
+        app, replay, mapping = _replay_setup(model, board, runner, stimulus)
     if calibrate_arena:
         if not chosen.measures_arena:
             raise TinydeployError(f"--calibrate-arena is for the TFLM engine (the {chosen.name} engine plans its "
@@ -554,16 +637,35 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
         stages["calibrate"] = time.monotonic() - started
     progress("generating the project")
     firmware = build_firmware(model, board, chosen, out_dir, force=force, options=options,
-                              fit_check=not skip_fit_check, stages=stages, progress=progress)
+                              fit_check=not skip_fit_check, stages=stages, progress=progress, app=app)
     started = time.monotonic()
-    with Device.start(firmware, runner_for(board, port), progress) as device:
+    replayed = None
+    with Device.start(firmware, runner, progress) as device:
         measurement = device.measure(golden_count, runs, warmup, progress)
-        runner = device.runner
+        if replay is not None:
+            replayed = replay_stimulus(device, replay, mapping, progress)
     stages["run"] = time.monotonic() - started
     median = int(statistics.median(measurement.latencies_us))
     return FlashReport(board, chosen.name, model, firmware.project_dir, firmware.flash_bytes,
                        firmware.static_ram_bytes, measurement, stages, runner.caps.emulated,
-                       runner.instructions(median), runner.timing_note())
+                       runner.instructions(median), runner.timing_note(), replayed)
+
+
+def _replay_setup(model: TfliteModel, board: Board, runner: Runner, path: Path):
+    """For --stimulus: the kit's sensor driver with the model's input mapping, the recording attached to the
+    board's simulated sensors."""
+    from tinydeploy.emit.kit import kit_part
+    from tinydeploy.kits import kit_for_board
+    from tinydeploy.sensors.stimulus import StimulusSource, input_mapping, load_stimulus
+
+    if not runner.caps.simulated_sensors:
+        raise TinydeployError(f"--stimulus feeds recorded sensor data to simulated sensors; {board.name}'s are real",
+                              "use --board virtual (the virtual board's sensors take recordings)")
+    stimulus = load_stimulus(path)
+    mapping = input_mapping(model, stimulus)
+    kit = kit_for_board(board.name)
+    runner.attach_sensors(StimulusSource(stimulus))
+    return kit_part(kit, kit.revision(stimulus.revision), mapping), stimulus, mapping
 
 
 # ---- RAM measured on a device (engines with measures_arena: the TFLM arena) ------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -136,6 +138,17 @@ def render_flash(report, console: Console) -> None:
     verdict = "[bold green]yes, byte for byte[/]" if report.run.outputs_match else \
         f"[bold red]NO[/] (samples {report.run.mismatches} differ)"
     table.add_row("outputs match host TFLM", verdict, f"{report.run.samples} random inputs")
+    replay = report.replay
+    if replay is not None:
+        table.add_section()
+        windows = f"{len(replay.outputs)} of {len(replay.expected)} windows"
+        verdict = "[bold green]yes, byte for byte[/]" if replay.matches else \
+            f"[bold red]NO[/] ({'the sensor ran dry' if replay.ended_early else f'windows {replay.mismatches} differ'})"
+        table.add_row("stimulus (SIMULATED sensors)", replay.sensor, f"{replay.stimulus.name}: {replay.description}")
+        table.add_row("replay matches host TFLM", verdict, windows)
+        runs = [(label, len(list(group))) for label, group in itertools.groupby(replay.top)]
+        table.add_row("top output per window", " ".join(f"{label}x{count}" for label, count in runs[:8]) +
+                      (" ..." if len(runs) > 8 else ""), "class x consecutive windows")
     console.print(table)
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.stage_seconds.items())
     console.print(f"project: {report.project_dir}   stages: {stages}", style="dim")

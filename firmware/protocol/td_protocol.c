@@ -129,6 +129,35 @@ void td_protocol_send_line(const char *text)
     line_end();
 }
 
+/* ---- replies of extra commands ---------------------------------------------------------------------------- */
+
+void td_reply_begin(const char *id, const char *kind) { line_begin(id, kind); }
+void td_reply_word(const char *word) { put_word(word); }
+
+void td_reply_u32(uint32_t value)
+{
+    td_writer_char(&g_tx, ' ');
+    td_writer_u32(&g_tx, value);
+}
+
+void td_reply_i32(int32_t value)
+{
+    td_writer_char(&g_tx, ' ');
+    td_writer_i32(&g_tx, value);
+}
+
+void td_reply_hex(const uint8_t *data, uint32_t len)
+{
+    td_writer_char(&g_tx, ' ');
+    put_hex_bytes(data, len);
+}
+
+void td_reply_key_u32(const char *key, uint32_t value) { put_key_u32(key, value); }
+void td_reply_key_i32(const char *key, int32_t value) { put_key_i32(key, value); }
+void td_reply_key_str(const char *key, const char *value) { put_key_str(key, value); }
+void td_reply_end(void) { line_end(); }
+void td_reply_error(const char *id, const char *code) { reply_error(id, code); }
+
 /* ---- parsing helpers ------------------------------------------------------------------------------------ */
 
 static int is_valid_id(const char *s, uint32_t len)
@@ -243,6 +272,20 @@ static void cmd_input(const char *id, char **args, uint32_t nargs)
     line_end();
 }
 
+uint8_t *td_protocol_input_target(uint32_t *bytes)
+{
+    uint8_t *input = engine_input(bytes);
+    if (input == 0) return 0;
+    return staging_used(*bytes) ? g_cfg->input_staging : input;
+}
+
+void td_protocol_input_loaded(void)
+{
+    uint32_t input_bytes;
+    (void)engine_input(&input_bytes);
+    g_input_filled = input_bytes;
+}
+
 static void refill_input(uint8_t *input, uint32_t input_bytes)
 {
     if (staging_used(input_bytes)) {
@@ -271,6 +314,11 @@ static uint32_t now_us(void)
 static int heartbeat_due(void)
 {
     return (uint32_t)(now_us() - g_last_line_us) >= TD_HEARTBEAT_US;
+}
+
+uint32_t td_reply_idle_us(void)
+{
+    return (uint32_t)(now_us() - g_last_line_us);
 }
 
 static void invoke_failed(const char *id, int status, uint32_t index, int warmup)
@@ -489,6 +537,8 @@ static void handle_command_line(char *line, uint32_t len)
         cmd_output(id, nargs);
     } else if (strcmp(verb, "ram") == 0) {
         cmd_ram(id, nargs);
+    } else if (g_cfg->extra_command != 0 && g_cfg->extra_command(id, verb, args, nargs)) {
+        return;
     } else {
         reply_error(id, "unknown");
     }

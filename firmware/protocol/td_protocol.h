@@ -41,6 +41,11 @@ typedef struct td_protocol_config {
     /* Optional handler for lines terminated by '%' (the MLPerf Tiny / EEMBC runner's commands); NULL: such a
      * line gets an error reply. The line excludes the '%'. */
     void (*percent_command)(const char *line, uint32_t len);
+    /* Optional handler for verbs the protocol itself does not know (e.g. td_sensors.c's sensor commands): returns
+     * 1 when it answered the command (with the td_reply_* functions below), 0 to get the `unknown` error. It sees
+     * checked commands only (a valid id, a matching CRC); at most 4 arguments, the fourth holding the rest of the
+     * line. */
+    int (*extra_command)(const char *id, const char *verb, char **args, uint32_t nargs);
 } td_protocol_config;
 
 /* Keep cfg (the struct and its strings must outlive the protocol). Call after td_engine_init(). */
@@ -57,6 +62,28 @@ void td_protocol_feed(const uint8_t *data, uint32_t len);
 /* Write one framed, checksummed line `@td - <text>` (text is sent as is: the caller keeps it to printable
  * ASCII without '*'), e.g. for a board's own diagnostics. */
 void td_protocol_send_line(const char *text);
+
+/* Replies for an extra_command handler: td_reply_begin(id, "ok" | "data" | "err"), then words and key=value pairs,
+ * then td_reply_end() (adds the CRC). Values of td_reply_key_str are escaped; words are sent as they are (keep them
+ * to printable ASCII without spaces or '*'). */
+void td_reply_begin(const char *id, const char *kind);
+void td_reply_word(const char *word);
+void td_reply_u32(uint32_t value);
+void td_reply_i32(int32_t value);
+void td_reply_hex(const uint8_t *data, uint32_t len);
+void td_reply_key_u32(const char *key, uint32_t value);
+void td_reply_key_i32(const char *key, int32_t value);
+void td_reply_key_str(const char *key, const char *value);
+void td_reply_end(void);
+/* One `err <code>` line. */
+void td_reply_error(const char *id, const char *code);
+/* Where a command that loads the input tensor itself (td_sensors.c's `sense`) writes it: the protocol's staging
+ * copy or the engine's input, *bytes long; NULL when the engine did not start. Call td_protocol_input_loaded()
+ * once the whole input is written: `run` then takes it as if it had come in `in` chunks. */
+uint8_t *td_protocol_input_target(uint32_t *bytes);
+void td_protocol_input_loaded(void);
+/* Microseconds since the last reply line (for a long command's heartbeat: send a line at least every second). */
+uint32_t td_reply_idle_us(void);
 
 #ifdef __cplusplus
 }

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     }
     static const td_protocol_config config = {
         "hostpc", "toy \"model\" *=% \xe2\x98\x83", "0123456789abcdef", "test-build", write_stdout,
-        micros_monotonic, g_staging, sizeof g_staging, 0,
+        micros_monotonic, g_staging, sizeof g_staging, 0, 0,
     };
     /* Boot noise, including a line that mimics the prefix but fails the checksum. */
     static const char noise[] = "\x00\xff boot: host device\r\n@td - ready proto=1*00000000\r\npartial banner ";

@@ -89,6 +89,9 @@ def flash(
     kernels: str = KERNELS_OPTION,
     report_path: Path = typer.Option(None, "--report", help="Also write the run as one self-contained HTML page "
                                      "(fit, memory plan, latency, outputs check, versions)."),
+    stimulus: Path = typer.Option(None, "--stimulus", help="Virtual board: replay this recording (.npz or .wav, "
+                                  "docs/stimulus.md) through the simulated sensors into the model, window by window, "
+                                  "and compare each output with host TFLM."),
 ) -> int:
     """Convert, check the fit, generate, build, start the board and measure it over serial."""
     from rich.console import Console
@@ -116,7 +119,7 @@ def flash(
         stages["convert"] = time.monotonic() - started
         report = flash_model(model, board, engine, out, force, port, samples, runs, warmup, progress, stages,
                              skip_fit_check, tflm_lib=tflm_lib, calibrate_arena=calibrate_arena,
-                             fast_kernels=fast_kernels)
+                             fast_kernels=fast_kernels, stimulus=stimulus)
         if report_path is not None:
             from tinydeploy.htmlreport import write_flash_report
 
@@ -128,7 +131,7 @@ def flash(
         render_flash(report, Console())
         if report_path is not None:
             Console().print(f"report written to {report_path}")
-    return EXIT_OK if report.run.outputs_match else EXIT_FAILED
+    return EXIT_OK if report.passed else EXIT_FAILED
 
 
 def generate(

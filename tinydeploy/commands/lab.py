@@ -21,6 +21,13 @@ def check(
     csv_path: Path = typer.Option(None, "--csv", help="Also write the results to this CSV file."),
     inject_kill: list[int] = typer.Option([], "--inject-kill", hidden=True,
                                           help="Testing the check: kill virtual board N's QEMU mid-run."),
+    kit_name: str = typer.Option(None, "--kit", "-k", help="Check whole kits of this profile (e.g. "
+                                 "nano33ble-sense): board revision, the model and every sensor, one column each."),
+    interactive: bool = typer.Option(False, "--interactive", help="With --kit: also check each board's button "
+                                     "(you are asked to press it, one board at a time)."),
+    inject_fault: list[str] = typer.Option([], "--inject-fault", hidden=True,
+                                           help="Testing the kit check: BOARD:PART makes that virtual kit's part "
+                                           "fail (imu, microphone, camera, button)."),
 ) -> int:
     """Find every supported board on USB (or start N virtual ones), flash a self-test, run it: one row per board."""
     from rich.console import Console
@@ -32,6 +39,10 @@ def check(
     from tinydeploy.lab.check import (ProgressLines, find_usb_boards, results_csv, results_json, run_lab_check,
                                       virtual_runners)
 
+    if kit_name is not None:
+        return _check_kits(kit_name, virtual, engine, board_name, runs, as_json, csv_path, interactive, inject_fault)
+    if interactive or inject_fault:
+        raise TinydeployError("--interactive and --inject-fault check a kit's parts", "add --kit NAME")
     unresolved = []
     if virtual:
         runners = virtual_runners(virtual, board_name or "virtual")
@@ -62,4 +73,80 @@ def check(
                           f"{r.free_ram_bytes:,}" if r.free_ram_bytes is not None else "-",
                           r.reason if not r.passed else "")
         Console(width=max(Console().width, 140)).print(table)
+    return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
+
+
+def _parse_faults(values: list[str]) -> dict[int, set[str]]:
+    from tinydeploy.errors import TinydeployError
+
+    faults: dict[int, set[str]] = {}
+    for value in values:
+        board, _, part = value.partition(":")
+        if not board.isdigit() or not part:
+            raise TinydeployError(f"--inject-fault {value!r} is not BOARD:PART", "write it like 3:imu")
+        faults.setdefault(int(board), set()).add(part)
+    return faults
+
+
+def _check_kits(kit_name: str, virtual: int, engine: str | None, board_name: str | None, runs: int, as_json: bool,
+                csv_path: Path | None, interactive: bool, inject_fault: list[str]) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from tinydeploy.boards import get_board
+    from tinydeploy.errors import TinydeployError
+    from tinydeploy.fsutil import atomic_write_text
+    from tinydeploy.kits import get_kit
+    from tinydeploy.lab.check import ProgressLines, find_usb_boards, virtual_runners
+    from tinydeploy.lab.kit import (PART_COLUMNS, KitCheckOptions, kit_results_csv, kit_results_json, run_kit_check,
+                                    virtual_kit_sources)
+
+    kit = get_kit(kit_name)
+    if board_name is not None and board_name not in (kit.board, kit.virtual_board):
+        raise TinydeployError(f"kit {kit.name} is built on {kit.board} (virtual: {kit.virtual_board}), not "
+                              f"{board_name}", "leave out --board, or pass the kit's board")
+    unresolved = []
+    if virtual:
+        runners = virtual_runners(virtual, kit.virtual_board)
+        for runner, source in zip(runners, virtual_kit_sources(virtual, _parse_faults(inject_fault))):
+            runner.attach_sensors(source)
+    else:
+        if inject_fault:
+            raise TinydeployError("--inject-fault breaks a simulated sensor", "add --virtual N")
+        runners, unresolved = find_usb_boards({kit.board: get_board(kit.board)})
+        if not runners and not unresolved:
+            raise TinydeployError(f"no {get_board(kit.board).title} found on USB",
+                                  "connect the kits, run `tinydeploy doctor`, or try "
+                                  f"`tinydeploy lab check --kit {kit.name} --virtual 8`", exit_code=EXIT_FAILED)
+    console = Console(stderr=True)
+    simulated = any(runner.caps.simulated_sensors for runner in runners)
+    console.print(f"checking {len(runners) + len(unresolved)} {kit.name} kit(s)"
+                  + (" [yellow](virtual kits: the sensors are simulated)[/]" if simulated else ""))
+    options = KitCheckOptions(runs=runs, interactive=interactive, engine=engine)
+    with ProgressLines([r.label for r in runners] + [p.port for p in unresolved], console) as lines:
+        results = run_kit_check(kit, runners, options, progress=lines.update, unresolved=unresolved)
+    if csv_path is not None:
+        atomic_write_text(csv_path, kit_results_csv(results))
+    if as_json:
+        print(json.dumps(kit_results_json(kit, results), indent=2))
+    else:
+        columns = [c for c in PART_COLUMNS if c != "button" or interactive]
+        title = f"lab check --kit {kit.name}: {sum(r.passed for r in results)} of {len(results)} passed"
+        table = Table(title=title, caption="sensors SIMULATED on the virtual board (generated data)" if simulated
+                      else None)
+        for column in ["board", "USB serial", *columns, "status"]:
+            table.add_column(column)
+        for r in results:
+            cells = []
+            for name in columns:
+                part = r.parts.get(name)
+                if part is None:
+                    cells.append("-")
+                elif part.passed:
+                    cells.append(f"[green]PASS[/] {part.short}".rstrip())
+                else:
+                    cells.append(f"[red]FAIL[/] {part.reason}")
+            table.add_row(r.port, r.serial_number or "-", *cells,
+                          f"[green]{r.status}[/]" if r.passed else f"[red]{r.status}[/]")
+        Console(width=max(Console().width, 160)).print(table)
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED

@@ -51,6 +51,17 @@ class GeneratedProject:
         return sha256_bytes(json.dumps(self.files, sort_keys=True).encode())
 
 
+@dataclass(frozen=True)
+class AppPart:
+    """Application files beside the engine's (e.g. a kit's sensor driver, tinydeploy.emit.kit): written as they are,
+    with the Arduino libraries they need on a real board, pinned (the virtual board has stand-ins for them)."""
+
+    title: str
+    files: dict[str, bytes]
+    lib_deps: list[str]
+    lib_ignore: list[str] = field(default_factory=list)  # libraries that must not be built in (by name)
+
+
 def default_project_dir(model: TfliteModel, board: Board, engine: str) -> Path:
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in model.name)[:40] or "model"
     return Path("build") / f"{safe}-{board.name}-{engine}"
@@ -81,9 +92,13 @@ def _model_info(model: TfliteModel, board: Board, engine: str) -> dict:
 
 
 def project_files(model: TfliteModel, board: Board, engine: str, engine_files: dict[str, bytes],
-                  engine_firmware: list[Path], library_ini: dict | None) -> dict[str, bytes]:
-    """Every file of the project: the engine's (from its plan), the common firmware, the sketch, platformio.ini."""
+                  engine_firmware: list[Path], library_ini: dict | None,
+                  app: AppPart | None = None) -> dict[str, bytes]:
+    """Every file of the project: the engine's (from its plan), the common firmware, the application's, the sketch,
+    platformio.ini."""
     files: dict[str, bytes] = dict(engine_files)
+    if app is not None:
+        files.update(app.files)
     files.update(_firmware_files(COMMON_FIRMWARE, engine_firmware))
     info = _model_info(model, board, engine)
     # The build id names the exact sources, so the device can prove which build it runs.
@@ -91,7 +106,7 @@ def project_files(model: TfliteModel, board: Board, engine: str, engine_files: d
     files["src/td_model_info.h"] = render("sketch/td_model_info.h.j2", **info).encode()
     files["src/main.cpp"] = render("sketch/main.cpp.j2", **info).encode()
     files["platformio.ini"] = render("platformio.ini.j2", board=board, boards=all_boards(), version=__version__,
-                                     firmware_dir=str(firmware_dir()), library=library_ini, **info).encode()
+                                     firmware_dir=str(firmware_dir()), library=library_ini, app=app, **info).encode()
     return files
 
 

@@ -197,6 +197,11 @@ class DeviceLink:
                                   exit_code=EXIT_FAILED)
         return replies
 
+    def exchange(self, verb: str, *args: object, timeout: float | None = None) -> list[Reply]:
+        """Send a command; its reply lines (data lines, then the final ok or err), device errors returned, not
+        raised (commands beyond the core ones, e.g. tinydeploy.link.sensors)."""
+        return self._exchange(verb, *args, timeout=timeout)
+
     def command(self, raw: str, timeout: float | None = None) -> list[str]:
         """Send a raw command (e.g. "run 3 1"; the link adds the id and checksum) and return the payloads of
         its reply lines, the final "ok ..." or "err ..." last. Device errors are returned, not raised."""

@@ -32,6 +32,7 @@ class RunnerCaps:
     needs_port: bool = False  # the board is on a serial port of this machine, found by USB id or --port
     counts_instructions: bool = False  # a latency converts exactly to executed instructions
     can_reset: bool = False  # start() runs the firmware from reset
+    simulated_sensors: bool = False  # the board's sensors are fed by the host (attach_sensors), a simulation
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,22 @@ class Runner:
 
     def stop(self) -> None:
         """Release the board (stop the emulator); safe to call more than once."""
+
+    def attach_sensors(self, source) -> None:
+        """Feed the board's sensors from `source` (a tinydeploy.sensors.SensorSource) from the next start() on.
+        Only runners with caps.simulated_sensors can: a real board's sensors are its own."""
+        raise TinydeployError(f"{self.label} ({self.board.name}) has real sensors; recorded sensor data can only be "
+                              "fed to an emulated board", "use --board virtual")
+
+    @property
+    def sensor_source(self):
+        """The tinydeploy.sensors.SensorSource attached, if any."""
+        return None
+
+    @property
+    def sensor_feed(self):
+        """The running tinydeploy.sensors.SensorFeed, if sensors are attached (what it served, its problems)."""
+        return None
 
     def check_alive(self) -> None:
         """Raise a TinydeployError saying why the board stopped, if it did (called after a failed exchange)."""

@@ -139,7 +139,7 @@ class QemuBoard:
     """
 
     def __init__(self, project_dir: Path | None = None, env_name: str = "virtual", *, elf_path: Path | None = None,
-                 board: Board | None = None, start_timeout: float = 15.0):
+                 board: Board | None = None, start_timeout: float = 15.0, cwd: Path | None = None):
         if elf_path is None:
             if project_dir is None:
                 raise ValueError("give a project directory or an ELF file")
@@ -147,6 +147,8 @@ class QemuBoard:
         self.elf_path = Path(elf_path).resolve()
         self.board = board
         self.start_timeout = start_timeout
+        # QEMU's working directory: where the board's semihosting file calls look, e.g. for a sensor feed's pipes
+        self.cwd = cwd
         self.port: int | None = None
         self._proc: subprocess.Popen | None = None
         self._stderr_tail: deque[str] = deque(maxlen=40)
@@ -192,7 +194,8 @@ class QemuBoard:
             raise TinydeployError(f"{command[0]} is not installed (the virtual board runs on QEMU)",
                                   "install it, e.g. on Debian/Ubuntu: apt-get install qemu-system-arm")
         self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_die_with_parent)
+                                      stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_die_with_parent,
+                                      cwd=self.cwd)
         _live_boards.add(self)
         self._reader = threading.Thread(target=self._read_stderr, name=f"qemu-stderr-{self._proc.pid}", daemon=True)
         self._reader.start()
@@ -304,13 +307,26 @@ class QemuRunner(Runner):
     """The virtual board: each runner is one QEMU instance; starting another firmware restarts QEMU with it."""
 
     name = "qemu"
-    caps = RunnerCaps(emulated=True, counts_instructions=True, can_reset=True)
+    caps = RunnerCaps(emulated=True, counts_instructions=True, can_reset=True, simulated_sensors=True)
 
     def __init__(self, board: Board, port: str | None = None, index: int = 0, serial_number: str = ""):
         super().__init__(board, port, index, serial_number or f"qemu-{index}")
         self.label = f"{board.name}{index}"
         self.qemu: QemuBoard | None = None
         self._elf_path: Path | None = None
+        self._sensor_source = None
+        self._feed = None
+
+    def attach_sensors(self, source) -> None:
+        self._sensor_source = source
+
+    @property
+    def sensor_source(self):
+        return self._sensor_source
+
+    @property
+    def sensor_feed(self):
+        return self._feed
 
     @classmethod
     def check_settings(cls, board: Board) -> None:
@@ -324,7 +340,13 @@ class QemuRunner(Runner):
             raise TinydeployError("no firmware to start on the virtual board", "upload one first")
         self.stop()
         progress("starting the virtual board (QEMU)")
-        self.qemu = QemuBoard(elf_path=self._elf_path, board=self.board).start()
+        if self._sensor_source is not None:
+            from tinydeploy.sensors.feed import SensorFeed
+
+            # the board finds the feed's pipes in QEMU's working directory (semihosting)
+            self._feed = SensorFeed(self._sensor_source)
+        self.qemu = QemuBoard(elf_path=self._elf_path, board=self.board,
+                              cwd=self._feed.directory if self._feed is not None else None).start()
         progress(f"QEMU pid {self.qemu.pid} serves {self.qemu.port_url}")
         self.url = self.qemu.port_url
         return self.url
@@ -333,6 +355,8 @@ class QemuRunner(Runner):
         if self.qemu is not None:
             self.qemu.stop()
             self.qemu = None
+        if self._feed is not None:
+            self._feed.stop()  # keeps its log and problem for the caller
 
     def check_alive(self) -> None:
         if self.qemu is not None:

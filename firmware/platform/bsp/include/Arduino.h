@@ -1,9 +1,11 @@
 /* The subset of the Arduino API that tinydeploy's generated sketches use, for the virtual board:
- * setup()/loop(), Serial, micros(), millis(), delay(). A sketch written against it builds unchanged
- * with a real Arduino core. */
+ * setup()/loop(), Serial, micros(), millis(), delay(), digital pins. A sketch written against it builds unchanged
+ * with a real Arduino core. The sensor libraries' stand-ins (Wire.h, PDM.h, Arduino_LSM9DS1.h,
+ * Arduino_BMI270_BMM150.h, Arduino_OV767X.h) sit beside it; see firmware/platform/README.md. */
 #ifndef TD_ARDUINO_H
 #define TD_ARDUINO_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +22,17 @@
 #define F(text) (text)
 #endif
 
+#define LOW 0
+#define HIGH 1
+#define INPUT 0
+#define OUTPUT 1
+#define INPUT_PULLUP 2
+#define INPUT_PULLDOWN 3
+#define LED_BUILTIN 13
+/* The TinyML shield's button is on D13 (beside the LED); on the virtual board its state comes from the sensor
+ * feed. */
+#define TD_VIRTUAL_BUTTON_PIN 13
+
 typedef uint8_t byte;
 typedef bool boolean;
 
@@ -31,6 +44,10 @@ uint32_t micros(void);
 uint32_t millis(void);
 void delay(uint32_t ms);
 void delayMicroseconds(uint32_t us);
+
+void pinMode(uint8_t pin, uint8_t mode);
+int digitalRead(uint8_t pin);
+void digitalWrite(uint8_t pin, uint8_t value);
 
 void setup(void);
 void loop(void);

@@ -30,6 +30,9 @@ void td_clock_init(void);
 uint32_t td_clock_micros(void);
 uint32_t td_clock_millis(void);
 void td_clock_delay_ms(uint32_t ms);
+/* A function the 1 ms SysTick interrupt calls after counting the millisecond (the virtual microphone's block
+ * clock); NULL removes it. */
+void td_clock_set_tick(void (*tick)(uint32_t millis));
 
 void td_memory_paint_stack(void);
 

@@ -15,12 +15,22 @@
 #define TICKS_PER_US (TD_SYSCLK_HZ / 1000000u)
 
 static volatile uint32_t elapsed_ms;
+static void (*volatile tick_hook)(uint32_t millis);
 
 void SysTick_Handler(void);
 
 void SysTick_Handler(void)
 {
     elapsed_ms = elapsed_ms + 1;
+    void (*tick)(uint32_t) = tick_hook;
+    if (tick != 0) {
+        tick(elapsed_ms);
+    }
+}
+
+void td_clock_set_tick(void (*tick)(uint32_t millis))
+{
+    tick_hook = tick;
 }
 
 void td_clock_init(void)
@@ -62,11 +72,19 @@ uint32_t td_clock_millis(void)
     return ms;
 }
 
+/* Sleeps (WFI) through whole milliseconds and busy-waits only the last one: delay() then costs the host no CPU,
+ * as on mbed where it sleeps the thread, and QEMU's virtual clock follows the host's while the CPU sleeps, so a
+ * sketch waiting for a sensor in delay() waits about as long in real time. The result stays exact to the tick. */
 void td_clock_delay_ms(uint32_t ms)
 {
-    for (uint32_t i = 0; i < ms; i++) {
-        uint32_t start = td_clock_micros();
-        while ((uint32_t)(td_clock_micros() - start) < 1000u) {
-        }
+    for (; ms > 1000000u; ms -= 1000000u) { /* microseconds of longer delays would overflow */
+        td_clock_delay_ms(1000000u);
+    }
+    uint32_t start = td_clock_micros();
+    uint32_t total = ms * 1000u;
+    while ((uint32_t)(td_clock_micros() - start) + 1000u < total) {
+        __asm volatile("wfi" ::: "memory");
+    }
+    while ((uint32_t)(td_clock_micros() - start) < total) {
     }
 }

@@ -1,5 +1,6 @@
 """Framework script `arduino` of the virtual board: compiles the board-support layer (startup, UART,
-clock, syscalls, Arduino API subset) into the program and links it with the board's memory map."""
+clock, syscalls, Arduino API subset) into the program, the sensor stand-ins into a library, and links them with
+the board's memory map."""
 
 import os
 
@@ -29,3 +30,7 @@ env.Append(LINKFLAGS=[
 ])
 
 env.BuildSources(os.path.join("$BUILD_DIR", "FrameworkTinydeployBSP"), os.path.join(bsp_dir, "src"))
+# The sensor libraries' stand-ins (Wire, PDM, the IMUs, the camera, digital pins) as an archive: the linker takes a
+# member only when the sketch uses it, so a firmware without sensors carries none of their RAM.
+env.Prepend(LIBS=[env.BuildLibrary(os.path.join("$BUILD_DIR", "FrameworkTinydeploySensors"),
+                                   os.path.join(bsp_dir, "sensors"))])
