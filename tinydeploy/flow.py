@@ -89,14 +89,17 @@ def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress
 # ---- analyze ---------------------------------------------------------------------------------------------------
 
 
-def analyze(model: TfliteModel, board: Board, engine: str | Engine, use_cache: bool = True):
-    """analyze's report of the model on the board with the engine (tinydeploy.analysis.analyze.Analysis); it says
-    what blocks the native engine whichever engine is analysed."""
+def analyze(model: TfliteModel, board: Board, engine: str | Engine | None = None, use_cache: bool = True,
+            options: EngineOptions = EngineOptions()):
+    """analyze's report of the model on the board with the engine (default: the board's, as flash) and the build
+    options flash would use (tinydeploy.analysis.analyze.Analysis); it says what blocks the native engine whichever
+    engine is analysed."""
     from tinydeploy.analysis.analyze import analyze_model
     from tinydeploy.engines.support import engines_support
 
     return analyze_model(model, board, _engine(engine, board), use_cache=use_cache,
-                         native_blockers=get_engine("native").blockers(model), support=engines_support(model))
+                         native_blockers=get_engine("native").blockers(model), support=engines_support(model),
+                         options=options)
 
 
 # ---- plan, check the fit, write ------------------------------------------------------------------------------
@@ -113,9 +116,10 @@ def check_fit(engine: Engine, plan: EnginePlan) -> None:
     problems = [f"{b.name} needs {b.used:,} B of {b.available:,} B (over by {b.overshoot:,} B)"
                 for b in engine.plan_budgets(plan) if not b.fits]
     if problems:
+        ways = "".join(f"{tip}; " for tip in engine.fit_suggestions(plan))
         raise TinydeployError(f"{plan.model.name} does not fit {plan.board.name}: {'; '.join(problems)}",
-                              "see tinydeploy analyze for what would help, or pass --skip-fit-check to let the "
-                              "linker decide", exit_code=1)
+                              f"{ways}see tinydeploy analyze for what would help, or pass --skip-fit-check to let "
+                              "the linker decide", exit_code=1)
 
 
 def write_plan(engine: Engine, plan: EnginePlan, directory: Path, force: bool,

@@ -34,6 +34,8 @@ class NativePlan:
     steps: list["PlanStep"] = field(default_factory=list)  # per op: what runs and where its output lives
     pruning: object | None = None  # tinydeploy.engine.prune.Pruning: channels the fast build does not compute
     model_source: Path | None = None  # where emit_native_sources wrote `source`
+    kernel_stack_bytes: int = 0  # the deepest kernel call's stack, its scratch taken on the stack included
+    kernel_choice: dict | None = None  # the fit-aware choice when the fast kernels do not fit (engines/native.py)
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,8 @@ def _streaming_overlaps(model: TfliteModel, lowered: LoweredModel, views: dict[i
     return overlaps
 
 
-def plan_native(model: TfliteModel, fast_kernels: bool = True) -> tuple[LoweredModel, MemoryPlan]:
+def plan_native(model: TfliteModel, fast_kernels: bool = True,
+                reference_ops: frozenset[int] = frozenset()) -> tuple[LoweredModel, MemoryPlan]:
     """Lower and plan. Elementwise kernels compute in place and window kernels stream their output over the input
     they consume, wherever that makes the buffer smaller (several combinations are planned, the smallest wins).
     Fast kernels' optional scratch then goes where the plan is free at their op, never growing the buffer: the
@@ -234,11 +237,11 @@ def plan_native(model: TfliteModel, fast_kernels: bool = True) -> tuple[LoweredM
         from tinydeploy.engine.prune import prune_channels
 
         model, pruning = prune_channels(model)
-    lowered, best = _plan_lowered(model, lower_model(model, fast_kernels, checked=True))
+    lowered, best = _plan_lowered(model, lower_model(model, fast_kernels, checked=True, reference_ops=reference_ops))
     requests = {op.op_index: op.scratch_request for op in lowered.ops if op.scratch_request}
     if requests:
         limits = {op: max((size for _, size in free_ranges(best, op)), default=0) for op in requests}
-        relowered = lower_model(model, fast_kernels, limits, checked=True)
+        relowered = lower_model(model, fast_kernels, limits, checked=True, reference_ops=reference_ops)
         if [(op.view_of, op.in_place_of, op.streams_over, op.scratch_bytes) for op in relowered.ops] != \
                 [(op.view_of, op.in_place_of, op.streams_over, op.scratch_bytes) for op in lowered.ops]:
             raise AssertionError("lowering with scratch limits changed the memory behaviour of an op")
@@ -293,15 +296,26 @@ def _plan_lowered(model: TfliteModel, lowered: LoweredModel) -> tuple[LoweredMod
     return lowered, best
 
 
-def native_plan(model: TfliteModel, fast_kernels: bool = True) -> NativePlan:
+def native_plan(model: TfliteModel, fast_kernels: bool = True,
+                reference_ops: frozenset[int] = frozenset()) -> NativePlan:
     """The complete plan, its C source rendered (fast_kernels=False: reference kernels only, the oracle the fast
-    ones are tested against). Writes nothing; raises TinydeployError when the model has an op the engine lacks."""
-    lowered, plan = plan_native(model, fast_kernels)
+    ones are tested against; reference_ops: ops that get their reference kernel in a fast build). Writes nothing;
+    raises TinydeployError when the model has an op the engine lacks."""
+    lowered, plan = plan_native(model, fast_kernels, reference_ops)
     model = lowered.model  # pruned (fast kernels): the tensors as the kernels see them
     return NativePlan(render_model_source(model, lowered, plan), plan.activation_bytes, plan.peak_op,
                       plan.lower_bound_bytes, lowered.constants.flash_bytes, plan.offsets, plan.scratch,
                       kernel_files(lowered.kernels), [op.op for op in model.operators], _steps(model, lowered, plan),
-                      pruning=lowered.pruning)
+                      pruning=lowered.pruning, kernel_stack_bytes=_kernel_stack_bytes(lowered, plan))
+
+
+def _kernel_stack_bytes(lowered: LoweredModel, plan: MemoryPlan) -> int:
+    """The most stack one kernel call takes: its frames (measured, tinydeploy.engine.kernel_costs) plus the
+    optional scratch the plan had no room for, which the kernel then takes on its stack."""
+    from tinydeploy.engine.kernel_costs import kernel_stack_bytes
+
+    return max((kernel_stack_bytes(op.kernel, op.scratch_request if op.op_index not in plan.scratch else 0)
+                for op in lowered.ops if op.function and op.kernel), default=0)
 
 
 def emit_native_sources(model: TfliteModel, out_dir: Path, fast_kernels: bool = True) -> NativePlan:

@@ -383,9 +383,10 @@ def refuse_unsupported(model: TfliteModel) -> None:
 
 
 def lower_model(model: TfliteModel, fast_kernels: bool = True, scratch_limits: dict[int, int] | None = None,
-                checked: bool = False) -> LoweredModel:
+                checked: bool = False, reference_ops: frozenset[int] = frozenset()) -> LoweredModel:
     """scratch_limits: op index -> bytes of optional scratch free for it in the plan (default: none); checked: the
-    caller has run refuse_unsupported on this model (or one that differs only in constants and channel counts)."""
+    caller has run refuse_unsupported on this model (or one that differs only in constants and channel counts);
+    reference_ops: ops that get their reference kernel although fast_kernels (the fit-aware choice)."""
     if not checked:
         refuse_unsupported(model)
     constants = Constants()
@@ -393,7 +394,8 @@ def lower_model(model: TfliteModel, fast_kernels: bool = True, scratch_limits: d
     kernels: list[str] = []
     for op in model.operators:
         limit = (scratch_limits or {}).get(op.index)
-        lowered = _LOWERINGS[op.op].function(LoweringContext(model, op, constants, fast_kernels, limit))
+        fast = fast_kernels and op.index not in reference_ops
+        lowered = _LOWERINGS[op.op].function(LoweringContext(model, op, constants, fast, limit))
         ops.append(lowered)
         if lowered.kernel and lowered.kernel not in kernels:
             kernels.append(lowered.kernel)
