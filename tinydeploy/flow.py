@@ -91,14 +91,18 @@ def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress
 
 def analyze(model: TfliteModel, board: Board, engine: str | Engine | None = None, use_cache: bool = True,
             options: EngineOptions = EngineOptions()):
-    """analyze's report of the model on the board with the engine (default: the board's, as flash) and the build
+    """analyze's report of the model on the board with the engine (default: the board's, as flash; TFLM's figures
+    for a model the board's engine does not run) and the build
     options flash would use (tinydeploy.analysis.analyze.Analysis); it says what blocks the native engine whichever
     engine is analysed."""
     from tinydeploy.analysis.analyze import analyze_model
     from tinydeploy.engines.support import engines_support
 
+    support = engines_support(model)
+    if engine is None and not support[board.default_engine].runs:
+        engine = "tflm"  # flash would refuse the model: TFLM's figures still say what it needs (and why not)
     return analyze_model(model, board, _engine(engine, board), use_cache=use_cache,
-                         native_blockers=get_engine("native").blockers(model), support=engines_support(model),
+                         native_blockers=get_engine("native").blockers(model), support=support,
                          options=options)
 
 

@@ -16,7 +16,8 @@ def analyze(
     no_cache: bool = typer.Option(False, "--no-cache", help="Measure the TFLM arena again."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --plot or --report file."),
     engine: str = typer.Option(None, "--engine", "-e", help="tflm (TFLite Micro's arena) or native (tinydeploy's "
-                               "compiled engine and its memory plan); default: the board's, as flash."),
+                               "compiled engine and its memory plan); default: the board's, as flash (TFLM for a model it "
+                               "does not run)."),
     kernels: str = typer.Option("fast", "--kernels", help="Native engine: 'fast' (DSP kernels where they fit, "
                                 "chosen per layer, as flash) or 'reference'."),
     report_path: Path = typer.Option(None, "--report", help="Also write the analysis as one self-contained HTML "
@@ -31,9 +32,9 @@ def analyze(
     from tinydeploy.fsutil import check_output_path
     from tinydeploy.model.tflite import load_tflite
 
-    board, engine = _resolve(board_name, engine)
-    options = EngineOptions(fast_kernels=_check_kernels(kernels, engine))
-    chosen = get_engine(engine)
+    board, resolved = _resolve(board_name, engine)
+    options = EngineOptions(fast_kernels=_check_kernels(kernels, resolved))
+    chosen = get_engine(engine) if engine is not None else None  # None: the board's, as flash
     is_saved_model = (model_path / "saved_model.pb").is_file()
     if is_saved_model or (model_path.is_file() and model_path.suffix.lower() in (".keras", ".h5", ".hdf5", ".onnx",
                                                                                    ".pt2")):
