@@ -1,42 +1,34 @@
-"""Emulated instructions per inference and per MAC of the native engine on the virtual board: reference kernels
-against the fast (Cortex-M4 DSP) kernels, next to the published X-CUBE-AI 7.3 cycle counts.
+"""Emulated instructions per inference on the virtual board, side by side: the native engine with its fast
+(Cortex-M4 DSP) kernels, with its reference kernels, and TFLM with CMSIS-NN (when a local copy of the Arduino TFLM
+library is given), next to the best published Cortex-M4 results; with each build's flash and RAM.
 
-    .venv/bin/python bench/speed.py [MODEL.tflite ...]
+    .venv/bin/python bench/speed.py [MODEL.tflite ...] [--tflm-lib PATH]
 
-QEMU runs the virtual board with -icount: every instruction takes the same virtual time, so instructions =
-latency_us * 1000 / ns per instruction (`flash --json` reports it as `instructions`). That count is an
-ESTIMATE of real Cortex-M4 cycles (one instruction per cycle; real cores stall on loads, branches, multi-cycle
-LDM and flash wait states). Prints numbers and whether the goal is met, never fails.
+Without models: the four MLPerf Tiny models in ../shared. The TFLM column needs --tflm-lib PATH or
+$TINYDEPLOY_TFLM_LIB (the library compiles once into a project kept under tinydeploy's home: minutes the first
+time). QEMU runs the virtual board with -icount: every instruction takes the same virtual time, so
+instructions = latency_us * 1000 / ns per instruction (`flash --json` reports it as `instructions`). That count is
+an ESTIMATE of real Cortex-M4 cycles (one instruction per cycle; real cores stall on loads, branches, multi-cycle
+LDM and flash wait states), which is why the goal leaves a quarter of headroom. Prints numbers and whether each
+goal is met; never fails.
 """
 
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-SHARED = REPO.parent / "shared" / "models" / "mlperf-tiny"
-# ST X-CUBE-AI 7.3 on a 120 MHz Cortex-M4 (MLPerf Tiny v1.0 results, ../shared/notes/FACTS.md), in cycles.
-XCUBE_MS = {"kws_ref_model": 75.1, "vww_96_int8": 230.5, "pretrainedResnet_quant": 226.9, "ad01_int8": 7.6}
-XCUBE_HZ = 120_000_000
-PER_MAC_GOAL = 2.0  # at most, on KWS, VWW and IC
-PER_MAC_GOAL_MODELS = {"kws_ref_model", "vww_96_int8", "pretrainedResnet_quant"}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mlperf import (CYCLES_FACTOR, PER_MAC_GOAL, PER_MAC_MODELS, Run, bench_home, best_published,  # noqa: E402
+                    key_of, measure_engines, model_paths, tflm_lib_argument, without_options)
 
 
-def measure(path: Path, workdir: Path, fast: bool) -> dict:
-    from tinydeploy.boards import get_board
-    from tinydeploy.flow import flash_model
-    from tinydeploy.model.tflite import load_tflite
-
-    model = load_tflite(path)
-    out = workdir / f"{path.stem}-{'fast' if fast else 'reference'}"
-    report = flash_model(model, get_board("virtual"), "native", out, True, None, 2, 3, 1, lambda message: None,
-                         fast_kernels=fast)
-    data = report.to_json()
-    return {"instructions": data["instructions"], "match": data["outputs_match"], "flash": data["flash_bytes"],
-            "activation": data["activation_bytes"], "stack": data["stack_bytes"]}
+def _cell(run, field: str, per: int | None = None) -> str:
+    if not isinstance(run, Run):
+        return "-"
+    value = getattr(run, field)
+    return f"{value:,}" + (f" ({value / per:.2f})" if per else "")
 
 
 def main(argv: list[str]) -> None:
@@ -46,38 +38,56 @@ def main(argv: list[str]) -> None:
     from tinydeploy.analysis.compute import op_costs, total_macs
     from tinydeploy.model.tflite import load_tflite
 
-    paths = [Path(p) for p in argv] or [SHARED / f"{name}.tflite" for name in XCUBE_MS
-                                          if (SHARED / f"{name}.tflite").exists()]
-    work = Path(tempfile.mkdtemp(prefix="tinydeploy-speed-"))
-    table = Table(title="native engine on the virtual board: emulated instructions per inference (~ cycles)")
-    for column in ("model", "MACs", "reference", "/MAC", "fast", "/MAC", "speed-up", "X-CUBE-AI 7.3 cycles",
-                   "fast/X-CUBE", "outputs = TFLM", "RAM ref/fast", "flash ref/fast", "stack ref/fast"):
+    tflm_lib = tflm_lib_argument(argv)
+    paths = model_paths(without_options(argv))
+    work = bench_home()
+    engines = ["native fast", "native reference", "TFLM + CMSIS-NN"]
+    table = Table(title="instructions per inference on the virtual board (emulated; per MAC in brackets), "
+                        "firmware flash and RAM")
+    for column in ("model", "MACs", *(f"{e}\ninstructions" for e in engines), "best published M4\n(cycles)",
+                   "goal: 0.75 x\nbest", "outputs\n= TFLM", *(f"{e}\nflash / RAM" for e in engines)):
         table.add_column(column, justify="left" if column == "model" else "right")
-    verdicts = []
+    verdicts, notes = [], []
     for path in paths:
+        key = key_of(path)
         macs = total_macs(op_costs(load_tflite(path)))
-        ref, fast = measure(path, work, False), measure(path, work, True)
-        xcube = round(XCUBE_MS[path.stem] * 1e-3 * XCUBE_HZ) if path.stem in XCUBE_MS else None
-        per_mac = fast["instructions"] / macs if macs else float("nan")
-        table.add_row(path.stem, f"{macs:,}", f"{ref['instructions']:,}", f"{ref['instructions'] / macs:.2f}",
-                      f"{fast['instructions']:,}", f"{per_mac:.2f}",
-                      f"{ref['instructions'] / fast['instructions']:.1f}x",
-                      f"{xcube:,}" if xcube else "-", f"{fast['instructions'] / xcube:.2f}" if xcube else "-",
-                      "yes" if ref["match"] and fast["match"] else "NO",
-                      f"{ref['activation']:,}/{fast['activation']:,}", f"{ref['flash']:,}/{fast['flash']:,}",
-                      f"{ref['stack']:,}/{fast['stack']:,}")
-        goals = []
-        if path.stem in PER_MAC_GOAL_MODELS:
-            goals.append(f"{per_mac:.2f} instructions/MAC " + ("<= 2: met" if per_mac <= PER_MAC_GOAL else
-                                                                f"> 2: missed by {per_mac - PER_MAC_GOAL:.2f}"))
-        if xcube:
-            delta = fast["instructions"] / xcube - 1
-            goals.append(f"{abs(delta):.0%} " + ("below X-CUBE-AI: met" if delta < 0 else "above X-CUBE-AI: missed"))
-        verdicts.append(f"{path.stem}: " + "; ".join(goals))
-    Console(width=200).print(table)
-    print("\n".join(verdicts))
+        runs = measure_engines(path, work, tflm_lib)
+        for engine, run in runs.items():
+            if not isinstance(run, Run):
+                notes.append(f"{path.stem}, {engine}: {run}")
+        fast = runs.get("native fast")
+        published = best_published(key) if key else None
+        budget = round(published[1] * CYCLES_FACTOR) if published else None
+        row = [path.stem, f"{macs:,}"]
+        row += [_cell(runs.get(e), "instructions", macs) for e in engines]
+        row += [f"{published[1]:,}\n{published[0]}" if published else "-", f"{budget:,}" if budget else "-"]
+        row.append(" / ".join("yes" if r.outputs_match else "NO" for r in runs.values() if isinstance(r, Run)))
+        row += [f"{r.flash_bytes:,} / {r.ram_bytes:,}" if isinstance(r := runs.get(e), Run) else "-" for e in engines]
+        table.add_row(*row)
+        if isinstance(fast, Run):
+            goals = []
+            per_mac = fast.instructions / macs if macs else float("nan")
+            if key in PER_MAC_MODELS:
+                goals.append(f"{per_mac:.2f} instructions/MAC " + (
+                    f"<= {PER_MAC_GOAL}: met" if per_mac <= PER_MAC_GOAL else
+                    f"> {PER_MAC_GOAL}: missed by {per_mac - PER_MAC_GOAL:.2f}"))
+            if budget:
+                ratio = fast.instructions / published[1]
+                goals.append(f"{ratio:.2f} x {published[0]}'s cycles " + (
+                    f"<= {CYCLES_FACTOR}: met" if fast.instructions <= budget else
+                    f"> {CYCLES_FACTOR}: missed by {fast.instructions - budget:,} instructions"))
+            tflm = runs.get("TFLM + CMSIS-NN")
+            if isinstance(tflm, Run):
+                goals.append(f"{tflm.instructions / fast.instructions:.1f}x fewer instructions than TFLM + CMSIS-NN")
+            verdicts.append(f"{path.stem}: " + "; ".join(goals))
+    Console(width=220).print(table)
+    print("\n".join(verdicts + notes))
+    if not tflm_lib:
+        print("TFLM + CMSIS-NN not measured: give --tflm-lib PATH (or set $TINYDEPLOY_TFLM_LIB) to a local copy of "
+              "the Arduino TFLM library.")
     print("Instructions are emulated (QEMU -icount: one instruction per time step); they estimate Cortex-M4 cycles "
-          "at one instruction per cycle, not measured cycles.")
+          "at one instruction per cycle, not measured cycles. Published figures: MLPerf Tiny v1.1/v1.2 closed "
+          "division on a 120 MHz STM32L4R5 (real silicon).")
 
 
 if __name__ == "__main__":

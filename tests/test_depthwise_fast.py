@@ -115,8 +115,9 @@ def test_fast_depthwise_matches_tflm_and_the_reference(case, tmp_path):
 
 
 @pytest.mark.slow
-def test_sums_too_wide_for_the_fast_arithmetic_fall_back_to_the_reference(tmp_path):
-    """A bias near 2^31 could overflow the fast kernel's scaled sums: the generator must pick the reference."""
+def test_sums_too_wide_for_the_folded_arithmetic_use_the_exact_requantization(tmp_path):
+    """A bias near 2^31 could overflow the folded requantization's shifted sums: the generator must keep the
+    reference's requantization (in C) and the outputs must still equal the reference kernel's."""
     pytest.importorskip("tensorflow")
     from tflite_edit import edit_tflite
 
@@ -130,10 +131,13 @@ def test_sums_too_wide_for_the_fast_arithmetic_fall_back_to_the_reference(tmp_pa
         values[0] = (1 << 31) - 100
         buffer.data = list(values.tobytes())
 
-    edited = edit_tflite(data, huge_bias)
-    engine = HostEngine.build(parse_tflite(edited), tmp_path, fast_kernels=True)
-    assert engine.plan.steps[0].kernel == "depthwise_conv_2d"
-    assert engine.plan.steps[0].variant.startswith("reference")
+    edited = parse_tflite(edit_tflite(data, huge_bias))
+    engine = HostEngine.build(edited, tmp_path / "fast", fast_kernels=True)
+    assert engine.plan.steps[0].kernel == "depthwise_conv_2d_fast"
+    assert "exact requantization" in engine.plan.steps[0].variant
+    reference = HostEngine.build(edited, tmp_path / "reference", fast_kernels=False)
+    for value in random_int8_inputs(edited.tensors[edited.inputs[0]].shape, 4, 3):
+        assert engine.run(value.tobytes()) == reference.run(value.tobytes())
 
 
 @pytest.mark.parametrize("optimization", ["-O2", "-Os"])
@@ -147,28 +151,41 @@ def test_fast_kernel_compiles_for_cortex_m4_without_warnings(optimization, tmp_p
     assert result.returncode == 0 and not result.stderr, result.stderr
     disassembly = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "depthwise_conv_2d_fast.o")],
                                  capture_output=True, text=True).stdout
-    for instruction in ("sxtab16", "smlabb", "smlatt", "smmulr", "ssat"):  # the DSP path, not the portable C
+    for instruction in ("sxtb16", "smlabb", "smlatt", "smmlar", "ssat", "ldrd"):  # the DSP paths, not portable C
         assert instruction in disassembly, instruction
 
 
 @pytest.mark.slow
 @pytest.mark.virtual
 def test_fast_depthwise_layers_run_exactly_on_the_virtual_board(tmp_path):
-    """Two stacked layers reach every path with the DSP instructions: 3x3 table (clamped: relu6), single
-    channels (6 = 4 + 2) and the clipped loop nest (2x2 filter)."""
+    """Three stacked layers reach every path with the DSP instructions: 3x3 with int8 weights widened per tap (126
+    channels: the prescaled weights would not fit the stack), 3x3 with the exact requantization (an output zero
+    point that makes ReLU clamp inside int8) and the last 2 channels one at a time, and a 2x2 window (C)."""
     pytest.importorskip("tensorflow")
     import tensorflow as tf
 
+    from tflite_edit import edit_tflite
     from tinydeploy.boards import get_board
+    from tinydeploy.engine import emit_native_sources
     from tinydeploy.flow import flash_model
 
     tf.keras.utils.set_random_seed(21)
-    inputs = tf.keras.Input(shape=(9, 7, 6), batch_size=1)
-    hidden = tf.keras.layers.DepthwiseConv2D(3, padding="same", activation=tf.nn.relu6,
-                                             bias_initializer="random_normal")(inputs)
-    outputs = tf.keras.layers.DepthwiseConv2D(2, strides=2, padding="same", bias_initializer="random_normal")(hidden)
-    model = parse_tflite(convert_int8(tf.keras.Model(inputs, outputs), (9, 7, 6), 21))
-    assert model.op_names == ["DEPTHWISE_CONV_2D", "DEPTHWISE_CONV_2D"]
+    inputs = tf.keras.Input(shape=(6, 5, 126), batch_size=1)
+    x = tf.keras.layers.DepthwiseConv2D(3, padding="same", activation="relu", bias_initializer="random_normal")(inputs)
+    x = tf.keras.layers.DepthwiseConv2D(3, padding="same", activation="relu", bias_initializer="random_normal")(x)
+    outputs = tf.keras.layers.DepthwiseConv2D(2, strides=2, padding="same", bias_initializer="random_normal")(x)
+    data = convert_int8(tf.keras.Model(inputs, outputs), (6, 5, 126), 21)
+    second = parse_tflite(data).operators[1].outputs[0]
+
+    def clamp_inside(flat):
+        flat.subgraphs[0].tensors[second].quantization.zeroPoint = [-100]
+
+    model = parse_tflite(edit_tflite(data, clamp_inside))
+    assert model.op_names == ["DEPTHWISE_CONV_2D"] * 3
+    variants = [step.variant for step in emit_native_sources(model, tmp_path / "plan").steps]
+    assert variants == ["dsp 3x3 4 channels per word, last 2 one at a time",
+                        "dsp 3x3 4 channels per word, last 2 one at a time, exact requantization in C",
+                        "dsp 2x2 4 channels per word, last 2 one at a time"], variants
     report = flash_model(model, get_board("virtual"), "native", tmp_path / "project", True, None, 5, 2, 0,
                          lambda message: None).to_json()
     assert report["outputs_match"] and report["golden_samples"] == 5, report["mismatched_samples"]

@@ -125,7 +125,7 @@ def test_describe_plan_lists_every_op_with_its_memory(tmp_path):
     for row, op in zip(rows, model.operators):
         assert row["output_bytes"] == model.tensors[op.outputs[0]].nbytes
         assert 0 <= row["output_offset"] <= plan.activation_bytes - row["output_bytes"]
-    assert {row["kernel"] for row in rows} >= {"conv_2d_fast", "elementwise", "softmax", "(view)"}
+    assert {row["kernel"] for row in rows} >= {"conv_2d_fast", "elementwise_fast", "softmax", "(view)"}
     assert all(row["variant"].startswith("dsp") for row in rows if row["op"] == "CONV_2D")
     # ResNet-8 fits below its liveness bound only because convolutions stream over the inputs they consume.
     assert any(row["placement"] == "overlaps input" for row in rows)

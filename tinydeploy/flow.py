@@ -89,14 +89,21 @@ def load_model_for_flash(model_path: Path, calib: str | None, progress: Progress
 # ---- analyze ---------------------------------------------------------------------------------------------------
 
 
-def analyze(model: TfliteModel, board: Board, engine: str | Engine, use_cache: bool = True):
-    """analyze's report of the model on the board with the engine (tinydeploy.analysis.analyze.Analysis); it says
-    what blocks the native engine whichever engine is analysed."""
+def analyze(model: TfliteModel, board: Board, engine: str | Engine | None = None, use_cache: bool = True,
+            options: EngineOptions = EngineOptions()):
+    """analyze's report of the model on the board with the engine (default: the board's, as flash; TFLM's figures
+    for a model the board's engine does not run) and the build
+    options flash would use (tinydeploy.analysis.analyze.Analysis); it says what blocks the native engine whichever
+    engine is analysed."""
     from tinydeploy.analysis.analyze import analyze_model
     from tinydeploy.engines.support import engines_support
 
+    support = engines_support(model)
+    if engine is None and not support[board.default_engine].runs:
+        engine = "tflm"  # flash would refuse the model: TFLM's figures still say what it needs (and why not)
     return analyze_model(model, board, _engine(engine, board), use_cache=use_cache,
-                         native_blockers=get_engine("native").blockers(model), support=engines_support(model))
+                         native_blockers=get_engine("native").blockers(model), support=support,
+                         options=options)
 
 
 # ---- plan, check the fit, write ------------------------------------------------------------------------------
@@ -113,9 +120,10 @@ def check_fit(engine: Engine, plan: EnginePlan) -> None:
     problems = [f"{b.name} needs {b.used:,} B of {b.available:,} B (over by {b.overshoot:,} B)"
                 for b in engine.plan_budgets(plan) if not b.fits]
     if problems:
+        ways = "".join(f"{tip}; " for tip in engine.fit_suggestions(plan))
         raise TinydeployError(f"{plan.model.name} does not fit {plan.board.name}: {'; '.join(problems)}",
-                              "see tinydeploy analyze for what would help, or pass --skip-fit-check to let the "
-                              "linker decide", exit_code=1)
+                              f"{ways}see tinydeploy analyze for what would help, or pass --skip-fit-check to let "
+                              "the linker decide", exit_code=1)
 
 
 def write_plan(engine: Engine, plan: EnginePlan, directory: Path, force: bool,
@@ -799,6 +807,16 @@ def _measure_on_virtual_board(progress: Progress | None):
     return measure
 
 
+def tflm_arena_workspace(tflm_lib: str | Path | None = None) -> Path:
+    """Where arenas are measured for a library version (its `project` folder is a TFLM project a benchmark may
+    build other models in, so the library compiles once for both)."""
+    from tinydeploy.paths import data_home
+    from tinydeploy.tflm.library import resolve_tflm_library
+
+    version = resolve_tflm_library(tflm_lib).version
+    return data_home() / "tflm-arena" / "".join(c if c.isalnum() or c in ".-" else "_" for c in version)
+
+
 def measure_on_virtual_board(engine: Engine, model: TfliteModel, options: EngineOptions,
                              progress: Progress | None = None) -> int:
     import sys
@@ -806,9 +824,7 @@ def measure_on_virtual_board(engine: Engine, model: TfliteModel, options: Engine
     from tinydeploy.boards import get_board
     from tinydeploy.fsutil import write_error
     from tinydeploy.locking import file_lock
-    from tinydeploy.paths import data_home
     from tinydeploy.tflm.arena import VIRTUAL_BOARD
-    from tinydeploy.tflm.library import resolve_tflm_library
 
     def say(message: str) -> None:
         if progress is not None:
@@ -816,8 +832,7 @@ def measure_on_virtual_board(engine: Engine, model: TfliteModel, options: Engine
         elif not message.startswith("build: "):
             print(f"tinydeploy: {message}", file=sys.stderr, flush=True)
 
-    library = resolve_tflm_library(options.tflm_lib)
-    workspace = data_home() / "tflm-arena" / "".join(c if c.isalnum() or c in ".-" else "_" for c in library.version)
+    workspace = tflm_arena_workspace(options.tflm_lib)
     say("measuring the TFLM arena on the virtual board (the first time compiles the library: minutes)")
     with file_lock(workspace.parent / f"{workspace.name}.lock", f"the TFLM measurement workspace {workspace}"):
         try:

@@ -29,7 +29,9 @@ def tflm_outputs(model: TfliteModel, inputs: list[bytes], arena_bytes: int | Non
     from tflite_micro import runtime
 
     tensor = model.tensors[model.inputs[0]]
-    arena = arena_bytes or max(64 * 1024, 4 * model.size_bytes)
+    # every non-constant tensor at once bounds any arena plan: large activations with few weights need it
+    activations = sum(t.nbytes for t in model.tensors if not t.is_constant)
+    arena = arena_bytes or max(64 * 1024, 4 * model.size_bytes, activations + 64 * 1024)
     try:
         interpreter = runtime.Interpreter.from_bytes(model.raw, arena_size=arena)
         outputs = []

@@ -7,21 +7,24 @@
 #include "td_dot.h"
 #include "td_window.h"
 
-#define TD_CONV_FAST_PATCH_MAX 64  /* bytes of one im2col patch on the stack */
-#define TD_CONV_FAST_ROWS_MAX 8    /* filter rows read straight from the input */
-
 typedef struct {
     td_window window;
-    td_fast_requant requant;
-    int32_t groups;   /* weight words per channel / 2: ceil(filter_height * filter_width * input_depth / 4) */
-    /* 0: each filter row is read straight from the input (input_depth % 4 == 0, no column dilation);
-     * otherwise the bytes of the im2col patch (a multiple of 4) each output pixel gathers first. */
-    int32_t patch_bytes;
-    const uint32_t *weights; /* widened and blocked as td_dot.h describes, in [height][width][input] order */
+    td_mat_quant quant;
+    int32_t groups;  /* ceil(filter_height * filter_width * input_depth / 4) */
+    int32_t pixels4; /* 1: four pixels per pass (td_dot.h pixels4 layout); 0: one pixel (channels4 layout) */
+    /* Bytes of scratch: the widened inputs (32 * groups with pixels4, else 8 * groups), plus 4 * groups for an
+     * im2col patch when input_depth % 4 != 0. Given by the planner, or taken on the stack when the call passes
+     * NULL (the generator does that only up to TD_STACK_SCRATCH_MAX). */
+    int32_t scratch_bytes;
+    const int8_t *weights;   /* int8, [out][height][width][in] order, laid out as td_dot.h describes */
+    const int32_t *records;  /* per output channel (td_dot.h) */
+    int32_t channels;        /* output channels with records (pixels4: all of them) */
 } td_conv_2d_fast_params;
 
-/* Memory contract as td_conv_2d_s8: output elements are written in increasing address order, each block of
- * channels after the input reads it needs (window_overlap_limit in tinydeploy/engine/ops/common.py). */
-void td_conv_2d_fast_s8(const td_conv_2d_fast_params *params, const int8_t *input, int8_t *output);
+/* Memory contract as td_conv_2d_s8 and more: each pass first reads (widens) the receptive fields of its pixels,
+ * then writes their outputs, passes in increasing pixel order, so an output element is written after every read
+ * the reference kernel makes before writing it (window_overlap_limit in tinydeploy/engine/ops/common.py). */
+void td_conv_2d_fast_s8(const td_conv_2d_fast_params *params, const int8_t *input, int32_t *scratch,
+                        int8_t *output);
 
 #endif /* TD_CONV_2D_FAST_H */

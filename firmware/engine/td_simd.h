@@ -97,6 +97,18 @@ static inline int32_t td_smmulr(int32_t a, int32_t b)
 #endif
 }
 
+/* c + ((a * b + 2^31) >> 32) (SMMLAR: the rounded high word of the product, plus c; wraps like int32). */
+static inline int32_t td_smmlar(int32_t a, int32_t b, int32_t c)
+{
+#if TD_HAVE_DSP
+    int32_t result;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(result) : "r"(a), "r"(b), "r"(c));
+    return result;
+#else
+    return (int32_t)((uint32_t)c + (uint32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32));
+#endif
+}
+
 /* x clamped to [-128, 127] (SSAT #8). */
 static inline int32_t td_ssat8(int32_t x)
 {

@@ -119,13 +119,15 @@ def tflm_arena(model: TfliteModel, use_cache: bool = True) -> tuple[ArenaEstimat
 
 
 def analyze_model(model: TfliteModel, board: Board, engine, use_cache: bool = True,
-                  native_blockers: list[str] | None = None, support: dict | None = None) -> Analysis:
+                  native_blockers: list[str] | None = None, support: dict | None = None,
+                  options=None) -> Analysis:
     """`engine` is a tinydeploy.engines.Engine (the caller picks it: analysis imports no engine); native_blockers,
     the ops the native engine lacks, and support, whether each engine runs the model, are reported whichever
-    engine is analysed."""
+    engine is analysed; options (tinydeploy.engines.EngineOptions) are the build's choices, as flash takes them."""
     if model.classification.kind == "npu":
         raise classification_refusal(model)  # its sizes belong to the NPU's command stream: nothing to analyze
-    plan = engine.analysis_plan(model, board)  # an engine that plans refuses here, before the arena measurement
+    plan = engine.analysis_plan(model, board, options) if options is not None else \
+        engine.analysis_plan(model, board)  # an engine that plans refuses here, before the arena measurement
     costs = op_costs(model)
     profile = activation_profile(model)
     arena, from_cache = tflm_arena(model, use_cache)
@@ -133,7 +135,8 @@ def analyze_model(model: TfliteModel, board: Board, engine, use_cache: bool = Tr
         flash, ram = engine.plan_budgets(plan)
     else:
         flash, ram = engine.budgets(board, model, arena.recommended_bytes)
-    tips = [] if flash.fits and ram.fits else suggestions(model, flash, ram, arena.recommended_bytes,
-                                                         all_boards(), board)
+    tips = [] if flash.fits and ram.fits else \
+        (engine.fit_suggestions(plan) if plan is not None else []) + \
+        suggestions(model, flash, ram, arena.recommended_bytes, all_boards(), board)
     return Analysis(model, board, costs, profile, arena, Verdict(board, flash, ram, tips), from_cache, engine.name,
                     engine.report(plan) if plan is not None else None, native_blockers, plan, support)

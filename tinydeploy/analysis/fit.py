@@ -64,14 +64,6 @@ class Verdict:
         return self.flash.fits and self.ram.fits
 
 
-NATIVE_CODE_BYTES_PER_OP = 1_500  # one reference kernel family, -Os, Cortex-M4 (measured: FC 380 B, conv ~1.4 KB)
-NATIVE_RUNTIME_BYTES = 4_000  # protocol, CRC, model glue
-
-
-def native_code_bytes(ops: list[str]) -> int:
-    return NATIVE_RUNTIME_BYTES + NATIVE_CODE_BYTES_PER_OP * len(set(ops))
-
-
 def flash_budget(board: Board, model: TfliteModel, engine_code_bytes: int, engine_label: str,
                  model_data: tuple[str, int] | None = None) -> Budget:
     label, nbytes = model_data or ("model (.tflite as a C array)", model.size_bytes)
@@ -82,11 +74,31 @@ def flash_budget(board: Board, model: TfliteModel, engine_code_bytes: int, engin
     ], board.flash_bytes)
 
 
-def ram_budget(board: Board, model_ram_bytes: int, model_ram_label: str) -> Budget:
-    return Budget("RAM", [
-        Part(model_ram_label, model_ram_bytes),
+INPUT_COPY_LABEL = "protocol's input copy"
+
+
+def input_copy_bytes(model: TfliteModel) -> int:
+    """The serial protocol's own copy of the first input (the sketch's td_input_staging, TD_INPUT_BYTES), which it
+    refills the engine's input from before every inference."""
+    return model.tensors[model.inputs[0]].nbytes if model.inputs else 0
+
+
+def stack_part(board: Board, estimated_bytes: int | None = None) -> Part:
+    """The stack: the board's reserve (what the linker keeps free), or the estimated peak where that is more."""
+    if estimated_bytes is None:
+        return Part("stack reserve", board.stack_bytes)
+    return Part(f"stack (estimated peak {estimated_bytes:,} B; reserve {board.stack_bytes:,} B)",
+                max(estimated_bytes, board.stack_bytes))
+
+
+def ram_budget(board: Board, model_ram_bytes: int, model_ram_label: str, input_copy: int = 0,
+               stack_bytes: int | None = None) -> Budget:
+    parts = [Part(model_ram_label, model_ram_bytes)]
+    if input_copy:
+        parts.append(Part(INPUT_COPY_LABEL, input_copy))
+    return Budget("RAM", parts + [
         Part(f"{board.name} core static RAM", board.core_ram_bytes),
-        Part("stack reserve", board.stack_bytes),
+        stack_part(board, stack_bytes),
     ], board.ram_bytes)
 
 

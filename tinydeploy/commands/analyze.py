@@ -15,22 +15,26 @@ def analyze(
     plot: Path = typer.Option(None, "--plot", help="Draw the activation memory per op into this image (.png)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Measure the TFLM arena again."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --plot or --report file."),
-    engine: str = typer.Option("tflm", "--engine", "-e", help="tflm (TFLite Micro's arena) or native (tinydeploy's "
-                               "compiled engine and its memory plan)."),
+    engine: str = typer.Option(None, "--engine", "-e", help="tflm (TFLite Micro's arena) or native (tinydeploy's "
+                               "compiled engine and its memory plan); default: the board's, as flash (TFLM for a model it "
+                               "does not run)."),
+    kernels: str = typer.Option("fast", "--kernels", help="Native engine: 'fast' (DSP kernels where they fit, "
+                                "chosen per layer, as flash) or 'reference'."),
     report_path: Path = typer.Option(None, "--report", help="Also write the analysis as one self-contained HTML "
                                      "page (fit bars, memory over the ops)."),
 ) -> int:
     """Ops, MACs, weights, the measured TFLM arena, and whether the model fits the board.
 
     Exits 0 when the model fits, 1 when it does not, 2 on bad input."""
-    from tinydeploy.boards import get_board
-    from tinydeploy.engines import get_engine
+    from tinydeploy.commands.flash import _check_kernels, _resolve
+    from tinydeploy.engines import EngineOptions, get_engine
     from tinydeploy.flow import analyze as analyze_model
     from tinydeploy.fsutil import check_output_path
     from tinydeploy.model.tflite import load_tflite
 
-    board = get_board(board_name)
-    chosen = get_engine(engine)
+    board, resolved = _resolve(board_name, engine)
+    options = EngineOptions(fast_kernels=_check_kernels(kernels, resolved))
+    chosen = get_engine(engine) if engine is not None else None  # None: the board's, as flash
     is_saved_model = (model_path / "saved_model.pb").is_file()
     if is_saved_model or (model_path.is_file() and model_path.suffix.lower() in (".keras", ".h5", ".hdf5", ".onnx",
                                                                                    ".pt2")):
@@ -41,7 +45,7 @@ def analyze(
     if report_path is not None:
         check_output_path(report_path, force)
     model = load_tflite(model_path)
-    result = analyze_model(model, board, chosen, use_cache=not no_cache)
+    result = analyze_model(model, board, chosen, use_cache=not no_cache, options=options)
     if plot is not None:
         from tinydeploy.analysis.plot import plot_memory
 

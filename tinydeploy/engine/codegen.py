@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from tinydeploy.analysis.memory import tensor_lifetimes
-from tinydeploy.engine.planner import MemoryPlan, plan_memory, variable_tensors
-from tinydeploy.engine.registry import LoweredModel, RefList, ScratchRef, TensorRef, lower_model
+from tinydeploy.engine.planner import MemoryPlan, free_ranges, place_optional_scratch, plan_memory, variable_tensors
+from tinydeploy.engine.registry import LoweredModel, RefList, ScratchRef, TensorRef, lower_model, refuse_unsupported
 from tinydeploy.fsutil import atomic_write_text
 from tinydeploy.model.tflite import TfliteModel
 from tinydeploy.paths import firmware_dir
@@ -32,7 +32,10 @@ class NativePlan:
     kernel_sources: list[Path] = field(default_factory=list)  # firmware/engine files the project must copy
     ops: list[str] = field(default_factory=list)
     steps: list["PlanStep"] = field(default_factory=list)  # per op: what runs and where its output lives
+    pruning: object | None = None  # tinydeploy.engine.prune.Pruning: channels the fast build does not compute
     model_source: Path | None = None  # where emit_native_sources wrote `source`
+    kernel_stack_bytes: int = 0  # the deepest kernel call's stack, its scratch taken on the stack included
+    kernel_choice: dict | None = None  # the fit-aware choice when the fast kernels do not fit (engines/native.py)
 
 
 @dataclass(frozen=True)
@@ -51,12 +54,18 @@ class PlanStep:
 
 
 def describe_plan(plan: NativePlan) -> list[dict]:
-    """One row per op for `tinydeploy analyze --engine native`: op, kernel, output offset and bytes, scratch."""
-    return [{"op_index": s.op_index, "op": s.op, "kernel": s.kernel or "(view)", "function": s.function,
-             "output_tensor": s.output_tensor, "output_offset": s.output_offset, "output_bytes": s.output_bytes,
-             "scratch_offset": s.scratch[0] if s.scratch else None,
-             "scratch_bytes": s.scratch[1] if s.scratch else 0, "placement": s.placement,
-             "variant": s.variant} for s in plan.steps]
+    """One row per op for `tinydeploy analyze --engine native`: op, kernel, output offset and bytes, scratch, and
+    what pruning removed there."""
+    rows = []
+    for s in plan.steps:
+        pruned = plan.pruning.for_op(s.op_index) if plan.pruning is not None else None
+        rows.append({"op_index": s.op_index, "op": s.op, "kernel": s.kernel or "(view)", "function": s.function,
+                     "output_tensor": s.output_tensor, "output_offset": s.output_offset,
+                     "output_bytes": s.output_bytes, "scratch_offset": s.scratch[0] if s.scratch else None,
+                     "scratch_bytes": s.scratch[1] if s.scratch else 0, "placement": s.placement,
+                     "variant": s.variant,
+                     "pruned": pruned.to_json() if pruned is not None else None})
+    return rows
 
 
 def _share_bytes(model: TfliteModel, plan: MemoryPlan, a: int, b: int) -> bool:
@@ -91,7 +100,7 @@ _LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"([A-Za-z0-9_]+\.h)"', re.MULTIL
 
 def kernel_files(kernels: list[str]) -> list[Path]:
     """The firmware/engine files a model's kernels need: the shared td_*.h helpers, each kernel's .c and .h, and
-    the headers those include (an int16 variant reuses its int8 sibling's parameter structs)."""
+    the headers those include (an int16 or fast variant reuses its reference sibling's parameter structs)."""
     root = engine_dir()
     files = sorted(root.glob("td_*.h"))  # helpers shared by all kernels (fixed point, window geometry)
     for kernel in kernels:
@@ -122,6 +131,8 @@ def _render_call(lowered, plan: MemoryPlan) -> str:
         if isinstance(item, TensorRef):
             return f"TD_AT({item.ctype}, {plan.offsets[item.tensor]}u)"
         if isinstance(item, ScratchRef):
+            if item.optional and lowered.op_index not in plan.scratch:
+                return "NULL"  # the kernel takes it on its own stack
             return f"TD_AT({item.ctype}, {plan.scratch[lowered.op_index][0]}u)"
         if isinstance(item, RefList):
             pointee = item.ctype if item.writable else f"const {item.ctype}"
@@ -255,10 +266,33 @@ def _streaming_overlaps(model: TfliteModel, lowered: LoweredModel, views: dict[i
 MAX_GREEDY_CANDIDATES = 200
 
 
-def plan_native(model: TfliteModel, fast_kernels: bool = True) -> tuple[LoweredModel, MemoryPlan]:
+def plan_native(model: TfliteModel, fast_kernels: bool = True,
+                reference_ops: frozenset[int] = frozenset()) -> tuple[LoweredModel, MemoryPlan]:
     """Lower and plan. Elementwise kernels compute in place and window kernels stream their output over the input
-    they consume, wherever that makes the buffer smaller (several combinations are planned, the smallest wins)."""
-    lowered = lower_model(model, fast_kernels)
+    they consume, wherever that makes the buffer smaller (several combinations are planned, the smallest wins).
+    Fast kernels' optional scratch then goes where the plan is free at their op, never growing the buffer: the
+    ops are lowered again knowing that room (a kernel takes what does not fit on its own stack)."""
+    refuse_unsupported(model)  # before pruning: the refusal names the model as the user wrote it
+    pruning = None
+    if fast_kernels:  # the reference build runs the graph as written: the oracle
+        from tinydeploy.engine.prune import prune_channels
+
+        model, pruning = prune_channels(model)
+    lowered, best = _plan_lowered(model, lower_model(model, fast_kernels, checked=True, reference_ops=reference_ops))
+    requests = {op.op_index: op.scratch_request for op in lowered.ops if op.scratch_request}
+    if requests:
+        limits = {op: max((size for _, size in free_ranges(best, op)), default=0) for op in requests}
+        relowered = lower_model(model, fast_kernels, limits, checked=True, reference_ops=reference_ops)
+        if [(op.view_of, op.in_place_of, op.streams_over, op.scratch_bytes) for op in relowered.ops] != \
+                [(op.view_of, op.in_place_of, op.streams_over, op.scratch_bytes) for op in lowered.ops]:
+            raise AssertionError("lowering with scratch limits changed the memory behaviour of an op")
+        lowered = relowered
+        place_optional_scratch(best, {op.op_index: op.scratch_request for op in lowered.ops if op.scratch_request})
+    lowered.pruning = pruning
+    return lowered, best
+
+
+def _plan_lowered(model: TfliteModel, lowered: LoweredModel) -> tuple[LoweredModel, MemoryPlan]:
     views = {model.operators[op.op_index].outputs[0]: op.view_of for op in lowered.ops if op.view_of is not None}
     scratch = {op.op_index: op.scratch_bytes for op in lowered.ops if op.scratch_bytes}
     plain = plan_memory(model, views, scratch)
@@ -306,13 +340,26 @@ def plan_native(model: TfliteModel, fast_kernels: bool = True) -> tuple[LoweredM
     return lowered, best
 
 
-def native_plan(model: TfliteModel, fast_kernels: bool = True) -> NativePlan:
+def native_plan(model: TfliteModel, fast_kernels: bool = True,
+                reference_ops: frozenset[int] = frozenset()) -> NativePlan:
     """The complete plan, its C source rendered (fast_kernels=False: reference kernels only, the oracle the fast
-    ones are tested against). Writes nothing; raises TinydeployError when the model has an op the engine lacks."""
-    lowered, plan = plan_native(model, fast_kernels)
+    ones are tested against; reference_ops: ops that get their reference kernel in a fast build). Writes nothing;
+    raises TinydeployError when the model has an op the engine lacks."""
+    lowered, plan = plan_native(model, fast_kernels, reference_ops)
+    model = lowered.model  # pruned (fast kernels): the tensors as the kernels see them
     return NativePlan(render_model_source(model, lowered, plan), plan.activation_bytes, plan.peak_op,
                       plan.lower_bound_bytes, lowered.constants.flash_bytes, plan.offsets, plan.scratch,
-                      kernel_files(lowered.kernels), [op.op for op in model.operators], _steps(model, lowered, plan))
+                      kernel_files(lowered.kernels), [op.op for op in model.operators], _steps(model, lowered, plan),
+                      pruning=lowered.pruning, kernel_stack_bytes=_kernel_stack_bytes(lowered, plan))
+
+
+def _kernel_stack_bytes(lowered: LoweredModel, plan: MemoryPlan) -> int:
+    """The most stack one kernel call takes: its frames (measured, tinydeploy.engine.kernel_costs) plus the
+    optional scratch the plan had no room for, which the kernel then takes on its stack."""
+    from tinydeploy.engine.kernel_costs import kernel_stack_bytes
+
+    return max((kernel_stack_bytes(op.kernel, op.scratch_request if op.op_index not in plan.scratch else 0)
+                for op in lowered.ops if op.function and op.kernel), default=0)
 
 
 def emit_native_sources(model: TfliteModel, out_dir: Path, fast_kernels: bool = True) -> NativePlan:

@@ -294,3 +294,33 @@ def plan_memory(model: TfliteModel, views: dict[int, int] | None = None,
     offsets.update({t: placed[t] for t in variables})
     scratch = {b.key[1]: (placed[b.key], b.nbytes) for b in blocks if isinstance(b.key, tuple)}
     return MemoryPlan(total, peak_op, max(live, default=0), offsets, scratch, blocks)
+
+
+def free_ranges(plan: MemoryPlan, op: int, alignment: int = ALIGNMENT) -> list[tuple[int, int]]:
+    """(offset, bytes) of the buffer's ranges that no block live at op `op` uses, aligned, largest first."""
+    used = []
+    for block in plan.blocks:
+        if block.first <= op <= block.last:
+            start = plan.scratch[block.key[1]][0] if isinstance(block.key, tuple) else plan.offsets[block.key]
+            used.append((start, start + block.nbytes))
+    ranges, cursor = [], 0
+    for start, end in sorted(used) + [(plan.activation_bytes, plan.activation_bytes)]:
+        begin = _align(cursor, alignment)
+        if start > begin:
+            ranges.append((begin, start - begin))
+        cursor = max(cursor, end)
+    return sorted(ranges, key=lambda r: (-r[1], r[0]))
+
+
+def place_optional_scratch(plan: MemoryPlan, requests: dict[int, int]) -> dict[int, int]:
+    """Give each op's optional scratch (op -> bytes) the smallest free range of the plan that holds it (scratch
+    lives only while its op runs, so this never grows the buffer). Returns op -> offset for the ops placed."""
+    placed = {}
+    for op, size in sorted(requests.items()):
+        fitting = [r for r in free_ranges(plan, op) if r[1] >= size]
+        if size and fitting:
+            offset = min(fitting, key=lambda r: (r[1], r[0]))[0]
+            plan.scratch[op] = (offset, size)
+            plan.blocks.append(Block(("scratch", op), size, op, op))
+            placed[op] = offset
+    return placed

@@ -15,6 +15,7 @@ import numpy as np
 from tinydeploy.errors import TinydeployError
 from tinydeploy.model.tflite import Operator, Tensor, TfliteModel
 
+STACK_SCRATCH_MAX = 2560  # TD_STACK_SCRATCH_MAX (td_dot.h): scratch bytes a fast kernel may take on its stack
 C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t", "uint8": "uint8_t",
            "float32": "float"}
 
@@ -29,9 +30,11 @@ class TensorRef:
 
 @dataclass(frozen=True)
 class ScratchRef:
-    """The address of this op's scratch memory inside the planned buffer."""
+    """The address of this op's scratch memory inside the planned buffer. optional: the kernel takes the memory
+    on its own stack when the call passes NULL (the generator places it in the buffer only where that is free)."""
 
     ctype: str = "int32_t"
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Lowered:
     in_place_of: int | None = None  # an input the kernel may overwrite with its output (if it dies here)
     streams_over: tuple[int, int] | None = None  # (input, max offset): output may overlap that input, see planner
     variant: str = "reference"  # which implementation the generator chose, shown by analyze --engine native
+    scratch_request: int = 0  # bytes of optional scratch (ScratchRef(optional=True)): planned where free
 
 
 @dataclass
@@ -216,12 +220,16 @@ def _c_value(value: object) -> str:
 class LoweringContext:
     """What a lowering sees: its op, the model, the model's constants, and helpers that refuse bad input."""
 
-    def __init__(self, model: TfliteModel, op: Operator, constants: Constants, fast_kernels: bool = True):
+    def __init__(self, model: TfliteModel, op: Operator, constants: Constants, fast_kernels: bool = True,
+                 scratch_limit: int | None = None):
         self.model = model
         self.op = op
         self.constants = constants
         # False: every op gets its reference kernel (the oracle); True: a lowering may pick a faster variant.
         self.fast_kernels = fast_kernels
+        # Bytes of optional scratch this op may ask for: free space of the plan at this op, or what a kernel may
+        # take on its own stack.
+        self.scratch_limit = STACK_SCRATCH_MAX if scratch_limit is None else max(scratch_limit, STACK_SCRATCH_MAX)
         # Set by window(): (input tensor, how far after its start the output may begin) for streaming kernels.
         self.streams_over: tuple[int, int] | None = None
 
@@ -282,12 +290,12 @@ class LoweringContext:
 
     def lowered(self, function: str | None, args: tuple = (), scratch_bytes: int = 0,
                 view_of: int | None = None, in_place_of: int | None = None, kernel: str | None = None,
-                variant: str = "reference") -> Lowered:
+                variant: str = "reference", scratch_request: int = 0) -> Lowered:
         """`kernel` overrides the op family's C file (a fast variant lives in its own file); `variant` names the
-        implementation for the plan display."""
+        implementation for the plan display; `scratch_request` the bytes an optional ScratchRef stands for."""
         entry = _LOWERINGS[self.op.op]
         return Lowered(self.op.index, self.op.op, function, args, kernel or entry.kernel, scratch_bytes, view_of,
-                       in_place_of, self.streams_over, variant)
+                       in_place_of, self.streams_over, variant, scratch_request)
 
     def same_quantization(self, a: Tensor, b: Tensor) -> bool:
         return self.scale(a) == self.scale(b) and self.zero_point(a) == self.zero_point(b)
@@ -303,6 +311,8 @@ class LoweredModel:
     ops: list[Lowered]
     constants: Constants
     kernels: list[str] = field(default_factory=list)  # op families used, in first-use order
+    model: TfliteModel | None = None  # the model lowered (after pruning: tinydeploy.engine.prune)
+    pruning: object | None = None  # tinydeploy.engine.prune.Pruning, when the graph was optimized
 
 
 def _signature_text(signature: Signature) -> str:
@@ -363,17 +373,30 @@ def native_problems(model: TfliteModel) -> list[str]:
     return problems
 
 
-def lower_model(model: TfliteModel, fast_kernels: bool = True) -> LoweredModel:
+def refuse_unsupported(model: TfliteModel) -> None:
+    """Raise unless the engine runs the model (the engine's check in tinydeploy.engines says this with what works
+    instead; this is the floor)."""
     problems = native_problems(model)
-    if problems:  # the engine's check (tinydeploy.engines) says this with what works instead; this is the floor
+    if problems:
         raise TinydeployError(f"the native engine cannot run {model.name}: {'; '.join(problems[:3])}",
                               "see tinydeploy analyze MODEL --engine native for every reason")
+
+
+def lower_model(model: TfliteModel, fast_kernels: bool = True, scratch_limits: dict[int, int] | None = None,
+                checked: bool = False, reference_ops: frozenset[int] = frozenset()) -> LoweredModel:
+    """scratch_limits: op index -> bytes of optional scratch free for it in the plan (default: none); checked: the
+    caller has run refuse_unsupported on this model (or one that differs only in constants and channel counts);
+    reference_ops: ops that get their reference kernel although fast_kernels (the fit-aware choice)."""
+    if not checked:
+        refuse_unsupported(model)
     constants = Constants()
     ops: list[Lowered] = []
     kernels: list[str] = []
     for op in model.operators:
-        lowered = _LOWERINGS[op.op].function(LoweringContext(model, op, constants, fast_kernels))
+        limit = (scratch_limits or {}).get(op.index)
+        fast = fast_kernels and op.index not in reference_ops
+        lowered = _LOWERINGS[op.op].function(LoweringContext(model, op, constants, fast, limit))
         ops.append(lowered)
         if lowered.kernel and lowered.kernel not in kernels:
             kernels.append(lowered.kernel)
-    return LoweredModel(ops, constants, kernels)
+    return LoweredModel(ops, constants, kernels, model)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ClassVar
 
-from tinydeploy.analysis.fit import Budget, flash_budget, ram_budget
+from tinydeploy.analysis.fit import Budget, flash_budget, input_copy_bytes, ram_budget
 from tinydeploy.boards import Board
 from tinydeploy.emit.arduino import ArduinoLibrary
 from tinydeploy.model.tflite import TfliteModel
@@ -104,9 +104,15 @@ class Engine:
         """The complete plan; writes nothing."""
         raise NotImplementedError
 
-    def analysis_plan(self, model: TfliteModel, board: Board) -> EnginePlan | None:
-        """The plan analyze reports and budgets, or None when analyze's own figures stand for it."""
+    def analysis_plan(self, model: TfliteModel, board: Board,
+                      options: EngineOptions = EngineOptions()) -> EnginePlan | None:
+        """The plan analyze reports and budgets (the one flash would build with these options), or None when
+        analyze's own figures stand for it."""
         return None
+
+    def fit_suggestions(self, plan: EnginePlan) -> list[str]:
+        """Ways out the engine knows when its plan does not fit (e.g. another kernel choice, with its numbers)."""
+        return []
 
     def code_bytes(self, model: TfliteModel) -> int:
         """Flash of the engine's code for this model (an estimate)."""
@@ -117,7 +123,7 @@ class Engine:
         """Flash and RAM of the model on the board with this engine: the one definition analyze and flash share."""
         model_data = None if constants_bytes is None else ("weights and quantization constants", constants_bytes)
         flash = flash_budget(board, model, self.code_bytes(model), self.code_label, model_data)
-        return flash, ram_budget(board, ram_bytes, self.ram_label)
+        return flash, ram_budget(board, ram_bytes, self.ram_label, input_copy_bytes(model))
 
     def plan_budgets(self, plan: EnginePlan) -> tuple[Budget, Budget]:
         return self.budgets(plan.board, plan.model, plan.ram_bytes, plan.constants_bytes)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import dataclass
+
 from tinydeploy.engine.quant import activation_range, quantize_multiplier
 from tinydeploy.engine.registry import LoweringContext, c_struct
 from tinydeploy.model.tflite import Tensor
@@ -83,10 +85,55 @@ def conv_requant(ctx: LoweringContext, source: Tensor, weights: Tensor, result: 
                      ("multipliers", multipliers), ("shifts", shifts)])
 
 
-def fast_requant(ctx: LoweringContext, source: Tensor, weights: Tensor, bias: Tensor | None, result: Tensor,
-                 channels: int, channel_axis: int) -> str:
-    """The td_fast_requant initializer (td_dot.h): zero points, clamp and one td_fast_channel record per output
-    channel (bias, multiplier, left shift, right shift) in flash."""
+INT32_MAX = (1 << 31) - 1
+MAT_CONSTANT = 0x10000  # TD_MAT_CONSTANT in td_dot.h
+BLOCK = 4  # output channels per block of the channels4 layout and of the fast depthwise kernel
+
+
+def requantize(acc: int, multiplier: int, shift: int) -> int:
+    """td_multiply_by_quantized_multiplier on Python integers (the reference kernels' arithmetic, int32 wrapping
+    of the left shift included)."""
+    left, right = max(shift, 0), max(-shift, 0)
+    scaled = _wrap32(acc << left)
+    product = scaled * multiplier
+    nudge = (1 << 30) if product >= 0 else 1 - (1 << 30)
+    high = abs(product + nudge) // (1 << 31) * (1 if product + nudge >= 0 else -1)  # divided toward zero
+    if scaled == multiplier == -(1 << 31):
+        high = INT32_MAX
+    mask = (1 << right) - 1
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> right) + (1 if (high & mask) > threshold else 0)
+
+
+def _wrap32(value: int) -> int:
+    return (value + (1 << 31)) % (1 << 32) - (1 << 31)
+
+
+@dataclass(frozen=True)
+class ChannelRequant:
+    """One output channel's requantization as td_dot.h records hold it."""
+
+    bias: int  # int32 (wrapped)
+    multiplier: int  # Q31
+    up: int  # left shift + 1
+    right: int  # right shift
+
+    @property
+    def shift(self) -> int:
+        return self.up - 1 - self.right
+
+    def shifts_word(self, constant: bool = False) -> int:
+        return self.up | (self.right << 8) | (MAT_CONSTANT if constant else 0)
+
+    def round(self, output_offset: int) -> int:
+        """(1 + 2 zp) * 2^(r - 1), wrapped to int32 (used only when the layer is folded, which bounds it)."""
+        return _wrap32(((1 + 2 * output_offset) << self.right) >> 1)
+
+
+def channel_requants(ctx: LoweringContext, source: Tensor, weights: Tensor, result: Tensor, channels: int,
+                     channel_axis: int, biases: np.ndarray) -> list[ChannelRequant]:
+    """Per output channel multiplier and shifts (TFLite multiplies the scales in double precision), refusing the
+    quantizations the reference lowering refuses."""
     quant = weights.quant
     if quant is None or len(quant.scales) not in (1, channels):
         raise ctx.fail("weights are not quantized per tensor or per output channel")
@@ -97,74 +144,83 @@ def fast_requant(ctx: LoweringContext, source: Tensor, weights: Tensor, bias: Te
     input_scale, output_scale = ctx.scale(source), ctx.scale(result)
     pairs = [quantize_multiplier(float(input_scale) * float(s) / float(output_scale)) for s in quant.scales]
     pairs = pairs * channels if len(pairs) == 1 else pairs
-    biases = bias.values().reshape(-1).astype(np.int64) if bias is not None else np.zeros(channels, np.int64)
-    records = np.array([(int(b), m, max(s, 0), max(-s, 0)) for b, (m, s) in zip(biases, pairs)], dtype=np.int64)
-    index = ctx.op.index
-    table = ctx.constants.array(f"op{index}_channels", "int32_t", records.reshape(-1),
-                                f"op {index}: per output channel bias, Q31 multiplier, left shift, right shift")
-    low, high = activation_range(ctx.op.activation, output_scale, ctx.zero_point(result))
-    folded = folded_requant(weights.values().astype(np.int64), channel_axis, biases, pairs, -ctx.zero_point(source),
-                            ctx.zero_point(result), (low, high))
-    folded_ref = "NULL" if folded is None else ctx.constants.array(
-        f"op{index}_folded", "int32_t", folded,
-        f"op {index}: per block of {DOT_BLOCK} channels biases, then up, multiplier, round, shift per channel")
-    return c_struct([("input_offset", -ctx.zero_point(source)), ("output_offset", ctx.zero_point(result)),
-                     ("activation_min", low), ("activation_max", high),
-                     ("channels", f"(const td_fast_channel *){table}"), ("folded", folded_ref)])
+    return [ChannelRequant(_wrap32(int(b)), m, max(s, 0) + 1, max(-s, 0)) for b, (m, s) in zip(biases, pairs)]
 
 
-INT32_MAX = (1 << 31) - 1
-FOLDED_LAST = 0x100  # TD_FOLDED_LAST in td_dot.h
-
-
-def folded_requant(weights: np.ndarray, channel_axis: int, biases: np.ndarray, pairs: list[tuple[int, int]],
-                   input_offset: int, output_offset: int, clamp: tuple[int, int]) -> np.ndarray | None:
-    """td_fast_requant.folded (td_dot.h) for the blocks of four channels, or None when its shorter arithmetic is
-    not provably the reference's for these values: the clamp must be [-128, 127] and no 32-bit sum may overflow
-    (bounded from the actual weights and biases, for every possible input)."""
-    channels = weights.shape[channel_axis]
-    blocked = channels // DOT_BLOCK * DOT_BLOCK
-    if clamp != (-128, 127) or blocked == 0:
-        return None
-    weight_sums = np.abs(np.moveaxis(weights, channel_axis, 0).reshape(channels, -1)).sum(axis=1)
+def folding_proven(requants: list[ChannelRequant], weight_abs_sums: np.ndarray, input_offset: int,
+                   output_offset: int, clamp: tuple[int, int], skip: np.ndarray | None = None) -> bool:
+    """Whether td_dot.h's folded requantization is the reference's for every possible input of this layer: the
+    clamp is [-128, 127], every right shift is at least 1 and no shifted sum nor rounded high word overflows
+    int32 (bounded from the actual weights and biases). `skip`: channels that never requantize (constants)."""
+    if clamp != (-128, 127):
+        return False
     widest_input = max(abs(-128 + input_offset), abs(127 + input_offset))  # |x + input_offset|
-    records = []
-    for channel in range(blocked):
-        multiplier, shift = pairs[channel]
-        left, right = max(shift, 0), max(-shift, 0)
-        widest_sum = abs(int(biases[channel])) + widest_input * int(weight_sums[channel])  # bounds every partial sum
-        round_term = (1 << right) + output_offset * (1 << (right + 1))
-        widest_high = (widest_sum * (1 << (left + 1)) * multiplier + (1 << 31)) // (1 << 32) + 1
-        if (right + 1 > 31 or widest_sum * (1 << (left + 1)) > INT32_MAX
-                or 2 * widest_high + 1 + abs(round_term) > INT32_MAX):
-            return None
-        records.append((left + 1, multiplier, round_term, right + 1))
-    records[-1] = records[-1][:3] + (records[-1][3] | FOLDED_LAST,)  # ends td_dot_blocks_folded's loop
-    words = []
-    for block in range(0, blocked, DOT_BLOCK):
-        words += [int(b) for b in biases[block:block + DOT_BLOCK]]
-        for record in records[block:block + DOT_BLOCK]:
-            words += record
-    return np.array(words, dtype=np.int64)
+    for channel, c in enumerate(requants):
+        if skip is not None and skip[channel]:
+            continue
+        widest_sum = abs(c.bias) + widest_input * int(weight_abs_sums[channel])  # bounds the final sum
+        if not 1 <= c.right <= 30 or c.up > 31 or widest_sum * (1 << c.up) > INT32_MAX:
+            return False
+        widest_high = (widest_sum * (1 << c.up) * c.multiplier + (1 << 31)) // (1 << 32) + 1
+        if widest_high + abs(((1 + 2 * output_offset) << c.right) >> 1) + 1 > INT32_MAX:
+            return False
+    return True
 
 
-DOT_BLOCK = 4  # output channels per pass of td_dot.h
+def mat_quant(ctx: LoweringContext, source: Tensor, result: Tensor, folded: bool) -> str:
+    """The td_mat_quant initializer (td_dot.h)."""
+    low, high = activation_range(ctx.op.activation, ctx.scale(result), ctx.zero_point(result))
+    return c_struct([("input_offset", -ctx.zero_point(source)), ("output_offset", ctx.zero_point(result)),
+                     ("activation_min", low), ("activation_max", high), ("folded", int(folded))])
 
 
-def widened_weights(weights: np.ndarray) -> np.ndarray:
-    """int8 weights [channels, inputs] as the uint32 words td_dot.h reads: inputs padded to groups of four,
-    each group as the int16 pairs (w0, w2), (w1, w3); channels in blocks of four (the words of one group
-    together), the remaining channels one by one."""
-    weights = np.asarray(weights, dtype=np.int64)
-    channels, inputs = weights.shape
+@dataclass
+class MatLayer:
+    """A convolution or dense layer in td_dot.h's form: int8 weights laid out for one of its layouts, records,
+    and whether the folded requantization is proven."""
+
+    weights: np.ndarray  # int8 bytes in flash order
+    records: np.ndarray  # int32 words
+    folded: bool
+    groups: int
+    constant_channels: int  # pixels4: channels with all-zero weights, written from their records
+
+
+def mat_layer(ctx: LoweringContext, source: Tensor, weights: Tensor, bias: Tensor | None, result: Tensor,
+              matrix: np.ndarray, layout: str) -> MatLayer:
+    """`matrix`: the weights as [output channels, inputs] in the order the kernel widens the inputs."""
+    channels, inputs = matrix.shape
     groups = (inputs + 3) // 4
     padded = np.zeros((channels, groups * 4), dtype=np.int64)
-    padded[:, :inputs] = weights
-    quads = padded.reshape(channels, groups, 4) & 0xFFFF
-    words = np.stack([quads[..., 0] | (quads[..., 2] << 16), quads[..., 1] | (quads[..., 3] << 16)], axis=-1)
-    blocked = channels // DOT_BLOCK * DOT_BLOCK
-    head = words[:blocked].reshape(-1, DOT_BLOCK, groups, 2).transpose(0, 2, 1, 3).reshape(-1)
-    return np.concatenate([head, words[blocked:].reshape(-1)]).astype(np.uint32)
+    padded[:, :inputs] = matrix
+    biases = bias.values().reshape(-1).astype(np.int64) if bias is not None else np.zeros(channels, np.int64)
+    requants = channel_requants(ctx, source, weights, result, channels, 0, biases)
+    low, high = activation_range(ctx.op.activation, ctx.scale(result), ctx.zero_point(result))
+    input_offset, output_offset = -ctx.zero_point(source), ctx.zero_point(result)
+    abs_sums = np.abs(padded).sum(axis=1)
+    constant = (abs_sums == 0) if layout == "pixels4" else np.zeros(channels, dtype=bool)
+    folded = folding_proven(requants, abs_sums, input_offset, output_offset, (low, high), constant)
+    if layout == "pixels4":
+        records = []
+        for channel, c in enumerate(requants):
+            if constant[channel]:
+                value = min(max(requantize(c.bias, c.multiplier, c.shift) + output_offset, low), high)
+                records += [value, c.shifts_word(constant=True), 0]
+            else:
+                records += [c.bias, c.shifts_word(), c.multiplier]
+        flash = padded[~constant].reshape(-1)
+    else:
+        blocked = channels // BLOCK * BLOCK
+        records = []
+        for block in range(0, blocked, BLOCK):
+            records += [c.bias for c in requants[block:block + BLOCK]]
+            for c in requants[block:block + BLOCK]:
+                records += [c.shifts_word(), c.multiplier, c.round(output_offset)]
+        for c in requants[blocked:]:
+            records += [c.bias, c.shifts_word(), c.multiplier, c.round(output_offset)]
+        head = padded[:blocked].reshape(-1, BLOCK, groups, 4).transpose(0, 2, 1, 3).reshape(-1)
+        flash = np.concatenate([head, padded[blocked:].reshape(-1)])
+    return MatLayer(flash.astype(np.int8), np.array(records, dtype=np.int64), folded, groups, int(constant.sum()))
 
 
 def window_overlap_limit(source: Tensor, result: Tensor, filter_height: int, filter_width: int, stride_h: int,

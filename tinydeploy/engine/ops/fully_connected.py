@@ -1,13 +1,14 @@
 """FULLY_CONNECTED: int8 input and weights, int32 bias, per-tensor or per-output-channel weight scales.
 
-With fast kernels (symmetric weights) the weights are widened and reordered here for fully_connected_fast.c."""
+With fast kernels (symmetric weights) the int8 weights are laid out here for fully_connected_fast.c (td_dot.h
+channels4); each input row is widened into scratch (the op's free space in the plan, else the kernel's stack)."""
 
 from __future__ import annotations
 
-from tinydeploy.engine.ops.common import DOT_BLOCK, fast_requant, widened_weights
+from tinydeploy.engine.ops.common import BLOCK, mat_layer, mat_quant
 from tinydeploy.engine.ops.weighted_s16 import lower_fully_connected_s16
 from tinydeploy.engine.quant import activation_range, quantize_multiplier
-from tinydeploy.engine.registry import LoweringContext, lowering, same
+from tinydeploy.engine.registry import LoweringContext, ScratchRef, lowering, same
 
 
 @lowering("FULLY_CONNECTED", kernel="fully_connected", dtypes=same("int8", "int16"))
@@ -39,17 +40,24 @@ def lower_fully_connected(ctx: LoweringContext):
     if per_channel and (quant.axis != 0 or any(quant.zero_points)):
         raise ctx.fail("per-channel weights must be symmetric along the output axis")
     filter_offset = -(quant.zero_points[0] if quant.zero_points else 0)
-    if ctx.fast_kernels and filter_offset == 0:
-        words = widened_weights(weights.values().reshape(output_depth, input_depth))
-        packed = ctx.constants.array(f"op{op.index}_widened", "uint32_t", words,
-                                     f"op {op.index}: weights of tensor {weights.index} widened for SMLAD")
+    groups = (input_depth + 3) // 4
+    if ctx.fast_kernels and filter_offset == 0 and 8 * groups <= ctx.scratch_limit:
+        mat = mat_layer(ctx, source, weights, bias, result,
+                        weights.values().astype("int64").reshape(output_depth, input_depth), "channels4")
+        packed = ctx.constants.array(f"op{op.index}_weights", "int8_t", mat.weights,
+                                     f"op {op.index}: weights of tensor {weights.index}, channels4 layout")
+        records = ctx.constants.array(f"op{op.index}_records", "int32_t", mat.records,
+                                      f"op {op.index}: per output channel bias, shifts, multiplier, round")
         params = ctx.constants.struct(f"op{op.index}_params", "td_fully_connected_fast_params", [
             ("batches", batches), ("input_depth", input_depth), ("output_depth", output_depth),
-            ("requant", fast_requant(ctx, source, weights, bias, result, output_depth, 0)), ("weights", packed),
+            ("quant", mat_quant(ctx, source, result, mat.folded)), ("groups", groups), ("weights", packed),
+            ("records", records),
         ], f"op {op.index}: FULLY_CONNECTED {op.activation}")
-        blocks = f"{output_depth // DOT_BLOCK}x4" + (f"+{output_depth % DOT_BLOCK}" if output_depth % DOT_BLOCK else "")
-        return ctx.lowered("td_fully_connected_fast_s8", (params, ctx.ref(source), ctx.ref(result)),
-                           kernel="fully_connected_fast", variant=f"dsp {blocks} channels")
+        blocks = f"{output_depth // BLOCK}x4" + (f"+{output_depth % BLOCK}" if output_depth % BLOCK else "")
+        variant = f"dsp {blocks} channels" + ("" if mat.folded else ", exact requantization in C")
+        return ctx.lowered("td_fully_connected_fast_s8", (params, ctx.ref(source), ScratchRef(optional=True),
+                                                          ctx.ref(result)),
+                           kernel="fully_connected_fast", variant=variant, scratch_request=8 * groups)
     input_scale, output_scale = ctx.scale(source), ctx.scale(result)
     # TFLite multiplies the scales in double precision: input * filter / output.
     pairs = [quantize_multiplier(float(input_scale) * float(s) / float(output_scale)) for s in quant.scales]

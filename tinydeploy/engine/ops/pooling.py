@@ -8,6 +8,9 @@ from tinydeploy.engine.quant import DTYPE_RANGES, activation_range
 from tinydeploy.engine.registry import LoweringContext, lowering, same
 
 
+POOL_FAST_MAX_COUNT = 255  # TD_POOL_FAST_MAX_COUNT
+
+
 def _lower_pool(ctx: LoweringContext, function: str):
     dtype = ctx.signature[1]
     source = ctx.input(0, (dtype,), constant=False)
@@ -24,6 +27,11 @@ def _lower_pool(ctx: LoweringContext, function: str):
     ], f"op {ctx.op.index}: {ctx.op.op} {dtype} {ctx.op.padding} {ctx.op.activation}")
     if dtype == "int16":
         return ctx.lowered(f"{function}_s16", (params, ctx.ref(source), ctx.ref(result)), kernel="pooling_s16")
+    fast = ctx.fast_kernels and function == "td_average_pool_2d" and \
+        options.get("filterHeight", 0) * options.get("filterWidth", 0) <= POOL_FAST_MAX_COUNT
+    if fast:
+        return ctx.lowered("td_average_pool_2d_fast_s8", (params, ctx.ref(source), ctx.ref(result)),
+                           kernel="pooling_fast", variant="dsp 4 channels per word")
     return ctx.lowered(f"{function}_s8", (params, ctx.ref(source), ctx.ref(result)))
 
 

@@ -1,0 +1,115 @@
+"""One fit verdict, true to the device (issue 12 part 3, issue 16 part 4): on a small corpus, `analyze` (with the
+board's default engine, as `flash`) says FITS exactly when the firmware links and runs on the virtual board, and the
+RAM the running firmware uses (static RAM + stack high water) is within 5% of the estimate; flash likewise, never
+under the estimate. Two convolutions sized to either side of the board's RAM limit check the verdict where it
+matters; the native plan's fit-aware kernel choice is checked on a board profile with less flash."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import mlperf_model, run_cli
+
+TOLERANCE = 0.05
+
+
+def _near_limit_model(channels: int) -> bytes:
+    """A 1x1 convolution from 64x64x4 to 64x64xC: its output (the activation buffer) grows 8 KB per 2 channels."""
+    import tensorflow as tf
+    from conformance.harness import convert, keras_input
+
+    tf.keras.utils.set_random_seed(3)
+    source = keras_input((64, 64, 4))
+    return convert(tf.keras.Model(source, tf.keras.layers.Conv2D(channels, 1, activation="relu")(source)),
+                   [(64, 64, 4)], 3)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("fit-corpus")
+    models = {"ad": mlperf_model("ad"), "kws": mlperf_model("kws")}
+    pytest.importorskip("tensorflow")
+    for name, channels in (("conv-under-the-limit", 58), ("conv-over-the-limit", 60)):
+        path = directory / f"{name}.tflite"
+        path.write_bytes(_near_limit_model(channels))
+        models[name] = path
+    return models
+
+
+@pytest.mark.slow
+@pytest.mark.virtual
+@pytest.mark.parametrize("name", ["ad", "kws", "conv-under-the-limit", "conv-over-the-limit"])
+def test_analyze_fits_exactly_when_the_firmware_links_and_runs(name, corpus, tmp_path):
+    analyzed = run_cli("analyze", corpus[name], "--board", "virtual", "--json")
+    assert analyzed.returncode in (0, 1), analyzed.stderr[-2000:]
+    analysis = json.loads(analyzed.stdout)
+    assert analysis["engine"] == "native"  # the virtual board's default, as flash's
+    if name.startswith("conv-"):  # the pair straddles the limit, else it checks nothing
+        assert analysis["fits"] == (name == "conv-under-the-limit")
+        assert analysis["ram_bytes"] > 0.97 * analysis["ram_available"]
+    flashed = run_cli("flash", corpus[name], "--board", "virtual", "--out", tmp_path / name, "--json",
+                      "--skip-fit-check", "--runs", "1", "--samples", "1")
+    assert (flashed.returncode == 0) == analysis["fits"], (analysis["ram_parts"], flashed.stderr[-2000:])
+    if not analysis["fits"]:
+        assert "does not fit" in flashed.stderr  # the linker said so (region RAM overflowed)
+        return
+    device = json.loads(flashed.stdout)
+    assert device["outputs_match"] is True
+    # Flash: the estimate errs on the safe side, by little.
+    assert analysis["flash_bytes"] >= device["flash_bytes"] >= (1 - TOLERANCE) * analysis["flash_bytes"]
+    # RAM: the verdict holds the stack reserve the linker keeps; the firmware's use (static + measured stack) is the
+    # estimate with the estimated stack peak in place of that reserve.
+    stack_part = analysis["ram_parts"][-1]["bytes"]
+    estimate_in_use = analysis["ram_bytes"] - stack_part + analysis["stack_estimate_bytes"]
+    assert abs(device["ram_bytes"] - estimate_in_use) <= TOLERANCE * estimate_in_use, (device, analysis["ram_parts"])
+    assert device["stack_bytes"] <= analysis["stack_estimate_bytes"]
+    assert device["static_ram_bytes"] + stack_part <= analysis["ram_bytes"]
+
+
+@pytest.mark.slow
+def test_fast_kernels_give_way_family_by_family_when_they_do_not_fit_the_flash():
+    """A board profile with a little less flash than the fast build needs: the plan moves the kernel families
+    with the fewest MACs to their reference kernels until it fits, and says so; with far too little flash, the
+    verdict names --kernels reference with its numbers."""
+    from tinydeploy.boards import get_board
+    from tinydeploy.engines import EngineOptions, get_engine
+    from tinydeploy.model.tflite import load_tflite
+
+    engine = get_engine("native")
+    model = load_tflite(mlperf_model("kws"))
+    virtual = get_board("virtual")
+    fast = engine.plan(model, virtual)
+    reference = engine.plan(model, virtual, EngineOptions(fast_kernels=False))
+    fast_flash = engine.plan_budgets(fast)[0].used
+    reference_flash = engine.plan_budgets(reference)[0].used
+    assert fast.layout.kernel_choice is None and reference_flash < fast_flash
+
+    tight = dataclasses.replace(virtual, flash_bytes=fast_flash - 1)
+    chosen = engine.plan(model, tight)
+    flash, ram = engine.plan_budgets(chosen)
+    assert flash.fits and ram.fits and chosen.layout.kernel_choice["fits"] is True
+    reference_ops = set(chosen.layout.kernel_choice["reference_ops"])
+    variants = {row.op_index: row.variant for row in chosen.layout.steps}
+    assert reference_ops and all(variants[i].startswith("reference") for i in reference_ops)
+    assert any(v.startswith("dsp") for v in variants.values())  # only what had to give way
+    assert "fast kernels do not fit" in engine.describe(chosen)[0]
+
+    hopeless = dataclasses.replace(virtual, flash_bytes=reference_flash - 1)
+    kept = engine.plan(model, hopeless)
+    assert not engine.plan_budgets(kept)[0].fits
+    assert kept.layout.kernel_choice["fits"] is False and kept.layout.kernel_choice["reference_fits"] is False
+    assert f"{reference_flash:,} B" in engine.fit_suggestions(kept)[0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc is not installed")
+def test_kernel_cost_table_is_current():
+    """The committed per-kernel flash and stack figures are those of the kernels as they are now (regenerate with
+    `python -m tinydeploy.engine.kernel_costs` after changing one)."""
+    from tinydeploy.engine.kernel_costs import kernel_costs, measure_kernel_costs
+
+    assert measure_kernel_costs() == kernel_costs()["kernel"]
