@@ -250,10 +250,11 @@ class DeviceLink:
                                   exit_code=EXIT_FAILED)
         return replies
 
-    def exchange(self, verb: str, *args: object, timeout: float | None = None) -> list[Reply]:
+    def exchange(self, verb: str, *args: object, timeout: float | None = None, data_bytes: int = 0) -> list[Reply]:
         """Send a command; its reply lines (data lines, then the final ok or err), device errors returned, not
-        raised (commands beyond the core ones, e.g. tinydeploy.link.sensors)."""
-        return self._exchange(verb, *args, timeout=timeout)
+        raised (commands beyond the core ones, e.g. tinydeploy.link.sensors). `data_bytes`: the answer's expected
+        data beyond REPLY_BYTES (its byte budget and time on the line)."""
+        return self._exchange(verb, *args, timeout=timeout, data_bytes=data_bytes)
 
     def command(self, raw: str, timeout: float | None = None) -> list[str]:
         """Send a raw command (e.g. "run 3 1"; the link adds the id and checksum) and return the payloads of

@@ -63,8 +63,12 @@ class ButtonWait:
     ms: int
 
 
-def _final(link: DeviceLink, verb: str, args: tuple, timeout: float = SENSOR_TIMEOUT) -> tuple[list[Reply], Reply]:
-    replies = link.exchange(verb, *args, timeout=timeout)
+IMU_LINE_BYTES = 7 * 12 + 40
+
+
+def _final(link: DeviceLink, verb: str, args: tuple, timeout: float = SENSOR_TIMEOUT,
+           data_bytes: int = 0) -> tuple[list[Reply], Reply]:
+    replies = link.exchange(verb, *args, timeout=timeout, data_bytes=data_bytes)
     return replies, replies[-1]
 
 
@@ -81,7 +85,8 @@ def _rejected(link: DeviceLink, verb: str, reply: Reply) -> TinydeployError:
 
 def _ints(reply: Reply, keys: list[str]) -> list[int]:
     try:
-        return [reply.int_field(key) for key in keys]
+        # sensor figures are int32 (magnetometer axes go negative) or uint32 (counts)
+        return [reply.int_field(key, -(1 << 31), (1 << 32) - 1) for key in keys]
     except CorruptLine as exc:
         raise TinydeployError(f"malformed sensor reply: {reply.payload}",
                               "the firmware may be from another tinydeploy version; rebuild it") from exc
@@ -96,7 +101,8 @@ def sensor_info(link: DeviceLink) -> SensorInfo:
 
 
 def read_imu(link: DeviceLink, samples: int) -> ImuReading | None:
-    replies, reply = _final(link, "imu", (samples,))
+    # a line per sample: six signed 32-bit figures and its index, with framing
+    replies, reply = _final(link, "imu", (samples,), data_bytes=samples * IMU_LINE_BYTES)
     if _absent(reply):
         return None
     if reply.kind != "ok":
@@ -119,7 +125,8 @@ def read_imu(link: DeviceLink, samples: int) -> ImuReading | None:
 
 
 def record_mic(link: DeviceLink, samples: int, skip: int = 0) -> MicRecording | None:
-    replies, reply = _final(link, "mic", (samples, skip))
+    # four hex digits a sample, plus each line's index and framing
+    replies, reply = _final(link, "mic", (samples, skip), data_bytes=samples * 4 + (samples // 16 + 1) * 64)
     if _absent(reply):
         return None
     if reply.kind != "ok":
