@@ -3,6 +3,7 @@ int16 (zero points 0, output scale 2^-15; TFLite's interpolated sigmoid table in
 
 from __future__ import annotations
 
+from tinydeploy.engine.ops.common import symmetric, unary_tensors
 from tinydeploy.engine.quant import transcendental_input_scaling, transcendental_int16_scaling
 from tinydeploy.engine.registry import LoweringContext, lowering, same
 
@@ -10,12 +11,8 @@ INT16_OUTPUT_SCALE = 1.0 / 32768
 
 
 def _lower_s16(ctx: LoweringContext, function: str, pot_shifts: tuple[int, ...]):
-    source = ctx.input(0, ("int16",), constant=False)
-    result = ctx.output(0, ("int16",))
-    if source.elements != result.elements:
-        raise ctx.fail(f"shapes {list(source.shape)} -> {list(result.shape)} differ")
-    if ctx.zero_point(source) or ctx.zero_point(result):
-        raise ctx.fail("int16 tensors must have zero point 0")
+    source, result = unary_tensors(ctx, ("int16",))
+    symmetric(ctx, source, result)
     if abs(ctx.scale(result) - INT16_OUTPUT_SCALE) > 1e-3 * INT16_OUTPUT_SCALE:
         raise ctx.fail("the int16 output must be quantized with scale 1/32768")
     multiplier, shift = transcendental_int16_scaling(ctx.scale(source), pot_shifts)
@@ -27,10 +24,7 @@ def _lower_s16(ctx: LoweringContext, function: str, pot_shifts: tuple[int, ...])
 
 
 def _lower(ctx: LoweringContext, function: str, output_scale: float, output_zero_point: int):
-    source = ctx.input(0, constant=False)
-    result = ctx.output(0)
-    if source.elements != result.elements:
-        raise ctx.fail(f"shapes {list(source.shape)} -> {list(result.shape)} differ")
+    source, result = unary_tensors(ctx)
     if ctx.zero_point(result) != output_zero_point or abs(ctx.scale(result) - output_scale) > 1e-6 * output_scale:
         raise ctx.fail(f"the output must be quantized with scale {output_scale:g} and zero point {output_zero_point}")
     multiplier, shift, radius = transcendental_input_scaling(ctx.scale(source))

@@ -54,6 +54,79 @@ def window(ctx: LoweringContext, source: Tensor, result: Tensor, filter_height: 
     ])
 
 
+def symmetric(ctx: LoweringContext, *tensors: Tensor) -> None:
+    """int16 tensors must be symmetric (zero point 0), as TFLite's int16 kernels assume."""
+    for tensor in tensors:
+        if ctx.zero_point(tensor) != 0:
+            raise ctx.fail(f"int16 tensor {tensor.name} has zero point {ctx.zero_point(tensor)}; TFLite's int16 "
+                           "scheme needs 0")
+
+
+def unary_tensors(ctx: LoweringContext, dtypes: tuple[str, ...] = ("int8",)) -> tuple[Tensor, Tensor]:
+    """The input and output of a one-input elementwise op, checked to hold as many values."""
+    source = ctx.input(0, dtypes, constant=False)
+    result = ctx.output(0, dtypes)
+    if source.elements != result.elements:
+        raise ctx.fail(f"shapes {list(source.shape)} -> {list(result.shape)} differ")
+    return source, result
+
+
+def bias_input(ctx: LoweringContext, channels: int, dtypes: tuple[str, ...] = ("int32",)) -> Tensor | None:
+    """A weighted op's constant bias (input 2), if any, checked to hold one value per output channel."""
+    bias = ctx.optional_input(2, dtypes, constant=True)
+    if bias is not None and bias.elements != channels:
+        raise ctx.fail(f"bias has {bias.elements} values, expected {channels}")
+    return bias
+
+
+def conv_2d_shape(ctx: LoweringContext, source: Tensor, weights: Tensor, result: Tensor) -> tuple[int, int, int, int]:
+    """(output channels, filter height, filter width, input channels) of CONV_2D weights [out, h, w, in]."""
+    if len(weights.shape) != 4:
+        raise ctx.fail(f"weights have shape {list(weights.shape)}, expected [out, height, width, in]")
+    out_depth, filter_h, filter_w, filter_in = weights.shape
+    if len(source.shape) == 4 and source.shape[3] != filter_in:
+        raise ctx.fail("grouped convolutions are not supported")
+    if result.shape[-1] != out_depth:
+        raise ctx.fail("output channels and weights disagree")
+    return out_depth, filter_h, filter_w, filter_in
+
+
+def depthwise_conv_2d_shape(ctx: LoweringContext, source: Tensor, weights: Tensor,
+                            result: Tensor) -> tuple[int, int, int, int]:
+    """(filter height, filter width, output channels, input channels) of DEPTHWISE_CONV_2D weights
+    [1, h, w, in * multiplier]."""
+    if len(weights.shape) != 4 or weights.shape[0] != 1 or len(source.shape) != 4:
+        raise ctx.fail(f"weights have shape {list(weights.shape)}, expected [1, height, width, channels]")
+    _, filter_h, filter_w, out_depth = weights.shape
+    in_depth = source.shape[3]
+    if in_depth == 0 or out_depth % in_depth or result.shape[-1] != out_depth:
+        raise ctx.fail(f"{out_depth} output channels are not a multiple of {in_depth} input channels")
+    return filter_h, filter_w, out_depth, in_depth
+
+
+def fully_connected_shape(ctx: LoweringContext, source: Tensor, weights: Tensor,
+                          result: Tensor) -> tuple[int, int, int]:
+    """(batches, input depth, output depth) of FULLY_CONNECTED weights [outputs, inputs] in the default format."""
+    if ctx.op.options.get("weightsFormat", 0) != 0:
+        raise ctx.fail("shuffled weight formats are not supported")
+    if len(weights.shape) != 2:
+        raise ctx.fail(f"weights have shape {list(weights.shape)}, expected [outputs, inputs]")
+    output_depth, input_depth = weights.shape
+    if input_depth == 0 or source.elements % input_depth:
+        raise ctx.fail(f"input of {source.elements} values is not a whole number of rows of {input_depth}")
+    batches = source.elements // input_depth
+    if result.elements != batches * output_depth:
+        raise ctx.fail(f"output has {result.elements} values, expected {batches} x {output_depth}")
+    return batches, input_depth, output_depth
+
+
+def fully_connected_multipliers(input_scale: float, weight_scales, output_scale: float) -> list[tuple[int, int]]:
+    """FULLY_CONNECTED's rescale input * weight / output in double precision, per channel or per tensor. (TFLM's
+    source rounds the per-tensor product to single precision first; the tflite_micro runtime's outputs match the
+    double product, measured on an int16x8 layer whose two multipliers round apart.)"""
+    return [quantize_multiplier(float(input_scale) * float(s) / float(output_scale)) for s in weight_scales]
+
+
 def _requant_arrays(ctx: LoweringContext, source: Tensor, weights: Tensor, result: Tensor, channels: int,
                     channel_axis: int) -> tuple[str, str, bool]:
     """Multipliers and shifts (flash arrays) of a convolution's output channels, and whether they are per channel."""
@@ -231,8 +304,6 @@ def window_overlap_limit(source: Tensor, result: Tensor, filter_height: int, fil
     element may therefore overwrite input bytes that no later element reads: the limit is the smallest
     distance, over all elements, between the lowest input byte still to be read and the element's own byte,
     minus one (negative: the output must start that far before the input)."""
-    import numpy as np
-
     batches, in_h, in_w, in_d = (int(d) for d in source.shape)
     _, out_h, out_w, out_d = (int(d) for d in result.shape)
 

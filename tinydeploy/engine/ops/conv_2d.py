@@ -6,7 +6,7 @@ kernel's stack), else one pixel per pass; without room for even that, the refere
 
 from __future__ import annotations
 
-from tinydeploy.engine.ops.common import conv_requant, mat_layer, mat_quant, window
+from tinydeploy.engine.ops.common import bias_input, conv_2d_shape, conv_requant, mat_layer, mat_quant, window
 from tinydeploy.engine.ops.weighted_s16 import lower_conv_2d_s16
 from tinydeploy.engine.registry import LoweringContext, ScratchRef, lowering, same
 
@@ -27,15 +27,9 @@ def lower_conv_2d(ctx: LoweringContext):
         return lower_conv_2d_s16(ctx)
     source = ctx.input(0, constant=False)
     weights = ctx.input(1, constant=True)
-    bias = ctx.optional_input(2, ("int32",), constant=True)
     result = ctx.output(0)
-    if len(weights.shape) != 4:
-        raise ctx.fail(f"weights have shape {list(weights.shape)}, expected [out, height, width, in]")
-    out_depth, filter_h, filter_w, filter_in = weights.shape
-    if len(source.shape) == 4 and source.shape[3] != filter_in:
-        raise ctx.fail("grouped convolutions are not supported")
-    if result.shape[-1] != out_depth or (bias is not None and bias.elements != out_depth):
-        raise ctx.fail("output channels, weights and bias disagree")
+    out_depth, filter_h, filter_w, filter_in = conv_2d_shape(ctx, source, weights, result)
+    bias = bias_input(ctx, out_depth)
     geometry = window(ctx, source, result, filter_h, filter_w)
     index = ctx.op.index
     groups = (filter_h * filter_w * filter_in + 3) // 4

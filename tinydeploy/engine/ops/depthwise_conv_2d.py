@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinydeploy.engine.ops.common import (BLOCK, channel_requants, conv_requant, folding_proven, mat_quant,
-                                          window)
+from tinydeploy.engine.ops.common import (BLOCK, bias_input, channel_requants, conv_requant,
+                                          depthwise_conv_2d_shape, folding_proven, mat_quant, window)
 from tinydeploy.engine.ops.weighted_s16 import lower_depthwise_conv_2d_s16
 from tinydeploy.engine.quant import activation_range
 from tinydeploy.engine.registry import LoweringContext, ScratchRef, lowering, same
@@ -26,16 +26,9 @@ def lower_depthwise_conv_2d(ctx: LoweringContext):
         return lower_depthwise_conv_2d_s16(ctx)
     source = ctx.input(0, constant=False)
     weights = ctx.input(1, constant=True)
-    bias = ctx.optional_input(2, ("int32",), constant=True)
     result = ctx.output(0)
-    if len(weights.shape) != 4 or weights.shape[0] != 1 or len(source.shape) != 4:
-        raise ctx.fail(f"weights have shape {list(weights.shape)}, expected [1, height, width, channels]")
-    _, filter_h, filter_w, out_depth = weights.shape
-    in_depth = source.shape[3]
-    if in_depth == 0 or out_depth % in_depth or result.shape[-1] != out_depth:
-        raise ctx.fail(f"{out_depth} output channels are not a multiple of {in_depth} input channels")
-    if bias is not None and bias.elements != out_depth:
-        raise ctx.fail("bias and output channels disagree")
+    filter_h, filter_w, out_depth, in_depth = depthwise_conv_2d_shape(ctx, source, weights, result)
+    bias = bias_input(ctx, out_depth)
     geometry = window(ctx, source, result, filter_h, filter_w)
     index = ctx.op.index
     if ctx.fast_kernels and 0 < filter_h * filter_w <= MAX_TAPS and out_depth > 0:

@@ -4,6 +4,7 @@ int16 (zero points 0) uses the same arithmetic on 16-bit values, with ADD's head
 
 from __future__ import annotations
 
+from tinydeploy.engine.ops.common import symmetric
 from tinydeploy.engine.ops.shapes import MAX_DIMS, broadcast_strides, padded
 from tinydeploy.engine.quant import DTYPE_RANGES, activation_range, quantize_multiplier
 from tinydeploy.engine.registry import LoweringContext, ScratchRef, c_struct, lowering, same
@@ -14,7 +15,16 @@ KERNELS = {"int8": ("elementwise", "s8"), "int16": ("elementwise_s16", "s16")}
 
 def _operands(ctx: LoweringContext):
     """The two inputs (of the op's type), the output, the td_broadcast initializer and the input the output may
-    overwrite."""
+    overwrite; int16 tensors symmetric, as TFLite's int16 ADD, SUB and MUL need."""
+    first, second, result, shape, in_place = broadcast_operands(ctx)
+    if result.dtype == "int16":
+        symmetric(ctx, first, second, result)
+    return first, second, result, c_struct(shape), in_place
+
+
+def broadcast_operands(ctx: LoweringContext):
+    """The two inputs (of the op's type, not both constant), the output, the td_broadcast fields and the input the
+    output may overwrite."""
     dtype = ctx.signature[1]
     first, second = ctx.input(0, (dtype,)), ctx.input(1, (dtype,))
     result = ctx.output(0, (dtype,))
@@ -28,12 +38,7 @@ def _operands(ctx: LoweringContext):
         shapes.append(tensor_strides)
     if first.is_constant and second.is_constant:
         raise ctx.fail("both inputs are constant")
-    if dtype == "int16":
-        for tensor in (first, second, result):
-            if ctx.zero_point(tensor) != 0:
-                raise ctx.fail(f"int16 tensor {tensor.name} has zero point {ctx.zero_point(tensor)}; TFLite's "
-                               "int16 scheme needs 0")
-    shape = c_struct([("dims", padded(result.shape)), ("strides1", shapes[0]), ("strides2", shapes[1])])
+    shape = [("dims", padded(result.shape)), ("strides1", shapes[0]), ("strides2", shapes[1])]
     # The output may overwrite an input of its own shape that dies here (each element is read first).
     in_place = next((t.index for t in (first, second) if not t.is_constant and t.shape == result.shape), None)
     return first, second, result, shape, in_place

@@ -5,9 +5,10 @@ channels4); each input row is widened into scratch (the op's free space in the p
 
 from __future__ import annotations
 
-from tinydeploy.engine.ops.common import BLOCK, mat_layer, mat_quant
+from tinydeploy.engine.ops.common import (BLOCK, bias_input, fully_connected_multipliers, fully_connected_shape,
+                                          mat_layer, mat_quant)
 from tinydeploy.engine.ops.weighted_s16 import lower_fully_connected_s16
-from tinydeploy.engine.quant import activation_range, quantize_multiplier
+from tinydeploy.engine.quant import activation_range
 from tinydeploy.engine.registry import LoweringContext, ScratchRef, lowering, same
 
 
@@ -18,20 +19,9 @@ def lower_fully_connected(ctx: LoweringContext):
     op = ctx.op
     source = ctx.input(0, constant=False)
     weights = ctx.input(1, constant=True)
-    bias = ctx.optional_input(2, ("int32",), constant=True)
     result = ctx.output(0)
-    if op.options.get("weightsFormat", 0) != 0:
-        raise ctx.fail("shuffled weight formats are not supported")
-    if len(weights.shape) != 2:
-        raise ctx.fail(f"weights have shape {list(weights.shape)}, expected [outputs, inputs]")
-    output_depth, input_depth = weights.shape
-    if input_depth == 0 or source.elements % input_depth:
-        raise ctx.fail(f"input of {source.elements} values is not a whole number of rows of {input_depth}")
-    batches = source.elements // input_depth
-    if result.elements != batches * output_depth:
-        raise ctx.fail(f"output has {result.elements} values, expected {batches} x {output_depth}")
-    if bias is not None and bias.elements != output_depth:
-        raise ctx.fail(f"bias has {bias.elements} values, expected {output_depth}")
+    batches, input_depth, output_depth = fully_connected_shape(ctx, source, weights, result)
+    bias = bias_input(ctx, output_depth)
 
     quant = weights.quant
     if quant is None or len(quant.scales) not in (1, output_depth):
@@ -58,10 +48,8 @@ def lower_fully_connected(ctx: LoweringContext):
         return ctx.lowered("td_fully_connected_fast_s8", (params, ctx.ref(source), ScratchRef(optional=True),
                                                           ctx.ref(result)),
                            kernel="fully_connected_fast", variant=variant, scratch_request=8 * groups)
-    input_scale, output_scale = ctx.scale(source), ctx.scale(result)
-    # TFLite multiplies the scales in double precision: input * filter / output.
-    pairs = [quantize_multiplier(float(input_scale) * float(s) / float(output_scale)) for s in quant.scales]
-    activation_min, activation_max = activation_range(op.activation, output_scale, ctx.zero_point(result))
+    pairs = fully_connected_multipliers(ctx.scale(source), quant.scales, ctx.scale(result))
+    activation_min, activation_max = activation_range(op.activation, ctx.scale(result), ctx.zero_point(result))
 
     constants = ctx.constants
     multipliers = constants.array(f"op{op.index}_multipliers", "int32_t", [m for m, _ in pairs],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinydeploy.engine.ops.common import unary_tensors
 from tinydeploy.engine.quant import quantize_multiplier
 from tinydeploy.engine.registry import LoweringContext, lowering
 
@@ -19,10 +20,7 @@ def q15(multiplier: int) -> int:
 
 @lowering("HARD_SWISH", kernel="hard_swish")
 def lower_hard_swish(ctx: LoweringContext):
-    source = ctx.input(0, constant=False)
-    result = ctx.output(0)
-    if source.elements != result.elements:
-        raise ctx.fail(f"shapes {list(source.shape)} -> {list(result.shape)} differ")
+    source, result = unary_tensors(ctx)
     hires_scale = float(np.float32(ctx.scale(source))) / 128.0  # exact: a power of two
     output_multiplier, output_exponent = quantize_multiplier(hires_scale / float(ctx.scale(result)))
     reluish_multiplier, reluish_exponent = quantize_multiplier(hires_scale / (3.0 / 32768.0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tinydeploy.engine.ops.common import unary_tensors
 from tinydeploy.engine.quant import f32, quantize_multiplier, quantize_signed_multiplier
 from tinydeploy.engine.registry import LoweringContext, lowering, same
 
@@ -9,10 +10,7 @@ from tinydeploy.engine.registry import LoweringContext, lowering, same
 @lowering("LEAKY_RELU", kernel="leaky_relu", dtypes=same("int8", "int16"))
 def lower_leaky_relu(ctx: LoweringContext):
     dtype = ctx.signature[1]
-    source = ctx.input(0, (dtype,), constant=False)
-    result = ctx.output(0, (dtype,))
-    if source.elements != result.elements:
-        raise ctx.fail(f"shapes {list(source.shape)} -> {list(result.shape)} differ")
+    source, result = unary_tensors(ctx, (dtype,))  # any zero points: TFLM's LEAKY_RELU takes them at int16 too
     input_scale, output_scale = float(ctx.scale(source)), float(ctx.scale(result))
     alpha = f32(ctx.op.options.get("alpha", 0.0))
     # in double precision: TFLM's source rounds these ratios to single precision first, but the tflite_micro

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinydeploy.engine.ops.common import symmetric, unary_tensors
 from tinydeploy.engine.quant import DTYPE_RANGES, quantize_multiplier, round_half_away
 from tinydeploy.engine.registry import LoweringContext, lowering, same
 
@@ -24,13 +25,9 @@ def _call(ctx: LoweringContext, source, result, params: str):
 
 
 def _tensors(ctx: LoweringContext):
-    dtype = ctx.signature[1]
-    source = ctx.input(0, (dtype,), constant=False)
-    result = ctx.output(0, (dtype,))
-    if source.elements != result.elements:
-        raise ctx.fail(f"shapes {list(source.shape)} -> {list(result.shape)} differ")
-    if dtype == "int16" and (ctx.zero_point(source) or ctx.zero_point(result)):
-        raise ctx.fail("int16 tensors must have zero point 0 (TFLite's int16 scheme)")
+    source, result = unary_tensors(ctx, (ctx.signature[1],))
+    if source.dtype == "int16":
+        symmetric(ctx, source, result)
     return source, result
 
 

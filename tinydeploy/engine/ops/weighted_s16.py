@@ -5,29 +5,20 @@ the reference kernels are firmware/engine/<op>_s16.c."""
 
 from __future__ import annotations
 
-from tinydeploy.engine.ops.common import _requant_arrays, window
-from tinydeploy.engine.quant import (INT16_MAX, INT16_MIN, WIDE_MAX_SHIFT, activation_range, quantize_multiplier,
-                                     quantize_multiplier_wide)
+from tinydeploy.engine.ops.common import (_requant_arrays, bias_input, conv_2d_shape, depthwise_conv_2d_shape,
+                                          fully_connected_multipliers, fully_connected_shape, symmetric,
+                                          window)
+from tinydeploy.engine.quant import INT16_MAX, INT16_MIN, WIDE_MAX_SHIFT, activation_range, quantize_multiplier_wide
 from tinydeploy.engine.registry import LoweringContext, c_struct
 from tinydeploy.model.tflite import Tensor
 
 INT32_BIAS_TYPE = 2  # TensorType INT32 in the options' quantizedBiasType
 
 
-def symmetric(ctx: LoweringContext, *tensors: Tensor) -> None:
-    """int16 tensors must be symmetric (zero point 0), as TFLite's int16 kernels assume."""
-    for tensor in tensors:
-        if ctx.zero_point(tensor) != 0:
-            raise ctx.fail(f"int16 tensor {tensor.name} has zero point {ctx.zero_point(tensor)}; TFLite's int16x8 "
-                           "scheme needs 0")
-
-
 def bias_and_accumulator(ctx: LoweringContext, channels: int, allow_int32: bool = True) -> tuple[str, bool]:
     """The bias argument and whether the kernel accumulates in 32 bits (an int32 bias, or none with quantizedBiasType
     INT32), as TFLite picks its accumulator."""
-    bias = ctx.optional_input(2, ("int64", "int32") if allow_int32 else ("int64",), constant=True)
-    if bias is not None and bias.elements != channels:
-        raise ctx.fail(f"bias has {bias.elements} values, expected {channels}")
+    bias = bias_input(ctx, channels, ("int64", "int32") if allow_int32 else ("int64",))
     acc32 = (bias is not None and bias.dtype == "int32") or \
         (bias is None and allow_int32 and ctx.op.options.get("quantizedBiasType", 0) == INT32_BIAS_TYPE)
     if bias is None:
@@ -52,13 +43,7 @@ def lower_conv_2d_s16(ctx: LoweringContext):
     weights = ctx.input(1, ("int8",), constant=True)
     result = ctx.output(0, ("int16",))
     symmetric(ctx, source, result)
-    if len(weights.shape) != 4:
-        raise ctx.fail(f"weights have shape {list(weights.shape)}, expected [out, height, width, in]")
-    out_depth, filter_h, filter_w, filter_in = weights.shape
-    if len(source.shape) == 4 and source.shape[3] != filter_in:
-        raise ctx.fail("grouped convolutions are not supported")
-    if result.shape[-1] != out_depth:
-        raise ctx.fail("output channels and weights disagree")
+    out_depth, filter_h, filter_w, _ = conv_2d_shape(ctx, source, weights, result)
     bias, acc32 = bias_and_accumulator(ctx, out_depth)
     index = ctx.op.index
     params = ctx.constants.struct(f"op{index}_params", "td_conv_2d_params", [
@@ -75,12 +60,7 @@ def lower_depthwise_conv_2d_s16(ctx: LoweringContext):
     weights = ctx.input(1, ("int8",), constant=True)
     result = ctx.output(0, ("int16",))
     symmetric(ctx, source, result)
-    if len(weights.shape) != 4 or weights.shape[0] != 1 or len(source.shape) != 4:
-        raise ctx.fail(f"weights have shape {list(weights.shape)}, expected [1, height, width, channels]")
-    _, filter_h, filter_w, out_depth = weights.shape
-    in_depth = source.shape[3]
-    if in_depth == 0 or out_depth % in_depth or result.shape[-1] != out_depth:
-        raise ctx.fail(f"{out_depth} output channels are not a multiple of {in_depth} input channels")
+    filter_h, filter_w, out_depth, in_depth = depthwise_conv_2d_shape(ctx, source, weights, result)
     bias, _ = bias_and_accumulator(ctx, out_depth, allow_int32=False)  # TFLite's int16 depthwise takes int64 only
     index = ctx.op.index
     params = ctx.constants.struct(f"op{index}_params", "td_depthwise_conv_2d_params", [
@@ -92,29 +72,13 @@ def lower_depthwise_conv_2d_s16(ctx: LoweringContext):
                        kernel="depthwise_conv_2d_s16", variant="reference int16x8")
 
 
-def fully_connected_multipliers(input_scale: float, weight_scales, output_scale: float) -> list[tuple[int, int]]:
-    """FULLY_CONNECTED's rescale input * weight / output in double precision, per channel or per tensor. (TFLM's
-    source rounds the per-tensor product to single precision first; the tflite_micro runtime's outputs match the
-    double product, measured on an int16x8 layer whose two multipliers round apart.)"""
-    return [quantize_multiplier(float(input_scale) * float(s) / float(output_scale)) for s in weight_scales]
-
-
 def lower_fully_connected_s16(ctx: LoweringContext):
     op = ctx.op
     source = ctx.input(0, ("int16",), constant=False)
     weights = ctx.input(1, ("int8",), constant=True)
     result = ctx.output(0, ("int16",))
     symmetric(ctx, source, result)
-    if op.options.get("weightsFormat", 0) != 0:
-        raise ctx.fail("shuffled weight formats are not supported")
-    if len(weights.shape) != 2:
-        raise ctx.fail(f"weights have shape {list(weights.shape)}, expected [outputs, inputs]")
-    output_depth, input_depth = weights.shape
-    if input_depth == 0 or source.elements % input_depth:
-        raise ctx.fail(f"input of {source.elements} values is not a whole number of rows of {input_depth}")
-    batches = source.elements // input_depth
-    if result.elements != batches * output_depth:
-        raise ctx.fail(f"output has {result.elements} values, expected {batches} x {output_depth}")
+    batches, input_depth, output_depth = fully_connected_shape(ctx, source, weights, result)
     quant = weights.quant
     if quant is None or len(quant.scales) not in (1, output_depth) or any(quant.zero_points):
         raise ctx.fail("weights are not symmetric and quantized per tensor or per output channel")
