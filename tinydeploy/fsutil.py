@@ -7,6 +7,7 @@ import hashlib
 import os
 import stat
 import tempfile
+import tomllib
 from pathlib import Path
 
 from tinydeploy.errors import TinydeployError
@@ -51,6 +52,16 @@ def read_input_file(path: Path, what: str = "file", limit: int | None = None, hi
             return handle.read() if limit is None else handle.read(limit)
         except OSError as exc:
             raise TinydeployError(f"cannot read {what} {path}: {exc.strerror}", "check the file") from exc
+
+
+def read_toml_profile(path: Path, what: str) -> dict:
+    """A shipped or user-written TOML profile (`what`: "board profile", "kit profile"), every failure one line."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TinydeployError(f"cannot read {what} {path}: {exc}", "check the file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise TinydeployError(f"{what} {path.name} is not valid TOML: {exc}", "fix its syntax") from exc
 
 
 def check_output_path(path: Path, force: bool) -> None:

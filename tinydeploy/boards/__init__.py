@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from tinydeploy.errors import TinydeployError
+from tinydeploy.fsutil import read_toml_profile
 
 PROFILE_DIR = Path(__file__).parent
 
@@ -138,12 +138,7 @@ def _usb_id(data: dict, path: Path, key: str) -> UsbId | None:
 
 
 def load_board_file(path: Path) -> Board:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TinydeployError(f"cannot read board profile {path}: {exc}", "check the file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise TinydeployError(f"board profile {path.name} is not valid TOML: {exc}", "fix its syntax") from exc
+    data = read_toml_profile(path, "board profile")
     values = {key: _field(data, path, key, int) for key in _INT_FIELDS}
     values.update({key: _field(data, path, key, str) for key in _STR_FIELDS})
     if values["default_engine"] not in ENGINES:

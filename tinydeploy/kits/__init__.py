@@ -3,12 +3,12 @@ Arduino libraries, and the parts with their checks; loaded and validated here. `
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from tinydeploy.errors import TinydeployError
+from tinydeploy.fsutil import read_toml_profile
 
 KIT_DIR = Path(__file__).parent
 PARTS = ("imu", "microphone", "camera", "button")  # the parts a kit may have, in the order they are checked
@@ -90,12 +90,7 @@ def _libraries(table: dict, path: Path, where: str) -> tuple[str, ...]:
 
 
 def load_kit_file(path: Path) -> Kit:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TinydeployError(f"cannot read kit profile {path}: {exc}", "check the file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise TinydeployError(f"kit profile {path.name} is not valid TOML: {exc}", "fix its syntax") from exc
+    data = read_toml_profile(path, "kit profile")
     name = _string(data, "name", path)
     if name != path.stem:
         raise _bad(path, f"field 'name' is {name!r} but the file is {path.stem!r}")
