@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mlperf import (ACTIVATION_BYTES_BEFORE, CONSTANTS_FACTOR, FIRMWARE_FACTOR, MODELS, REPO, SHARED,  # noqa: E402
-                    XCUBE_9_FLASH, XCUBE_9_RAM, Run, bench_home, int8_parameter_bytes, key_of, measure_engines,
-                    model_paths, tflm_lib_argument, without_options)
+from mlperf import (ACTIVATION_BYTES_BEFORE, CONSTANTS_FACTOR, ENGINES, FIRMWARE_FACTOR, MODELS, REPO,  # noqa: E402
+                    SHARED, XCUBE_9_FLASH, XCUBE_9_RAM, Run, bench_home, int8_parameter_bytes, key_of,
+                    measure_engines, model_paths, print_results, tflm_lib_argument, without_options)
 
 ALL_MODELS = REPO.parent / "shared" / "models"
 EXAMPLES = ALL_MODELS / "tflm-examples"
@@ -90,13 +90,12 @@ def plan_table(paths: list[Path]) -> None:
 
 
 def board_table(paths: list[Path], tflm_lib: str | None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from tinydeploy.model.tflite import load_tflite
 
     work = bench_home()
-    engines = ["native fast", "native reference", "TFLM + CMSIS-NN"]
+    engines = ENGINES
     table = Table(title="memory on the virtual board (bytes)")
     for column in ("model", "int8 weights\n+ per-channel", "native fast\nconstants", "native ref\nconstants",
                    "X-CUBE-AI 9.0\nflash / RAM", *(f"{e}\nfirmware flash" for e in engines),
@@ -106,10 +105,7 @@ def board_table(paths: list[Path], tflm_lib: str | None) -> None:
     for path in paths:
         key = key_of(path)
         parameters = int8_parameter_bytes(load_tflite(path))
-        runs = measure_engines(path, work, tflm_lib)
-        for engine, run in runs.items():
-            if not isinstance(run, Run):
-                notes.append(f"{path.stem}, {engine}: {run}")
+        runs = measure_engines(path, work, tflm_lib, notes)
         fast, reference, tflm = (runs.get(e) for e in engines)
 
         def constants(run) -> str:
@@ -139,11 +135,7 @@ def board_table(paths: list[Path], tflm_lib: str | None) -> None:
                 goals.append(f"planned activations {fast.activation_bytes:,} B " +
                              ("<= " if fast.activation_bytes <= before else "> ") + f"{before:,} B before")
             verdicts.append(f"{path.stem}: " + "; ".join(goals))
-    Console(width=220).print(table)
-    print("\n".join(verdicts + notes))
-    if not tflm_lib:
-        print("TFLM + CMSIS-NN not measured: give --tflm-lib PATH (or set $TINYDEPLOY_TFLM_LIB) to a local copy of "
-              "the Arduino TFLM library.")
+    print_results(table, verdicts, notes, tflm_lib)
 
 
 def main(argv: list[str]) -> None:

@@ -127,18 +127,34 @@ def tflm_project(tflm_lib: str | None) -> Path:
     return tflm_arena_workspace(tflm_lib) / "project"
 
 
-def measure_engines(path: Path, workdir: Path, tflm_lib: str | None) -> dict[str, Run | str]:
-    """Native fast, native reference and (with a library) TFLM + CMSIS-NN; a failure is kept as its message."""
+ENGINES = ("native fast", "native reference", "TFLM + CMSIS-NN")  # the TFLM one only with a library
+
+
+def measure_engines(path: Path, workdir: Path, tflm_lib: str | None,
+                    notes: list[str]) -> dict[str, Run | str]:
+    """Native fast, native reference and (with a library) TFLM + CMSIS-NN; a failure is kept as its message and
+    added to `notes`."""
     from tinydeploy.errors import TinydeployError
 
-    engines = ["native fast", "native reference"] + (["TFLM + CMSIS-NN"] if tflm_lib else [])
     results: dict[str, Run | str] = {}
-    for engine in engines:
+    for engine in ENGINES if tflm_lib else ENGINES[:2]:
         try:
             results[engine] = measure(path, engine, workdir, tflm_lib)
         except TinydeployError as exc:
             results[engine] = exc.message
+            notes.append(f"{path.stem}, {engine}: {exc.message}")
     return results
+
+
+def print_results(table, verdicts: list[str], notes: list[str], tflm_lib: str | None) -> None:
+    """A bench's table, then its verdicts on the goals and what could not be measured."""
+    from rich.console import Console
+
+    Console(width=220).print(table)
+    print("\n".join(verdicts + notes))
+    if not tflm_lib:
+        print("TFLM + CMSIS-NN not measured: give --tflm-lib PATH (or set $TINYDEPLOY_TFLM_LIB) to a local copy of "
+              "the Arduino TFLM library.")
 
 
 def bench_home() -> Path:

@@ -20,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mlperf import (CYCLES_FACTOR, PER_MAC_GOAL, PER_MAC_MODELS, Run, bench_home, best_published,  # noqa: E402
-                    key_of, measure_engines, model_paths, tflm_lib_argument, without_options)
+from mlperf import (CYCLES_FACTOR, ENGINES, PER_MAC_GOAL, PER_MAC_MODELS, Run, bench_home,  # noqa: E402
+                    best_published, key_of, measure_engines, model_paths, print_results, tflm_lib_argument,
+                    without_options)
 
 
 def _cell(run, field: str, per: int | None = None) -> str:
@@ -32,7 +33,6 @@ def _cell(run, field: str, per: int | None = None) -> str:
 
 
 def main(argv: list[str]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from tinydeploy.analysis.compute import op_costs, total_macs
@@ -41,7 +41,7 @@ def main(argv: list[str]) -> None:
     tflm_lib = tflm_lib_argument(argv)
     paths = model_paths(without_options(argv))
     work = bench_home()
-    engines = ["native fast", "native reference", "TFLM + CMSIS-NN"]
+    engines = ENGINES
     table = Table(title="instructions per inference on the virtual board (emulated; per MAC in brackets), "
                         "firmware flash and RAM")
     for column in ("model", "MACs", *(f"{e}\ninstructions" for e in engines), "best published M4\n(cycles)",
@@ -51,10 +51,7 @@ def main(argv: list[str]) -> None:
     for path in paths:
         key = key_of(path)
         macs = total_macs(op_costs(load_tflite(path)))
-        runs = measure_engines(path, work, tflm_lib)
-        for engine, run in runs.items():
-            if not isinstance(run, Run):
-                notes.append(f"{path.stem}, {engine}: {run}")
+        runs = measure_engines(path, work, tflm_lib, notes)
         fast = runs.get("native fast")
         published = best_published(key) if key else None
         budget = round(published[1] * CYCLES_FACTOR) if published else None
@@ -80,11 +77,7 @@ def main(argv: list[str]) -> None:
             if isinstance(tflm, Run):
                 goals.append(f"{tflm.instructions / fast.instructions:.1f}x fewer instructions than TFLM + CMSIS-NN")
             verdicts.append(f"{path.stem}: " + "; ".join(goals))
-    Console(width=220).print(table)
-    print("\n".join(verdicts + notes))
-    if not tflm_lib:
-        print("TFLM + CMSIS-NN not measured: give --tflm-lib PATH (or set $TINYDEPLOY_TFLM_LIB) to a local copy of "
-              "the Arduino TFLM library.")
+    print_results(table, verdicts, notes, tflm_lib)
     print("Instructions are emulated (QEMU -icount: one instruction per time step); they estimate Cortex-M4 cycles "
           "at one instruction per cycle, not measured cycles. Published figures: MLPerf Tiny v1.1/v1.2 closed "
           "division on a 120 MHz STM32L4R5 (real silicon).")
