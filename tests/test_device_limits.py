@@ -6,7 +6,6 @@ identity, control characters in names; and the protocol's own device code built 
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 import tracemalloc
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.loopback_peer import LoopbackPeer
 from tests.test_protocol_device import host_device_binary, spawned_device  # noqa: F401 (fixture)
 from tinydeploy.errors import TinydeployError
 from tinydeploy.link import DeviceLink
@@ -25,43 +25,23 @@ IDENTITY = {"proto": "1", "board": "peer", "engine": "xor", "model": "xor", "sha
             "in": "4", "out": "4", "line": "256", "maxruns": "10000", "status": "0"}
 
 
-class MisbehavingPeer:
+class MisbehavingPeer(LoopbackPeer):
     """A device on a loopback port. `answer(verb, command_id, args)` returns the reply lines for a command, or
     an endless iterator of them (sent until the host goes away); `raw` is sent once the host connects."""
 
     def __init__(self, answer, raw: bytes = b""):
         self.answer, self.raw = answer, raw
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"socket://127.0.0.1:{self._server.getsockname()[1]}"
-        self._conn: socket.socket | None = None
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    def __enter__(self) -> MisbehavingPeer:
-        return self
+    def connected(self) -> None:
+        self._conn.sendall(self.raw + encode_reply("-", "ready", "proto=1"))
 
-    def __exit__(self, *exc_info) -> None:
-        self._server.close()
-        if self._conn is not None:
-            self._conn.close()
-        self._thread.join(5)
-
-    def _serve(self) -> None:
-        try:
-            self._conn, _ = self._server.accept()
-            self._conn.sendall(self.raw + encode_reply("-", "ready", "proto=1"))
-            buffer = b""
-            while data := self._conn.recv(4096):
-                buffer += data
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    body, _, crc = line.strip().partition(b"*")
-                    if body and crc.decode() == f"{zlib.crc32(body) & 0xFFFFFFFF:08X}":
-                        _, command_id, verb, *args = body.decode().split(" ")
-                        for reply in self.answer(verb, command_id, args):
-                            self._conn.sendall(reply)
-        except OSError:
-            pass  # the host went away
+    def received(self, line: bytes) -> None:
+        body, _, crc = line.strip().partition(b"*")
+        if body and crc.decode() == f"{zlib.crc32(body) & 0xFFFFFFFF:08X}":
+            _, command_id, verb, *args = body.decode().split(" ")
+            for reply in self.answer(verb, command_id, args):
+                self._conn.sendall(reply)
 
 
 def identity(command_id: str, **changes: str) -> bytes:
@@ -183,22 +163,15 @@ def test_control_characters_in_a_reply_line_make_it_corrupt_not_printed():
     assert "\x1b" not in raised.value.one_line() and link.corrupt_lines == 1
 
 
-def mlperf_peer(answer) -> MisbehavingPeer:
+def mlperf_peer(answer) -> LoopbackPeer:
     """An MLPerf Tiny (EEMBC runner) device: commands end with '%'."""
-    class Peer(MisbehavingPeer):
-        def _serve(self) -> None:
-            try:
-                self._conn, _ = self._server.accept()
-                buffer = b""
-                while data := self._conn.recv(4096):
-                    buffer += data
-                    *commands, buffer = buffer.split(b"%")
-                    for command in commands:
-                        for reply in answer(command.decode().strip()):
-                            self._conn.sendall(reply)
-            except OSError:
-                pass
-    return Peer(answer)
+    class Peer(LoopbackPeer):
+        separator = b"%"
+
+        def received(self, command: bytes) -> None:
+            for reply in answer(command.decode().strip()):
+                self._conn.sendall(reply)
+    return Peer()
 
 
 @pytest.mark.parametrize("flood", ["result lines", "one line without an end"])

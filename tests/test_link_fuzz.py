@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import socket
-import threading
 import time
 import zlib
 
@@ -15,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests.loopback_peer import LoopbackPeer
 from tinydeploy.errors import TinydeployError
 from tinydeploy.link import DeviceLink
 from tinydeploy.link.framing import FrameError, LineSplitter, Reply, encode_reply, escape_value, parse_reply
@@ -157,7 +157,7 @@ def test_endless_line_keeps_memory_bounded_and_the_reply_after_it():
 
 # ---- DeviceLink over a real byte stream -------------------------------------------------------------------------
 
-class ProtocolPeer:
+class ProtocolPeer(LoopbackPeer):
     """A device written in Python that speaks the protocol on a loopback TCP port (pyserial's socket://, as
     QEMU's serial port). Its engine outputs the input XOR 0x5A. Knobs make it misbehave:
     `noise()` bytes go before every reply line, `corrupt(index, line)` may damage its index-th line,
@@ -173,35 +173,15 @@ class ProtocolPeer:
             noise, corrupt, stale, silent, hang_up, pieces)
         self.commands: list[bytes] = []
         self.sent_lines = 0
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"socket://127.0.0.1:{self._server.getsockname()[1]}"
-        self._conn: socket.socket | None = None
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    def __enter__(self) -> ProtocolPeer:
-        return self
+    def connected(self) -> None:
+        self._conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as QEMU's nodelay=on
+        self._send(encode_reply("-", "ready", "proto=1"))
 
-    def __exit__(self, *exc_info) -> None:
-        self._server.close()
-        if self._conn is not None:
-            self._conn.close()
-        self._thread.join(5)
-
-    def _serve(self) -> None:
-        try:
-            self._conn, _ = self._server.accept()
-            self._conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as QEMU's nodelay=on
-            self._send(encode_reply("-", "ready", "proto=1"))
-            buffer = b""
-            while data := self._conn.recv(4096):
-                buffer += data
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        self._answer(line)
-        except OSError:
-            pass  # the test closed the connection
+    def received(self, line: bytes) -> None:
+        if line.strip():
+            self._answer(line)
 
     def _send(self, line: bytes) -> None:
         line = self.noise() + self.corrupt(self.sent_lines, line)
