@@ -34,6 +34,20 @@ def mlperf_model(key: str) -> Path:
     return path
 
 
+def local_tflm_library(purpose: str) -> Path:
+    """$TINYDEPLOY_TFLM_LIB's Arduino TFLM library, or a skip saying how to give it (CI cannot download it) and
+    what it is for (`purpose`, e.g. "to build and run the TFLM sketch")."""
+    from tinydeploy.tflm.library import TFLM_LIB_ENV, TFLM_LIBRARY_COMMIT
+
+    path = os.environ.get(TFLM_LIB_ENV)
+    if not path or not (Path(path) / "src" / "TensorFlowLite.h").is_file():
+        reason = (f"no local Arduino TFLM library: set ${TFLM_LIB_ENV} to a copy of tensorflow/tflite-micro-arduino-"
+                  f"examples (commit {TFLM_LIBRARY_COMMIT[:7]}) {purpose}")
+        print(f"SKIP: {reason}", file=sys.stderr)
+        pytest.skip(reason)
+    return Path(path)
+
+
 @pytest.fixture(params=sorted(MLPERF_MODELS))
 def mlperf_path(request) -> Path:
     return mlperf_model(request.param)

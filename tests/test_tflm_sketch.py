@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import mlperf_model, run_cli
+from tests.conftest import local_tflm_library, mlperf_model, run_cli
 from tinydeploy.boards import get_board
 from tinydeploy.flow import generate_project
 from tinydeploy.tflm.arena import (ARENA_ALIGN, CALIBRATION_MARGIN_BYTES, MEASURE_ENV, arena_for,
@@ -23,16 +23,6 @@ from tinydeploy.tflm.resolver import TFLM_OP_METHODS
 from tinydeploy.model.tflite import load_tflite
 
 OUR_SOURCES = re.compile(r"(^|/)(src/|lib/tinydeploy/)")
-
-
-def local_tflm_library() -> Path:
-    path = os.environ.get(TFLM_LIB_ENV)
-    if not path or not (Path(path) / "src" / "TensorFlowLite.h").is_file():
-        reason = (f"no local Arduino TFLM library: set ${TFLM_LIB_ENV} to a copy of tensorflow/tflite-micro-arduino-"
-                  f"examples (commit {TFLM_LIBRARY_COMMIT[:7]}) to build and run the TFLM sketch")
-        print(f"SKIP: {reason}", file=sys.stderr)
-        pytest.skip(reason)
-    return Path(path)
 
 
 def _array_bytes(source: str) -> bytes:
@@ -163,7 +153,7 @@ def test_arena_sizing_rules_without_a_library(tmp_path, monkeypatch):
 def built_tflm_ad(tmp_path_factory):
     from tinydeploy.build.platformio import build_project
 
-    library = local_tflm_library()
+    library = local_tflm_library("to build and run the TFLM sketch")
     model = load_tflite(mlperf_model("ad"))
     project = generate_project(model, get_board("virtual"), "tflm", tmp_path_factory.mktemp("tflm") / "ad",
                                tflm_lib=library)
