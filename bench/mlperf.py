@@ -106,7 +106,7 @@ def measure(path: Path, engine: str, workdir: Path, tflm_lib: str | None = None,
     model = load_tflite(path)
     native = engine.startswith("native")
     # One project directory per engine, reused across models. TFLM: the project in which `flash` measures the
-    # arena (tinydeploy.flow.tflm_arena_workspace), so the library compiles once for both.
+    # arena (tinydeploy.tflm.library.tflm_arena_workspace), so the library compiles once for both.
     out = workdir / engine.replace(" ", "-").replace("+", "") if native else tflm_project(tflm_lib)
     report = flash_model(model, get_board("virtual"), "native" if native else "tflm", out, True, None, 2, runs, 1,
                          lambda message: None, tflm_lib=None if native else tflm_lib,
@@ -122,7 +122,7 @@ def measure(path: Path, engine: str, workdir: Path, tflm_lib: str | None = None,
 
 
 def tflm_project(tflm_lib: str | None) -> Path:
-    from tinydeploy.flow import tflm_arena_workspace
+    from tinydeploy.tflm.library import tflm_arena_workspace
 
     return tflm_arena_workspace(tflm_lib) / "project"
 

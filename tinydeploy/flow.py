@@ -463,9 +463,11 @@ class Device:
             self.runner.check_alive()
             raise
 
-    def infer(self, data: bytes) -> bytes:
+    def infer(self, data: bytes, quiet: bool = False) -> bytes:
+        """One inference (raw bytes in, raw bytes out); logged unless `quiet` (a data set's thousands of samples)."""
         output = self._guard(lambda: infer(self.link, data))
-        self.log(f"infer {data[:16].hex()}{'...' if len(data) > 16 else ''} -> {output[:16].hex()}")
+        if not quiet:
+            self.log(f"infer {data[:16].hex()}{'...' if len(data) > 16 else ''} -> {output[:16].hex()}")
         return output
 
     def run(self, inputs: list[bytes]) -> list[bytes]:
@@ -743,8 +745,7 @@ def _flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path, f
             from tinydeploy.accuracy import compare, run_on_device
 
             progress(f"running the {len(prepared.inputs)} samples of {data} on the device")
-            device_raw = run_on_device(lambda sample: device._guard(lambda: infer(device.link, sample)), prepared,
-                                       on_sample)
+            device_raw = run_on_device(lambda sample: device.infer(sample, quiet=True), prepared, on_sample)
             accuracy = compare(model, dataset, prepared, host_raw, device_raw, chosen.name, chosen.bit_exact,
                                float_values, float_note)
     stages["run"] = time.monotonic() - started
@@ -807,16 +808,6 @@ def _measure_on_virtual_board(progress: Progress | None):
     return measure
 
 
-def tflm_arena_workspace(tflm_lib: str | Path | None = None) -> Path:
-    """Where arenas are measured for a library version (its `project` folder is a TFLM project a benchmark may
-    build other models in, so the library compiles once for both)."""
-    from tinydeploy.paths import data_home
-    from tinydeploy.tflm.library import resolve_tflm_library
-
-    version = resolve_tflm_library(tflm_lib).version
-    return data_home() / "tflm-arena" / "".join(c if c.isalnum() or c in ".-" else "_" for c in version)
-
-
 def measure_on_virtual_board(engine: Engine, model: TfliteModel, options: EngineOptions,
                              progress: Progress | None = None) -> int:
     import sys
@@ -825,6 +816,7 @@ def measure_on_virtual_board(engine: Engine, model: TfliteModel, options: Engine
     from tinydeploy.fsutil import write_error
     from tinydeploy.locking import file_lock
     from tinydeploy.tflm.arena import VIRTUAL_BOARD
+    from tinydeploy.tflm.library import tflm_arena_workspace
 
     def say(message: str) -> None:
         if progress is not None:

@@ -30,6 +30,7 @@ from typing import Callable
 
 from tinydeploy.boards import Board
 from tinydeploy.errors import TinydeployError
+from tinydeploy.tflm.library import ARENA_WORKSPACES_DIR
 
 Progress = Callable[[str], None]
 
@@ -43,7 +44,7 @@ INSTALLED_RECORD = "bundle.json"  # in $TINYDEPLOY_HOME: the manifest of the ins
 # (flow.measure_on_virtual_board: tflm-arena/<library version>/project, whose .pio/build holds the library's
 # objects after its first, minutes-long, compile). Bundled with the library so the lab machines skip that compile
 # where PlatformIO finds the objects current (same tinydeploy install path).
-TFLM_OBJECTS_DIR = "tflm-arena"
+TFLM_OBJECTS_DIR = ARENA_WORKSPACES_DIR
 PROVISIONED_MARK = "provisioned by tinydeploy"  # package.json description of tinydeploy's own packages
 # .tinydeploy-libs: a generated project's link to the local TFLM library, written again on the next generate
 _SKIPPED_NAMES = {".git", "__pycache__", ".DS_Store", ".tinydeploy-libs"}

@@ -27,6 +27,7 @@ GITHUB_HOST = "github.com"
 # that leaves its board-specific parts out on other boards (firmware/tflm).
 TFLM_LOCAL_LIB_DIR = ".tinydeploy-libs"
 TFLM_FILTER_SCRIPT = "tinydeploy_tflm_filter.py"
+ARENA_WORKSPACES_DIR = "tflm-arena"  # in tinydeploy's home: tflm_arena_workspace's folders
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,16 @@ def installed_library_dir() -> Path:
     from tinydeploy.paths import data_home
 
     return data_home() / "tflm-library" / TFLM_LIBRARY_NAME
+
+
+def tflm_arena_workspace(tflm_lib: str | Path | None = None) -> Path:
+    """Where arenas are measured on the virtual board for a library version (flow.measure_on_virtual_board); its
+    `project` folder is a TFLM project a benchmark may build other models in, so the library compiles once for
+    both, and an offline bundle carries it (lab/bundle.py)."""
+    from tinydeploy.paths import data_home
+
+    version = resolve_tflm_library(tflm_lib).version
+    return data_home() / ARENA_WORKSPACES_DIR / "".join(c if c.isalnum() or c in ".-" else "_" for c in version)
 
 
 def resolve_tflm_library(path: str | Path | None = None) -> TflmLibrary:
