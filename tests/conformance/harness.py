@@ -147,6 +147,57 @@ def keras_input(shape: tuple[int, ...]):
     return tf.keras.Input(shape=shape, batch_size=1)
 
 
+def layer_model(case: Case, *layers) -> tuple:
+    """A Keras model applying `layers` in turn to one input of the case's `shape`."""
+    import tensorflow as tf
+
+    inputs = outputs = keras_input(case.options["shape"])
+    for layer in layers:
+        outputs = layer(outputs)
+    return tf.keras.Model(inputs, outputs), [case.options["shape"]]
+
+
+def scaled_by(factor: float):
+    """A layer multiplying its input by `factor` (spreads the calibrated range of the op after it)."""
+    import tensorflow as tf
+
+    return tf.keras.layers.Lambda(lambda t: t * factor)
+
+
+def constant_operand(case: Case):
+    """A seeded constant shaped for the case's `broadcast` ("channel", "row" or "scalar") over its `shape`."""
+    import tensorflow as tf
+
+    spec = case.options
+    h, w, c = spec["shape"]
+    shape = {"channel": (c,), "row": (w, 1), "scalar": ()}[spec["broadcast"]]
+    return tf.constant(np.random.default_rng(case.seed).normal(0.5, 1.0, size=shape).astype(np.float32))
+
+
+def binary_op_model(case: Case, layer: str, function: str, branch_first: bool = False) -> tuple:
+    """A Keras model of a two-operand op (`layer`, e.g. "Add", or tf.`function` with a constant) by the case's kind:
+    ...Inputs takes two model inputs, ...Branch the input and a 1x1 convolution of it (`branch_first` puts the
+    convolution first), ...Constant the input and constant_operand(case); an `activation` adds a RELU."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    spec = case.options
+    first = keras_input(spec["shape"])
+    inputs = [first]
+    if case.kind.endswith("Inputs"):
+        inputs.append(keras_input(spec["shape"]))
+        outputs = getattr(layers, layer)()(inputs)
+    elif case.kind.endswith("Branch"):
+        branch = layers.Conv2D(spec["shape"][2], 1, bias_initializer="random_normal")(first)
+        outputs = getattr(layers, layer)()([branch, first] if branch_first else [first, branch])
+    else:
+        constant = constant_operand(case)
+        outputs = layers.Lambda(lambda t: getattr(tf, function)(t, constant))(first)
+    if spec.get("activation"):
+        outputs = layers.ReLU()(outputs)
+    return tf.keras.Model(inputs, outputs), [spec["shape"]] * len(inputs)
+
+
 def random_inputs(model, count: int, seed: int) -> list[list[np.ndarray]]:
     """Per inference, one array per model input: uniform over the whole integer range, or for float32 normal
     samples (some far outside the calibrated range)."""
@@ -230,3 +281,10 @@ def check_case(case: Case, build: Builder, tmp_path, fast_kernels: bool = False,
                                  str(tmp_path / "model.o")], capture_output=True, text=True)
         assert result.returncode == 0 and not result.stderr, result.stderr
     return model, engine
+
+
+def check_kernels_case(case: Case, build: Builder, tmp_path, fast_kernels: bool):
+    """check_case with the fast or the reference kernels (KERNELS); int16x8 has the reference ones only."""
+    if case.int16 and fast_kernels:
+        pytest.skip("int16x8 has one (reference) kernel")
+    return check_case(case, build, tmp_path, fast_kernels)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness import CaseDrawer, check_case, keras_input
+from conformance.harness import CaseDrawer, check_case, layer_model, scaled_by
 
 draw = CaseDrawer("activations")
 for activation, op in (("sigmoid", "LOGISTIC"), ("tanh", "TANH")):
@@ -20,10 +20,7 @@ def build(case):
     import tensorflow as tf
 
     spec = case.options
-    inputs = keras_input(spec["shape"])
-    scaled = tf.keras.layers.Lambda(lambda t: t * spec["spread"])(inputs)
-    outputs = tf.keras.layers.Activation(spec["activation"])(scaled)
-    return tf.keras.Model(inputs, outputs), [spec["shape"]]
+    return layer_model(case, scaled_by(spec["spread"]), tf.keras.layers.Activation(spec["activation"]))
 
 
 @pytest.mark.slow

@@ -3,10 +3,9 @@ constant broadcast along channels, rows or as a scalar."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from conformance.harness import CaseDrawer, check_case, keras_input
+from conformance.harness import CaseDrawer, binary_op_model, check_case
 
 draw = CaseDrawer("add")
 for _ in range(6):
@@ -19,31 +18,8 @@ draw.add("AddConstant", ["ADD"], int16=True, shape=draw.image(), broadcast=draw.
 CASES = draw.cases
 
 
-def constant_operand(case):
-    """A seeded constant shaped for the case's broadcast."""
-    import tensorflow as tf
-
-    spec = case.options
-    h, w, c = spec["shape"]
-    shape = {"channel": (c,), "row": (w, 1), "scalar": ()}[spec["broadcast"]]
-    return tf.constant(np.random.default_rng(case.seed).normal(0.5, 1.0, size=shape).astype(np.float32))
-
-
 def build(case):
-    import tensorflow as tf
-
-    layers = tf.keras.layers
-    spec = case.options
-    inputs = keras_input(spec["shape"])
-    if case.kind == "AddBranch":
-        branch = layers.Conv2D(spec["shape"][2], 1, bias_initializer="random_normal")(inputs)
-        outputs = layers.Add()([inputs, branch])
-        if spec["activation"]:
-            outputs = layers.ReLU()(outputs)
-    else:
-        constant = constant_operand(case)
-        outputs = layers.Lambda(lambda t: tf.add(t, constant))(inputs)
-    return tf.keras.Model(inputs, outputs), [spec["shape"]]
+    return binary_op_model(case, "Add", "add")
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness import KERNELS, CaseDrawer, check_case, keras_activation, keras_input
+from conformance.harness import KERNELS, CaseDrawer, check_kernels_case, keras_activation, layer_model
 
 draw = CaseDrawer("conv_2d")
 for _ in range(16):
@@ -50,18 +50,14 @@ def build(case):
     import tensorflow as tf
 
     spec = case.options
-    inputs = keras_input(spec["shape"])
-    outputs = tf.keras.layers.Conv2D(spec["filters"], spec["kernel"], strides=spec["stride"],
-                                     padding=spec["padding"], dilation_rate=spec["dilation"],
-                                     activation=keras_activation(spec["activation"]), use_bias=spec["bias"],
-                                     bias_initializer="random_normal")(inputs)
-    return tf.keras.Model(inputs, outputs), [spec["shape"]]
+    return layer_model(case, tf.keras.layers.Conv2D(spec["filters"], spec["kernel"], strides=spec["stride"],
+                                                    padding=spec["padding"], dilation_rate=spec["dilation"],
+                                                    activation=keras_activation(spec["activation"]),
+                                                    use_bias=spec["bias"], bias_initializer="random_normal"))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fast_kernels", KERNELS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.label)
 def test_conv_2d_matches_tflm(case, fast_kernels, tmp_path):
-    if case.int16 and fast_kernels:
-        pytest.skip("int16x8 has one (reference) kernel")
-    check_case(case, build, tmp_path, fast_kernels)
+    check_kernels_case(case, build, tmp_path, fast_kernels)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness import KERNELS, CaseDrawer, check_case, keras_activation, keras_input
+from conformance.harness import KERNELS, CaseDrawer, check_kernels_case, keras_activation, layer_model
 
 draw = CaseDrawer("depthwise_conv_2d")
 for _ in range(12):
@@ -26,18 +26,15 @@ def build(case):
     import tensorflow as tf
 
     spec = case.options
-    inputs = keras_input(spec["shape"])
-    outputs = tf.keras.layers.DepthwiseConv2D(spec["kernel"], strides=spec["stride"], padding=spec["padding"],
-                                              depth_multiplier=spec["multiplier"],
-                                              activation=keras_activation(spec["activation"]),
-                                              bias_initializer="random_normal")(inputs)
-    return tf.keras.Model(inputs, outputs), [spec["shape"]]
+    return layer_model(case, tf.keras.layers.DepthwiseConv2D(spec["kernel"], strides=spec["stride"],
+                                                             padding=spec["padding"],
+                                                             depth_multiplier=spec["multiplier"],
+                                                             activation=keras_activation(spec["activation"]),
+                                                             bias_initializer="random_normal"))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fast_kernels", KERNELS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.label)
 def test_depthwise_conv_2d_matches_tflm(case, fast_kernels, tmp_path):
-    if case.int16 and fast_kernels:
-        pytest.skip("int16x8 has one (reference) kernel")
-    check_case(case, build, tmp_path, fast_kernels)
+    check_kernels_case(case, build, tmp_path, fast_kernels)

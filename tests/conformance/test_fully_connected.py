@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness import KERNELS, CaseDrawer, check_case, keras_activation, keras_input
+from conformance.harness import KERNELS, CaseDrawer, check_kernels_case, keras_activation, keras_input
 
 draw = CaseDrawer("fully_connected")
 for _ in range(8):
@@ -41,6 +41,4 @@ def build(case):
 @pytest.mark.parametrize("fast_kernels", KERNELS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.label)
 def test_fully_connected_matches_tflm(case, fast_kernels, tmp_path):
-    if case.int16 and fast_kernels:
-        pytest.skip("int16x8 has one (reference) kernel")
-    check_case(case, build, tmp_path, fast_kernels)
+    check_kernels_case(case, build, tmp_path, fast_kernels)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness import CaseDrawer, check_case, keras_input
+from conformance.harness import CaseDrawer, check_case, layer_model
 
 draw = CaseDrawer("leaky_relu")
 for alpha, int16 in ((0.2, False), (0.01, False), (1.5, False), (0.3, True), (0.05, True)):
@@ -15,10 +15,7 @@ CASES = draw.cases
 def build(case):
     import tensorflow as tf
 
-    spec = case.options
-    inputs = keras_input(spec["shape"])
-    outputs = tf.keras.layers.LeakyReLU(spec["alpha"])(inputs)
-    return tf.keras.Model(inputs, outputs), [spec["shape"]]
+    return layer_model(case, tf.keras.layers.LeakyReLU(case.options["alpha"]))
 
 
 @pytest.mark.slow

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness import CaseDrawer, check_case, keras_input
-from conformance.test_add import constant_operand
+from conformance.harness import CaseDrawer, binary_op_model, check_case
 
 draw = CaseDrawer("mul")
 for _ in range(4):
@@ -18,18 +17,7 @@ CASES = draw.cases
 
 
 def build(case):
-    import tensorflow as tf
-
-    layers = tf.keras.layers
-    spec = case.options
-    inputs = keras_input(spec["shape"])
-    if case.kind == "MulBranch":
-        branch = layers.Conv2D(spec["shape"][2], 1, bias_initializer="random_normal")(inputs)
-        outputs = layers.Multiply()([inputs, branch])
-    else:
-        constant = constant_operand(case)
-        outputs = layers.Lambda(lambda t: tf.multiply(t, constant))(inputs)
-    return tf.keras.Model(inputs, outputs), [spec["shape"]]
+    return binary_op_model(case, "Multiply", "multiply")
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness import CaseDrawer, check_case, converted, edited, keras_input
+from conformance.harness import CaseDrawer, check_case, converted, edited, layer_model
 
 draw = CaseDrawer("prelu")
 for shared in (False, True):
@@ -17,11 +17,8 @@ CASES = draw.cases[:-1]
 def build(case):
     import tensorflow as tf
 
-    spec = case.options
-    inputs = keras_input(spec["shape"])
-    layer = tf.keras.layers.PReLU(alpha_initializer=tf.keras.initializers.RandomUniform(-0.6, 0.6),
-                                  shared_axes=[1, 2] if spec["shared"] else None)
-    return tf.keras.Model(inputs, layer(inputs)), [spec["shape"]]
+    return layer_model(case, tf.keras.layers.PReLU(alpha_initializer=tf.keras.initializers.RandomUniform(-0.6, 0.6),
+                                                   shared_axes=[1, 2] if case.options["shared"] else None))
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness import CaseDrawer, check_case, keras_input
+from conformance.harness import CaseDrawer, check_case, layer_model
 
 draw = CaseDrawer("relu")
 for int16 in (False, True):
@@ -16,11 +16,8 @@ CASES = draw.cases
 def build(case):
     import tensorflow as tf
 
-    spec = case.options
-    inputs = keras_input(spec["shape"])
     # on the model's input, where no op can absorb it (the calibration's normal samples rarely reach 6)
-    outputs = tf.keras.layers.ReLU(spec["ceiling"])(inputs)
-    return tf.keras.Model(inputs, outputs), [spec["shape"]]
+    return layer_model(case, tf.keras.layers.ReLU(case.options["ceiling"]))
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness import CaseDrawer, check_case, keras_input
+from conformance.harness import CaseDrawer, check_case, layer_model, scaled_by
 
 draw = CaseDrawer("softmax")
 for _ in range(8):
@@ -19,10 +19,7 @@ CASES = draw.cases
 def build(case):
     import tensorflow as tf
 
-    spec = case.options
-    inputs = keras_input(spec["shape"])
-    scaled = tf.keras.layers.Lambda(lambda t: t * spec["spread"])(inputs)
-    return tf.keras.Model(inputs, tf.keras.layers.Softmax()(scaled)), [spec["shape"]]
+    return layer_model(case, scaled_by(case.options["spread"]), tf.keras.layers.Softmax())
 
 
 @pytest.mark.slow

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness import CaseDrawer, check_case, keras_input
-from conformance.test_add import constant_operand
+from conformance.harness import CaseDrawer, binary_op_model, check_case
 
 draw = CaseDrawer("sub")
 for int16 in (False, False, True):
@@ -17,24 +16,7 @@ CASES = draw.cases
 
 
 def build(case):
-    import tensorflow as tf
-
-    layers = tf.keras.layers
-    spec = case.options
-    first = keras_input(spec["shape"])
-    inputs = [first]
-    if case.kind == "SubInputs":
-        inputs.append(keras_input(spec["shape"]))
-        outputs = layers.Subtract()(inputs)
-    elif case.kind == "SubBranch":
-        branch = layers.Conv2D(spec["shape"][2], 1, bias_initializer="random_normal")(first)
-        outputs = layers.Subtract()([branch, first])
-    else:
-        constant = constant_operand(case)
-        outputs = layers.Lambda(lambda t: tf.subtract(t, constant))(first)
-    if spec.get("activation"):
-        outputs = layers.ReLU()(outputs)
-    return tf.keras.Model(inputs, outputs), [spec["shape"]] * len(inputs)
+    return binary_op_model(case, "Subtract", "subtract", branch_first=True)
 
 
 @pytest.mark.slow
