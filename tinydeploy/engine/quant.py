@@ -110,7 +110,8 @@ def quantize_multiplier_wide(real_multiplier: float) -> tuple[int, int]:
 
 
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
-DTYPE_RANGES = {"int8": (INT8_MIN, INT8_MAX), "int16": (INT16_MIN, INT16_MAX), "int32": (-(1 << 31), (1 << 31) - 1)}
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+DTYPE_RANGES = {"int8": (INT8_MIN, INT8_MAX), "int16": (INT16_MIN, INT16_MAX), "int32": (INT32_MIN, INT32_MAX)}
 
 
 def f32(value: float) -> float:

@@ -6,7 +6,7 @@ import numpy as np
 
 from dataclasses import dataclass
 
-from tinydeploy.engine.quant import activation_range, quantize_multiplier
+from tinydeploy.engine.quant import INT32_MAX, activation_range, quantize_multiplier
 from tinydeploy.engine.registry import LoweringContext, c_struct
 from tinydeploy.model.tflite import Tensor
 
@@ -158,7 +158,6 @@ def conv_requant(ctx: LoweringContext, source: Tensor, weights: Tensor, result: 
                      ("multipliers", multipliers), ("shifts", shifts)])
 
 
-INT32_MAX = (1 << 31) - 1
 MAT_CONSTANT = 0x10000  # TD_MAT_CONSTANT in td_dot.h
 BLOCK = 4  # output channels per block of the channels4 layout and of the fast depthwise kernel
 

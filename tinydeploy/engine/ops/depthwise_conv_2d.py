@@ -11,13 +11,12 @@ import numpy as np
 from tinydeploy.engine.ops.common import (BLOCK, bias_input, channel_requants, conv_requant,
                                           depthwise_conv_2d_shape, folding_proven, mat_quant, window)
 from tinydeploy.engine.ops.weighted_s16 import lower_depthwise_conv_2d_s16
-from tinydeploy.engine.quant import activation_range
+from tinydeploy.engine.quant import INT16_MAX, activation_range
 from tinydeploy.engine.registry import LoweringContext, ScratchRef, lowering, same
 from tinydeploy.model.tflite import Tensor
 
 MAX_TAPS = 64  # TD_DW_FAST_MAX_TAPS
 SCRATCH_BLOCK_BYTES = 88  # 4 * TD_DW_SCRATCH_BLOCK_WORDS: a block's prescaled weights and biases
-INT16_MAX = (1 << 15) - 1
 
 
 @lowering("DEPTHWISE_CONV_2D", kernel="depthwise_conv_2d", dtypes=same("int8", "int16"))
