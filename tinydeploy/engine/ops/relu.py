@@ -14,7 +14,7 @@ from tinydeploy.engine.registry import LoweringContext, lowering, same
 IDENTITY = (1 << 30, 1)  # multiplier and shift that rescale exactly by 1
 
 
-def _params(ctx: LoweringContext, source, result, fields) -> str:
+def _params(ctx: LoweringContext, source, fields) -> str:
     return ctx.constants.struct(f"op{ctx.op.index}_params", "td_relu_params", [("count", source.elements), *fields],
                                 f"op {ctx.op.index}: {ctx.op.op} {source.dtype}")
 
@@ -37,7 +37,7 @@ def lower_relu(ctx: LoweringContext):
     low, high = DTYPE_RANGES[source.dtype]
     # double precision: the tflite_micro runtime's ratios are (TFLM's source divides in single precision first)
     multiplier, shift = quantize_multiplier(float(ctx.scale(source)) / float(ctx.scale(result)))
-    return _call(ctx, source, result, _params(ctx, source, result, [
+    return _call(ctx, source, result, _params(ctx, source, [
         ("input_zero_point", ctx.zero_point(source)), ("output_zero_point", ctx.zero_point(result)),
         ("multiplier", multiplier), ("shift", shift),
         ("activation_min", max(low, ctx.zero_point(result))), ("activation_max", high)]))
@@ -49,6 +49,6 @@ def lower_relu6(ctx: LoweringContext):
     low, high = DTYPE_RANGES[source.dtype]
     zero = ctx.zero_point(source)
     six = min(max(zero + round_half_away(float(np.float32(6.0) / np.float32(ctx.scale(source)))), low), high)
-    return _call(ctx, source, result, _params(ctx, source, result, [
+    return _call(ctx, source, result, _params(ctx, source, [
         ("input_zero_point", 0), ("output_zero_point", 0), ("multiplier", IDENTITY[0]), ("shift", IDENTITY[1]),
         ("activation_min", zero), ("activation_max", six)]))
