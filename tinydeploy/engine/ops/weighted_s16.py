@@ -15,6 +15,15 @@ from tinydeploy.model.tflite import Tensor
 INT32_BIAS_TYPE = 2  # TensorType INT32 in the options' quantizedBiasType
 
 
+def int16x8_tensors(ctx: LoweringContext) -> tuple[Tensor, Tensor, Tensor]:
+    """A weighted op's symmetric int16 input, constant int8 weights and symmetric int16 output."""
+    source = ctx.input(0, ("int16",), constant=False)
+    weights = ctx.input(1, ("int8",), constant=True)
+    result = ctx.output(0, ("int16",))
+    symmetric(ctx, source, result)
+    return source, weights, result
+
+
 def bias_and_accumulator(ctx: LoweringContext, channels: int, allow_int32: bool = True) -> tuple[str, bool]:
     """The bias argument and whether the kernel accumulates in 32 bits (an int32 bias, or none with quantizedBiasType
     INT32), as TFLite picks its accumulator."""
@@ -39,10 +48,7 @@ def requant(ctx: LoweringContext, source: Tensor, weights: Tensor, result: Tenso
 
 
 def lower_conv_2d_s16(ctx: LoweringContext):
-    source = ctx.input(0, ("int16",), constant=False)
-    weights = ctx.input(1, ("int8",), constant=True)
-    result = ctx.output(0, ("int16",))
-    symmetric(ctx, source, result)
+    source, weights, result = int16x8_tensors(ctx)
     out_depth, filter_h, filter_w, _ = conv_2d_shape(ctx, source, weights, result)
     bias, acc32 = bias_and_accumulator(ctx, out_depth)
     index = ctx.op.index
@@ -56,10 +62,7 @@ def lower_conv_2d_s16(ctx: LoweringContext):
 
 
 def lower_depthwise_conv_2d_s16(ctx: LoweringContext):
-    source = ctx.input(0, ("int16",), constant=False)
-    weights = ctx.input(1, ("int8",), constant=True)
-    result = ctx.output(0, ("int16",))
-    symmetric(ctx, source, result)
+    source, weights, result = int16x8_tensors(ctx)
     filter_h, filter_w, out_depth, in_depth = depthwise_conv_2d_shape(ctx, source, weights, result)
     bias, _ = bias_and_accumulator(ctx, out_depth, allow_int32=False)  # TFLite's int16 depthwise takes int64 only
     index = ctx.op.index
@@ -74,10 +77,7 @@ def lower_depthwise_conv_2d_s16(ctx: LoweringContext):
 
 def lower_fully_connected_s16(ctx: LoweringContext):
     op = ctx.op
-    source = ctx.input(0, ("int16",), constant=False)
-    weights = ctx.input(1, ("int8",), constant=True)
-    result = ctx.output(0, ("int16",))
-    symmetric(ctx, source, result)
+    source, weights, result = int16x8_tensors(ctx)
     batches, input_depth, output_depth = fully_connected_shape(ctx, source, weights, result)
     quant = weights.quant
     if quant is None or len(quant.scales) not in (1, output_depth) or any(quant.zero_points):
