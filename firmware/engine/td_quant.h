@@ -7,6 +7,10 @@
 
 #include <stdint.h>
 
+/* For a kernel body shared by several element types: each caller gets its own copy with the element size fixed, so
+ * the shared code adds no per-element test (-Os would otherwise keep one copy that tests the size). */
+#define TD_ALWAYS_INLINE static inline __attribute__((always_inline))
+
 static inline int32_t td_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
 static inline int32_t td_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 
