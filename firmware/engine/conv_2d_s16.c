@@ -13,36 +13,25 @@ static void convolve(const td_conv_2d_params *params, const int16_t *input, cons
     const td_window *w = &params->window;
     const td_requant *q = &params->requant;
     size_t position = 0;
-    for (int32_t b = 0; b < w->batches; ++b) {
-        for (int32_t out_y = 0; out_y < w->output_height; ++out_y) {
-            const int32_t y0 = out_y * w->stride_height - w->pad_top;
-            int32_t fy_first, fy_end; /* the other taps read padding: they add nothing */
-            td_window_taps(y0, w->filter_height, w->dilation_height, w->input_height, &fy_first, &fy_end);
-            for (int32_t out_x = 0; out_x < w->output_width; ++out_x) {
-                const int32_t x0 = out_x * w->stride_width - w->pad_left;
-                int32_t fx_first, fx_end;
-                td_window_taps(x0, w->filter_width, w->dilation_width, w->input_width, &fx_first, &fx_end);
-                for (int32_t oc = 0; oc < w->output_depth; ++oc) {
-                    int64_t acc = 0;
-                    for (int32_t fy = fy_first; fy < fy_end; ++fy) {
-                        for (int32_t fx = fx_first; fx < fx_end; ++fx) {
-                            const int16_t *in = input + td_pixel_offset(b, y0 + fy * w->dilation_height,
-                                                                        x0 + fx * w->dilation_width, w->input_height,
-                                                                        w->input_width, w->input_depth);
-                            const int8_t *f = filter + td_pixel_offset(oc, fy, fx, w->filter_height, w->filter_width,
-                                                                       w->input_depth);
-                            for (int32_t ic = 0; ic < w->input_depth; ++ic) {
-                                acc += (int64_t)((int32_t)f[ic] * (int32_t)in[ic]);
-                            }
-                        }
+    td_window_walk at; /* taps outside the input read padding: they add nothing */
+    for (int more = td_window_begin(&at, w); more; more = td_window_next(&at, w)) {
+        for (int32_t oc = 0; oc < w->output_depth; ++oc) {
+            int64_t acc = 0;
+            for (int32_t fy = at.fy_first; fy < at.fy_end; ++fy) {
+                for (int32_t fx = at.fx_first; fx < at.fx_end; ++fx) {
+                    const int16_t *in = input + td_window_tap_offset(&at, w, fy, fx);
+                    const int8_t *f = filter + td_pixel_offset(oc, fy, fx, w->filter_height, w->filter_width,
+                                                               w->input_depth);
+                    for (int32_t ic = 0; ic < w->input_depth; ++ic) {
+                        acc += (int64_t)((int32_t)f[ic] * (int32_t)in[ic]);
                     }
-                    output[position++] =
-                        wide_bias ? td_accumulator_to_s16(acc, bias64, oc, q->per_channel, q->multipliers, q->shifts,
-                                                          q->activation_min, q->activation_max)
-                                  : td_accumulator32_to_s16(acc, bias32, oc, q->per_channel, q->multipliers,
-                                                            q->shifts, q->activation_min, q->activation_max);
                 }
             }
+            output[position++] =
+                wide_bias ? td_accumulator_to_s16(acc, bias64, oc, q->per_channel, q->multipliers, q->shifts,
+                                                  q->activation_min, q->activation_max)
+                          : td_accumulator32_to_s16(acc, bias32, oc, q->per_channel, q->multipliers, q->shifts,
+                                                    q->activation_min, q->activation_max);
         }
     }
 }

@@ -11,33 +11,22 @@ void td_depthwise_conv_2d_s16(const td_depthwise_conv_2d_params *params, const i
     const td_window *w = &params->window;
     const td_requant *q = &params->requant;
     size_t position = 0;
-    for (int32_t b = 0; b < w->batches; ++b) {
-        for (int32_t out_y = 0; out_y < w->output_height; ++out_y) {
-            const int32_t y0 = out_y * w->stride_height - w->pad_top;
-            int32_t fy_first, fy_end; /* the other taps read padding: they add nothing */
-            td_window_taps(y0, w->filter_height, w->dilation_height, w->input_height, &fy_first, &fy_end);
-            for (int32_t out_x = 0; out_x < w->output_width; ++out_x) {
-                const int32_t x0 = out_x * w->stride_width - w->pad_left;
-                int32_t fx_first, fx_end;
-                td_window_taps(x0, w->filter_width, w->dilation_width, w->input_width, &fx_first, &fx_end);
-                for (int32_t oc = 0; oc < w->output_depth; ++oc) {
-                    const int32_t ic = oc / params->depth_multiplier;
-                    int64_t acc = 0;
-                    for (int32_t fy = fy_first; fy < fy_end; ++fy) {
-                        for (int32_t fx = fx_first; fx < fx_end; ++fx) {
-                            const int32_t value = input[td_pixel_offset(b, y0 + fy * w->dilation_height,
-                                                                        x0 + fx * w->dilation_width, w->input_height,
-                                                                        w->input_width, w->input_depth) + (size_t)ic];
-                            const int32_t weight =
-                                filter[td_pixel_offset(0, fy, fx, w->filter_height, w->filter_width, w->output_depth) +
-                                       (size_t)oc];
-                            acc += (int64_t)value * (int64_t)weight;
-                        }
-                    }
-                    output[position++] = td_accumulator_to_s16(acc, bias, oc, q->per_channel, q->multipliers,
-                                                               q->shifts, q->activation_min, q->activation_max);
+    td_window_walk at; /* taps outside the input read padding: they add nothing */
+    for (int more = td_window_begin(&at, w); more; more = td_window_next(&at, w)) {
+        for (int32_t oc = 0; oc < w->output_depth; ++oc) {
+            const int32_t ic = oc / params->depth_multiplier;
+            int64_t acc = 0;
+            for (int32_t fy = at.fy_first; fy < at.fy_end; ++fy) {
+                for (int32_t fx = at.fx_first; fx < at.fx_end; ++fx) {
+                    const int32_t value = input[td_window_tap_offset(&at, w, fy, fx) + (size_t)ic];
+                    const int32_t weight =
+                        filter[td_pixel_offset(0, fy, fx, w->filter_height, w->filter_width, w->output_depth) +
+                               (size_t)oc];
+                    acc += (int64_t)value * (int64_t)weight;
                 }
             }
+            output[position++] = td_accumulator_to_s16(acc, bias, oc, q->per_channel, q->multipliers, q->shifts,
+                                                       q->activation_min, q->activation_max);
         }
     }
 }

@@ -14,40 +14,28 @@ TD_ALWAYS_INLINE int32_t load(const void *data, size_t index, int32_t element_by
 TD_ALWAYS_INLINE void pool(const td_pool_params *params, const void *input, void *output, int32_t element_bytes,
                            int average)
 {
-    const td_window *w = &params->window;
+    const td_window *w = &params->window; /* dilation 1 */
     const int32_t lowest = element_bytes == 1 ? INT8_MIN : INT16_MIN;
     size_t position = 0;
-    for (int32_t b = 0; b < w->batches; ++b) {
-        for (int32_t out_y = 0; out_y < w->output_height; ++out_y) {
-            const int32_t y0 = out_y * w->stride_height - w->pad_top;
-            int32_t fy_start, fy_end;
-            td_window_taps(y0, w->filter_height, 1, w->input_height, &fy_start, &fy_end);
-            for (int32_t out_x = 0; out_x < w->output_width; ++out_x) {
-                const int32_t x0 = out_x * w->stride_width - w->pad_left;
-                int32_t fx_start, fx_end;
-                td_window_taps(x0, w->filter_width, 1, w->input_width, &fx_start, &fx_end);
-                const int32_t count = (fy_end - fy_start) * (fx_end - fx_start);
-                for (int32_t c = 0; c < w->output_depth; ++c) {
-                    int32_t acc = average ? 0 : lowest; /* the sum, or the largest value */
-                    for (int32_t fy = fy_start; fy < fy_end; ++fy) {
-                        for (int32_t fx = fx_start; fx < fx_end; ++fx) {
-                            const int32_t value = load(input,
-                                                       td_pixel_offset(b, y0 + fy, x0 + fx, w->input_height,
-                                                                       w->input_width, w->input_depth) + (size_t)c,
-                                                       element_bytes);
-                            acc = average ? acc + value : td_max_i32(acc, value);
-                        }
-                    }
-                    if (average) { /* round half away from zero */
-                        acc = count > 0 ? (acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count) : 0;
-                    }
-                    const int32_t result = td_clamp_i32(acc, params->activation_min, params->activation_max);
-                    if (element_bytes == 1) {
-                        ((int8_t *)output)[position++] = (int8_t)result;
-                    } else {
-                        ((int16_t *)output)[position++] = (int16_t)result;
-                    }
+    td_window_walk at;
+    for (int more = td_window_begin(&at, w); more; more = td_window_next(&at, w)) {
+        const int32_t count = (at.fy_end - at.fy_first) * (at.fx_end - at.fx_first);
+        for (int32_t c = 0; c < w->output_depth; ++c) {
+            int32_t acc = average ? 0 : lowest; /* the sum, or the largest value */
+            for (int32_t fy = at.fy_first; fy < at.fy_end; ++fy) {
+                for (int32_t fx = at.fx_first; fx < at.fx_end; ++fx) {
+                    const int32_t value = load(input, td_window_tap_offset(&at, w, fy, fx) + (size_t)c, element_bytes);
+                    acc = average ? acc + value : td_max_i32(acc, value);
                 }
+            }
+            if (average) { /* round half away from zero */
+                acc = count > 0 ? (acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count) : 0;
+            }
+            const int32_t result = td_clamp_i32(acc, params->activation_min, params->activation_max);
+            if (element_bytes == 1) {
+                ((int8_t *)output)[position++] = (int8_t)result;
+            } else {
+                ((int16_t *)output)[position++] = (int16_t)result;
             }
         }
     }
