@@ -5,82 +5,45 @@
 
 #include "td_int16.h"
 
-/* Sum of filter * input over the receptive field of one output element (padding contributes nothing). */
-static int64_t receptive_sum(const td_window *w, const int16_t *input, const int8_t *filter, int32_t b, int32_t y0,
-                             int32_t x0, int32_t oc)
+/* Both bias widths (one of the two is given, or neither): the width is tested once per output element, outside
+ * the sum. Output elements are written in increasing address order. */
+static void convolve(const td_conv_2d_params *params, const int16_t *input, const int8_t *filter,
+                     const int64_t *bias64, const int32_t *bias32, int wide_bias, int16_t *output)
 {
-    int64_t acc = 0;
-    for (int32_t fy = 0; fy < w->filter_height; ++fy) {
-        const int32_t in_y = y0 + fy * w->dilation_height;
-        if (in_y < 0 || in_y >= w->input_height) {
-            continue;
-        }
-        for (int32_t fx = 0; fx < w->filter_width; ++fx) {
-            const int32_t in_x = x0 + fx * w->dilation_width;
-            if (in_x < 0 || in_x >= w->input_width) {
-                continue;
+    const td_window *w = &params->window;
+    const td_requant *q = &params->requant;
+    size_t position = 0;
+    td_window_walk at; /* taps outside the input read padding: they add nothing */
+    for (int more = td_window_begin(&at, w); more; more = td_window_next(&at, w)) {
+        for (int32_t oc = 0; oc < w->output_depth; ++oc) {
+            int64_t acc = 0;
+            for (int32_t fy = at.fy_first; fy < at.fy_end; ++fy) {
+                for (int32_t fx = at.fx_first; fx < at.fx_end; ++fx) {
+                    const int16_t *in = input + td_window_tap_offset(&at, w, fy, fx);
+                    const int8_t *f = filter + td_pixel_offset(oc, fy, fx, w->filter_height, w->filter_width,
+                                                               w->input_depth);
+                    for (int32_t ic = 0; ic < w->input_depth; ++ic) {
+                        acc += (int64_t)((int32_t)f[ic] * (int32_t)in[ic]);
+                    }
+                }
             }
-            const int16_t *in = input + (((size_t)b * (size_t)w->input_height + (size_t)in_y) *
-                                         (size_t)w->input_width + (size_t)in_x) * (size_t)w->input_depth;
-            const int8_t *f = filter + (((size_t)oc * (size_t)w->filter_height + (size_t)fy) *
-                                        (size_t)w->filter_width + (size_t)fx) * (size_t)w->input_depth;
-            for (int32_t ic = 0; ic < w->input_depth; ++ic) {
-                acc += (int64_t)((int32_t)f[ic] * (int32_t)in[ic]);
-            }
+            output[position++] =
+                wide_bias ? td_accumulator_to_s16(acc, bias64, oc, q->per_channel, q->multipliers, q->shifts,
+                                                  q->activation_min, q->activation_max)
+                          : td_accumulator32_to_s16(acc, bias32, oc, q->per_channel, q->multipliers, q->shifts,
+                                                    q->activation_min, q->activation_max);
         }
     }
-    return acc;
 }
 
 void td_conv_2d_s16(const td_conv_2d_params *params, const int16_t *input, const int8_t *filter,
                     const int64_t *bias, int16_t *output)
 {
-    const td_window *w = &params->window;
-    const td_requant *q = &params->requant;
-    size_t position = 0;
-    for (int32_t b = 0; b < w->batches; ++b) {
-        for (int32_t out_y = 0; out_y < w->output_height; ++out_y) {
-            const int32_t y0 = out_y * w->stride_height - w->pad_top;
-            for (int32_t out_x = 0; out_x < w->output_width; ++out_x) {
-                const int32_t x0 = out_x * w->stride_width - w->pad_left;
-                for (int32_t oc = 0; oc < w->output_depth; ++oc) {
-                    int64_t acc = receptive_sum(w, input, filter, b, y0, x0, oc);
-                    if (bias != NULL) {
-                        acc = (int64_t)((uint64_t)acc + (uint64_t)bias[oc]);
-                    }
-                    const int32_t c = q->per_channel ? oc : 0;
-                    const int32_t value =
-                        td_multiply_by_quantized_multiplier_i64(acc, q->multipliers[c], q->shifts[c]);
-                    output[position++] = (int16_t)td_clamp_i32(value, q->activation_min, q->activation_max);
-                }
-            }
-        }
-    }
+    convolve(params, input, filter, bias, NULL, 1, output);
 }
 
 void td_conv_2d_s16_acc32(const td_conv_2d_params *params, const int16_t *input, const int8_t *filter,
                           const int32_t *bias, int16_t *output)
 {
-    const td_window *w = &params->window;
-    const td_requant *q = &params->requant;
-    size_t position = 0;
-    for (int32_t b = 0; b < w->batches; ++b) {
-        for (int32_t out_y = 0; out_y < w->output_height; ++out_y) {
-            const int32_t y0 = out_y * w->stride_height - w->pad_top;
-            for (int32_t out_x = 0; out_x < w->output_width; ++out_x) {
-                const int32_t x0 = out_x * w->stride_width - w->pad_left;
-                for (int32_t oc = 0; oc < w->output_depth; ++oc) {
-                    /* the reference sums in 32 bits here: wrap the same way */
-                    uint32_t acc = (uint32_t)(int32_t)receptive_sum(w, input, filter, b, y0, x0, oc);
-                    if (bias != NULL) {
-                        acc += (uint32_t)bias[oc];
-                    }
-                    const int32_t c = q->per_channel ? oc : 0;
-                    const int32_t value =
-                        td_multiply_by_quantized_multiplier((int32_t)acc, q->multipliers[c], q->shifts[c]);
-                    output[position++] = (int16_t)td_clamp_i32(value, q->activation_min, q->activation_max);
-                }
-            }
-        }
-    }
+    convolve(params, input, filter, NULL, bias, 0, output); /* the reference sums in 32 bits here: wraps alike */
 }

@@ -11,41 +11,22 @@ void td_depthwise_conv_2d_s16(const td_depthwise_conv_2d_params *params, const i
     const td_window *w = &params->window;
     const td_requant *q = &params->requant;
     size_t position = 0;
-    for (int32_t b = 0; b < w->batches; ++b) {
-        for (int32_t out_y = 0; out_y < w->output_height; ++out_y) {
-            const int32_t y0 = out_y * w->stride_height - w->pad_top;
-            for (int32_t out_x = 0; out_x < w->output_width; ++out_x) {
-                const int32_t x0 = out_x * w->stride_width - w->pad_left;
-                for (int32_t oc = 0; oc < w->output_depth; ++oc) {
-                    const int32_t ic = oc / params->depth_multiplier;
-                    int64_t acc = 0;
-                    for (int32_t fy = 0; fy < w->filter_height; ++fy) {
-                        const int32_t in_y = y0 + fy * w->dilation_height;
-                        if (in_y < 0 || in_y >= w->input_height) {
-                            continue;
-                        }
-                        for (int32_t fx = 0; fx < w->filter_width; ++fx) {
-                            const int32_t in_x = x0 + fx * w->dilation_width;
-                            if (in_x < 0 || in_x >= w->input_width) {
-                                continue;
-                            }
-                            const int32_t value = input[(((size_t)b * (size_t)w->input_height + (size_t)in_y) *
-                                                         (size_t)w->input_width + (size_t)in_x) *
-                                                        (size_t)w->input_depth + (size_t)ic];
-                            const int32_t weight = filter[((size_t)fy * (size_t)w->filter_width + (size_t)fx) *
-                                                          (size_t)w->output_depth + (size_t)oc];
-                            acc += (int64_t)value * (int64_t)weight;
-                        }
-                    }
-                    if (bias != NULL) {
-                        acc = (int64_t)((uint64_t)acc + (uint64_t)bias[oc]);
-                    }
-                    const int32_t c = q->per_channel ? oc : 0;
-                    const int32_t scaled =
-                        td_multiply_by_quantized_multiplier_i64(acc, q->multipliers[c], q->shifts[c]);
-                    output[position++] = (int16_t)td_clamp_i32(scaled, q->activation_min, q->activation_max);
+    td_window_walk at; /* taps outside the input read padding: they add nothing */
+    for (int more = td_window_begin(&at, w); more; more = td_window_next(&at, w)) {
+        for (int32_t oc = 0; oc < w->output_depth; ++oc) {
+            const int32_t ic = oc / params->depth_multiplier;
+            int64_t acc = 0;
+            for (int32_t fy = at.fy_first; fy < at.fy_end; ++fy) {
+                for (int32_t fx = at.fx_first; fx < at.fx_end; ++fx) {
+                    const int32_t value = input[td_window_tap_offset(&at, w, fy, fx) + (size_t)ic];
+                    const int32_t weight =
+                        filter[td_pixel_offset(0, fy, fx, w->filter_height, w->filter_width, w->output_depth) +
+                               (size_t)oc];
+                    acc += (int64_t)value * (int64_t)weight;
                 }
             }
+            output[position++] = td_accumulator_to_s16(acc, bias, oc, q->per_channel, q->multipliers, q->shifts,
+                                                       q->activation_min, q->activation_max);
         }
     }
 }

@@ -1,17 +1,12 @@
-/* Elementwise ADD and MUL of two int8 tensors with NumPy-style broadcasting. The output may share the memory
- * of an input of the output's shape (each element is read before it is written). */
+/* Elementwise ADD and MUL of two int8 or two int16 tensors with NumPy-style broadcasting. int16 tensors have zero
+ * points 0 and ADD's headroom shift is 15 instead of 20. The output may share the memory of an input of the output's
+ * shape (each element is read before it is written). */
 #ifndef TD_ELEMENTWISE_H
 #define TD_ELEMENTWISE_H
 
 #include <stdint.h>
 
 #include "td_shape.h"
-
-typedef struct {
-    int32_t dims[TD_MAX_DIMS];     /* the output shape */
-    int32_t strides1[TD_MAX_DIMS]; /* element strides of input 1 per output dimension (0: broadcast) */
-    int32_t strides2[TD_MAX_DIMS];
-} td_broadcast;
 
 typedef struct {
     td_broadcast shape;
@@ -34,5 +29,7 @@ typedef struct {
 
 void td_add_s8(const td_add_params *params, const int8_t *input1, const int8_t *input2, int8_t *output);
 void td_mul_s8(const td_mul_params *params, const int8_t *input1, const int8_t *input2, int8_t *output);
+void td_add_s16(const td_add_params *params, const int16_t *input1, const int16_t *input2, int16_t *output);
+void td_mul_s16(const td_mul_params *params, const int16_t *input1, const int16_t *input2, int16_t *output);
 
 #endif /* TD_ELEMENTWISE_H */

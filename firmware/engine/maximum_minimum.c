@@ -3,22 +3,34 @@
 
 #include <stddef.h>
 
-#define TD_BINARY_SELECT(name, type, pick)                                                                  \
-    void name(const td_broadcast *shape, const type *input1, const type *input2, type *output)            \
-    {                                                                                                       \
-        if (td_shape_is_empty(shape->dims)) {                                                               \
-            return;                                                                                         \
-        }                                                                                                   \
-        int32_t index[TD_MAX_DIMS] = {0};                                                                   \
-        size_t position = 0;                                                                                \
-        do {                                                                                                \
-            const type a = input1[td_offset(index, shape->strides1)];                                       \
-            const type b = input2[td_offset(index, shape->strides2)];                                       \
-            output[position++] = (pick) ? a : b;                                                            \
-        } while (td_next_index(index, shape->dims));                                                        \
+void td_maximum_s8(const td_broadcast *shape, const int8_t *input1, const int8_t *input2, int8_t *output)
+{
+    td_broadcast_walk walk;
+    for (int more = td_broadcast_begin(&walk, shape); more; more = td_broadcast_next(&walk, shape)) {
+        *output++ = input1[walk.at1] > input2[walk.at2] ? input1[walk.at1] : input2[walk.at2];
     }
+}
 
-TD_BINARY_SELECT(td_maximum_s8, int8_t, a > b)
-TD_BINARY_SELECT(td_minimum_s8, int8_t, a < b)
-TD_BINARY_SELECT(td_maximum_s16, int16_t, a > b)
-TD_BINARY_SELECT(td_minimum_s16, int16_t, a < b)
+void td_minimum_s8(const td_broadcast *shape, const int8_t *input1, const int8_t *input2, int8_t *output)
+{
+    td_broadcast_walk walk;
+    for (int more = td_broadcast_begin(&walk, shape); more; more = td_broadcast_next(&walk, shape)) {
+        *output++ = input1[walk.at1] < input2[walk.at2] ? input1[walk.at1] : input2[walk.at2];
+    }
+}
+
+void td_maximum_s16(const td_broadcast *shape, const int16_t *input1, const int16_t *input2, int16_t *output)
+{
+    td_broadcast_walk walk;
+    for (int more = td_broadcast_begin(&walk, shape); more; more = td_broadcast_next(&walk, shape)) {
+        *output++ = input1[walk.at1] > input2[walk.at2] ? input1[walk.at1] : input2[walk.at2];
+    }
+}
+
+void td_minimum_s16(const td_broadcast *shape, const int16_t *input1, const int16_t *input2, int16_t *output)
+{
+    td_broadcast_walk walk;
+    for (int more = td_broadcast_begin(&walk, shape); more; more = td_broadcast_next(&walk, shape)) {
+        *output++ = input1[walk.at1] < input2[walk.at2] ? input1[walk.at1] : input2[walk.at2];
+    }
+}

@@ -1,4 +1,4 @@
-/* PAD / PADV2 of an int8 tensor with a constant (the output zero point unless given). */
+/* PAD / PADV2 of an int8 or int16 tensor with a constant (the output zero point unless given). */
 #ifndef TD_PAD_H
 #define TD_PAD_H
 
@@ -14,5 +14,6 @@ typedef struct {
 } td_pad_params;
 
 void td_pad_s8(const td_pad_params *params, const int8_t *input, int8_t *output);
+void td_pad_s16(const td_pad_params *params, const int16_t *input, int16_t *output);
 
 #endif /* TD_PAD_H */

@@ -1,72 +1,62 @@
-/* Reference pooling (NHWC): windows clipped to the input; padding is not counted in averages. */
+/* Reference pooling (NHWC), int8 and int16: windows clipped to the input; padding is not counted in averages. */
 #include "pooling.h"
 
 #include <stddef.h>
 
 #include "td_quant.h"
 
-void td_average_pool_2d_s8(const td_pool_params *params, const int8_t *input, int8_t *output)
+TD_ALWAYS_INLINE int32_t load(const void *data, size_t index, int32_t element_bytes)
 {
-    const td_window *w = &params->window;
-    for (int32_t b = 0; b < w->batches; ++b) {
-        for (int32_t out_y = 0; out_y < w->output_height; ++out_y) {
-            const int32_t y0 = out_y * w->stride_height - w->pad_top;
-            const int32_t fy_start = td_max_i32(0, -y0);
-            const int32_t fy_end = td_min_i32(w->filter_height, w->input_height - y0);
-            for (int32_t out_x = 0; out_x < w->output_width; ++out_x) {
-                const int32_t x0 = out_x * w->stride_width - w->pad_left;
-                const int32_t fx_start = td_max_i32(0, -x0);
-                const int32_t fx_end = td_min_i32(w->filter_width, w->input_width - x0);
-                const int32_t count = (fy_end - fy_start) * (fx_end - fx_start);
-                for (int32_t c = 0; c < w->output_depth; ++c) {
-                    int32_t acc = 0;
-                    for (int32_t fy = fy_start; fy < fy_end; ++fy) {
-                        for (int32_t fx = fx_start; fx < fx_end; ++fx) {
-                            acc += input[(((size_t)b * (size_t)w->input_height + (size_t)(y0 + fy)) *
-                                          (size_t)w->input_width + (size_t)(x0 + fx)) * (size_t)w->input_depth +
-                                         (size_t)c];
-                        }
-                    }
-                    int32_t average = 0;
-                    if (count > 0) { /* round half away from zero */
-                        average = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-                    }
-                    output[(((size_t)b * (size_t)w->output_height + (size_t)out_y) * (size_t)w->output_width +
-                            (size_t)out_x) * (size_t)w->output_depth + (size_t)c] =
-                        (int8_t)td_clamp_i32(average, params->activation_min, params->activation_max);
+    return element_bytes == 1 ? ((const int8_t *)data)[index] : ((const int16_t *)data)[index];
+}
+
+/* Both pools for both element sizes; output elements are written in increasing address order. */
+TD_ALWAYS_INLINE void pool(const td_pool_params *params, const void *input, void *output, int32_t element_bytes,
+                           int average)
+{
+    const td_window *w = &params->window; /* dilation 1 */
+    const int32_t lowest = element_bytes == 1 ? INT8_MIN : INT16_MIN;
+    size_t position = 0;
+    td_window_walk at;
+    for (int more = td_window_begin(&at, w); more; more = td_window_next(&at, w)) {
+        const int32_t count = (at.fy_end - at.fy_first) * (at.fx_end - at.fx_first);
+        for (int32_t c = 0; c < w->output_depth; ++c) {
+            int32_t acc = average ? 0 : lowest; /* the sum, or the largest value */
+            for (int32_t fy = at.fy_first; fy < at.fy_end; ++fy) {
+                for (int32_t fx = at.fx_first; fx < at.fx_end; ++fx) {
+                    const int32_t value = load(input, td_window_tap_offset(&at, w, fy, fx) + (size_t)c, element_bytes);
+                    acc = average ? acc + value : td_max_i32(acc, value);
                 }
+            }
+            if (average) { /* round half away from zero */
+                acc = count > 0 ? (acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count) : 0;
+            }
+            const int32_t result = td_clamp_i32(acc, params->activation_min, params->activation_max);
+            if (element_bytes == 1) {
+                ((int8_t *)output)[position++] = (int8_t)result;
+            } else {
+                ((int16_t *)output)[position++] = (int16_t)result;
             }
         }
     }
 }
 
+void td_average_pool_2d_s8(const td_pool_params *params, const int8_t *input, int8_t *output)
+{
+    pool(params, input, output, 1, 1);
+}
+
 void td_max_pool_2d_s8(const td_pool_params *params, const int8_t *input, int8_t *output)
 {
-    const td_window *w = &params->window;
-    for (int32_t b = 0; b < w->batches; ++b) {
-        for (int32_t out_y = 0; out_y < w->output_height; ++out_y) {
-            const int32_t y0 = out_y * w->stride_height - w->pad_top;
-            const int32_t fy_start = td_max_i32(0, -y0);
-            const int32_t fy_end = td_min_i32(w->filter_height, w->input_height - y0);
-            for (int32_t out_x = 0; out_x < w->output_width; ++out_x) {
-                const int32_t x0 = out_x * w->stride_width - w->pad_left;
-                const int32_t fx_start = td_max_i32(0, -x0);
-                const int32_t fx_end = td_min_i32(w->filter_width, w->input_width - x0);
-                for (int32_t c = 0; c < w->output_depth; ++c) {
-                    int32_t largest = INT8_MIN;
-                    for (int32_t fy = fy_start; fy < fy_end; ++fy) {
-                        for (int32_t fx = fx_start; fx < fx_end; ++fx) {
-                            largest = td_max_i32(largest,
-                                                 input[(((size_t)b * (size_t)w->input_height + (size_t)(y0 + fy)) *
-                                                        (size_t)w->input_width + (size_t)(x0 + fx)) *
-                                                       (size_t)w->input_depth + (size_t)c]);
-                        }
-                    }
-                    output[(((size_t)b * (size_t)w->output_height + (size_t)out_y) * (size_t)w->output_width +
-                            (size_t)out_x) * (size_t)w->output_depth + (size_t)c] =
-                        (int8_t)td_clamp_i32(largest, params->activation_min, params->activation_max);
-                }
-            }
-        }
-    }
+    pool(params, input, output, 1, 0);
+}
+
+void td_average_pool_2d_s16(const td_pool_params *params, const int16_t *input, int16_t *output)
+{
+    pool(params, input, output, 2, 1);
+}
+
+void td_max_pool_2d_s16(const td_pool_params *params, const int16_t *input, int16_t *output)
+{
+    pool(params, input, output, 2, 0);
 }

@@ -1,4 +1,4 @@
-/* AVERAGE_POOL_2D and MAX_POOL_2D on int8 NHWC tensors; input and output share scale and zero point. */
+/* AVERAGE_POOL_2D and MAX_POOL_2D on int8 or int16 NHWC tensors; input and output share scale and zero point. */
 #ifndef TD_POOLING_H
 #define TD_POOLING_H
 
@@ -17,5 +17,7 @@ typedef struct {
  * tinydeploy/engine/ops/common.py). A faster variant must keep that order or the planner must stop relying on it. */
 void td_average_pool_2d_s8(const td_pool_params *params, const int8_t *input, int8_t *output);
 void td_max_pool_2d_s8(const td_pool_params *params, const int8_t *input, int8_t *output);
+void td_average_pool_2d_s16(const td_pool_params *params, const int16_t *input, int16_t *output);
+void td_max_pool_2d_s16(const td_pool_params *params, const int16_t *input, int16_t *output);
 
 #endif /* TD_POOLING_H */

@@ -3,7 +3,7 @@
 
 #include <stddef.h>
 
-#include "td_quant.h"
+#include "td_int16.h"
 
 static int32_t prelu(const td_prelu_params *params, int32_t raw, int32_t raw_alpha)
 {
@@ -20,30 +20,16 @@ static int32_t prelu(const td_prelu_params *params, int32_t raw, int32_t raw_alp
 
 void td_prelu_s8(const td_prelu_params *params, const int8_t *input, const int8_t *alpha, int8_t *output)
 {
-    const td_broadcast *shape = &params->shape;
-    if (td_shape_is_empty(shape->dims)) {
-        return;
+    td_broadcast_walk walk;
+    for (int more = td_broadcast_begin(&walk, &params->shape); more; more = td_broadcast_next(&walk, &params->shape)) {
+        *output++ = td_saturate_i8(prelu(params, input[walk.at1], alpha[walk.at2]));
     }
-    int32_t index[TD_MAX_DIMS] = {0};
-    size_t position = 0;
-    do {
-        const int32_t value = prelu(params, input[td_offset(index, shape->strides1)],
-                                    alpha[td_offset(index, shape->strides2)]);
-        output[position++] = (int8_t)td_clamp_i32(value, INT8_MIN, INT8_MAX);
-    } while (td_next_index(index, shape->dims));
 }
 
 void td_prelu_s16(const td_prelu_params *params, const int16_t *input, const int8_t *alpha, int16_t *output)
 {
-    const td_broadcast *shape = &params->shape;
-    if (td_shape_is_empty(shape->dims)) {
-        return;
+    td_broadcast_walk walk;
+    for (int more = td_broadcast_begin(&walk, &params->shape); more; more = td_broadcast_next(&walk, &params->shape)) {
+        *output++ = td_saturate_i16(prelu(params, input[walk.at1], alpha[walk.at2]));
     }
-    int32_t index[TD_MAX_DIMS] = {0};
-    size_t position = 0;
-    do {
-        const int32_t value = prelu(params, input[td_offset(index, shape->strides1)],
-                                    alpha[td_offset(index, shape->strides2)]);
-        output[position++] = (int16_t)td_clamp_i32(value, INT16_MIN, INT16_MAX);
-    } while (td_next_index(index, shape->dims));
 }

@@ -6,17 +6,7 @@
 void td_quantize_f32_s8(const td_affine_params *params, const float *input, int8_t *output)
 {
     for (int32_t i = 0; i < params->count; ++i) {
-        /* round(x / scale) + zero point, then clamp: the rounding comes before the zero point is added */
-        const float scaled = td_round_f32(input[i] / params->scale);
-        int32_t value;
-        if (!(scaled >= -2147483648.0f)) {
-            value = INT8_MIN;
-        } else if (scaled >= 2147483648.0f) {
-            value = INT8_MAX;
-        } else {
-            value = td_clamp_i32((int32_t)scaled + params->zero_point, INT8_MIN, INT8_MAX);
-        }
-        output[i] = (int8_t)value;
+        output[i] = (int8_t)td_quantize_f32(input[i], params->scale, params->zero_point, INT8_MIN, INT8_MAX);
     }
 }
 

@@ -6,17 +6,7 @@
 void td_quantize_f32_s16(const td_affine_params *params, const float *input, int16_t *output)
 {
     for (int32_t i = 0; i < params->count; ++i) {
-        /* round(x / scale) + zero point, then clamp: the rounding comes before the zero point is added */
-        const float scaled = td_round_f32(input[i] / params->scale);
-        int32_t value;
-        if (!(scaled >= -2147483648.0f)) {
-            value = INT16_MIN;
-        } else if (scaled >= 2147483648.0f) {
-            value = INT16_MAX;
-        } else {
-            value = td_clamp_i32((int32_t)scaled + params->zero_point, INT16_MIN, INT16_MAX);
-        }
-        output[i] = (int16_t)value;
+        output[i] = (int16_t)td_quantize_f32(input[i], params->scale, params->zero_point, INT16_MIN, INT16_MAX);
     }
 }
 

@@ -1,4 +1,5 @@
-/* SOFTMAX over the last dimension: int8 input, int8 output with scale 1/256 and zero point -128. */
+/* SOFTMAX over the last dimension: int8 input, int8 output with scale 1/256 and zero point -128, or int16 output
+ * with scale 1/65536 and zero point -32768 (the same fixed-point arithmetic). */
 #ifndef TD_SOFTMAX_H
 #define TD_SOFTMAX_H
 
@@ -13,5 +14,6 @@ typedef struct {
 } td_softmax_params;
 
 void td_softmax_s8(const td_softmax_params *params, const int8_t *input, int8_t *output);
+void td_softmax_s8_s16(const td_softmax_params *params, const int8_t *input, int16_t *output);
 
 #endif /* TD_SOFTMAX_H */

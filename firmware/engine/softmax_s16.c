@@ -1,4 +1,4 @@
-/* Reference SOFTMAX with int16 outputs. */
+/* Reference SOFTMAX of int16 input to int16 output, through TFLite's exp and 1/(1+x) lookup tables. */
 #include "softmax_s16.h"
 
 #include <stddef.h>
@@ -48,45 +48,6 @@ void td_softmax_s16(const td_softmax_s16_params *params, const int16_t *input, i
         for (int32_t c = 0; c < depth; ++c) {
             const int32_t result = (int32_t)(((int64_t)out[c] * (int64_t)reciprocal + round) >> right_shift);
             out[c] = (int16_t)td_clamp_i32(result, 0, INT16_MAX);
-        }
-    }
-}
-
-static int32_t scaled_exp(const td_softmax_params *params, int32_t diff)
-{
-    const int32_t shifted = (int32_t)((uint32_t)diff << params->input_left_shift);
-    return td_fp_exp_on_negative_values(td_fp_mul(shifted, params->input_multiplier), 5);
-}
-
-void td_softmax_s8_s16(const td_softmax_params *params, const int8_t *input, int16_t *output)
-{
-    const int32_t depth = params->depth;
-    for (int32_t row = 0; row < params->rows; ++row) {
-        const int8_t *in = input + (size_t)row * (size_t)depth;
-        int16_t *out = output + (size_t)row * (size_t)depth;
-        int32_t max_value = INT8_MIN;
-        for (int32_t c = 0; c < depth; ++c) {
-            max_value = td_max_i32(max_value, in[c]);
-        }
-        int32_t sum_of_exps = 0;
-        for (int32_t c = 0; c < depth; ++c) {
-            const int32_t diff = (int32_t)in[c] - max_value;
-            if (diff >= params->diff_min) {
-                sum_of_exps = td_wrap_add(sum_of_exps, td_fp_rescale(scaled_exp(params, diff), 0, 12));
-            }
-        }
-        int32_t bits_over_unit = 0;
-        const int32_t reciprocal = td_fp_reciprocal(sum_of_exps, 12, &bits_over_unit);
-        const int32_t exponent = td_min_i32(bits_over_unit + 31 - 16, 31);
-        for (int32_t c = 0; c < depth; ++c) {
-            const int32_t diff = (int32_t)in[c] - max_value;
-            int32_t value = INT16_MIN;
-            if (diff >= params->diff_min) {
-                const int32_t probability =
-                    td_rounding_divide_by_pot(td_fp_mul(reciprocal, scaled_exp(params, diff)), exponent);
-                value = td_clamp_i32(probability + INT16_MIN, INT16_MIN, INT16_MAX);
-            }
-            out[c] = (int16_t)value;
         }
     }
 }

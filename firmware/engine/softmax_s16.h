@@ -1,12 +1,9 @@
-/* SOFTMAX over the last dimension producing int16: int16 input (zero point 0) to int16 output (scale 1/32768,
- * zero point 0) through TFLite's exp and 1/(1+x) lookup tables, or int8 input to int16 output (scale 1/65536,
- * zero point -32768) through the int8 kernel's fixed-point arithmetic. */
+/* SOFTMAX over the last dimension of int16 input (zero point 0) to int16 output (scale 1/32768, zero point 0)
+ * through TFLite's exp and 1/(1+x) lookup tables. (int8 input to int16 output is in softmax.h.) */
 #ifndef TD_SOFTMAX_S16_H
 #define TD_SOFTMAX_S16_H
 
 #include <stdint.h>
-
-#include "softmax.h"
 
 #define TD_SOFTMAX_LUT_SIZE 513 /* 512 interpolation intervals plus their end */
 
@@ -21,6 +18,5 @@ typedef struct {
 
 /* td_softmax_s16 reads each element before it writes it: the output may share the input's memory. */
 void td_softmax_s16(const td_softmax_s16_params *params, const int16_t *input, int16_t *output);
-void td_softmax_s8_s16(const td_softmax_params *params, const int8_t *input, int16_t *output);
 
 #endif /* TD_SOFTMAX_S16_H */

@@ -20,28 +20,16 @@ static int32_t difference(const td_add_params *params, int32_t raw1, int32_t raw
 
 void td_sub_s8(const td_add_params *params, const int8_t *input1, const int8_t *input2, int8_t *output)
 {
-    const td_broadcast *shape = &params->shape;
-    if (td_shape_is_empty(shape->dims)) {
-        return;
+    td_broadcast_walk walk;
+    for (int more = td_broadcast_begin(&walk, &params->shape); more; more = td_broadcast_next(&walk, &params->shape)) {
+        *output++ = (int8_t)difference(params, input1[walk.at1], input2[walk.at2]);
     }
-    int32_t index[TD_MAX_DIMS] = {0};
-    size_t position = 0;
-    do {
-        output[position++] = (int8_t)difference(params, input1[td_offset(index, shape->strides1)],
-                                                input2[td_offset(index, shape->strides2)]);
-    } while (td_next_index(index, shape->dims));
 }
 
 void td_sub_s16(const td_add_params *params, const int16_t *input1, const int16_t *input2, int16_t *output)
 {
-    const td_broadcast *shape = &params->shape;
-    if (td_shape_is_empty(shape->dims)) {
-        return;
+    td_broadcast_walk walk;
+    for (int more = td_broadcast_begin(&walk, &params->shape); more; more = td_broadcast_next(&walk, &params->shape)) {
+        *output++ = (int16_t)difference(params, input1[walk.at1], input2[walk.at2]);
     }
-    int32_t index[TD_MAX_DIMS] = {0};
-    size_t position = 0;
-    do {
-        output[position++] = (int16_t)difference(params, input1[td_offset(index, shape->strides1)],
-                                                 input2[td_offset(index, shape->strides2)]);
-    } while (td_next_index(index, shape->dims));
 }

@@ -24,6 +24,34 @@ static inline int32_t td_multiply_by_quantized_multiplier_i64(int64_t x, int32_t
     return (int32_t)(uint32_t)(uint64_t)(rounded >> total_shift);
 }
 
+/* The int16 output of one output channel's 64-bit accumulator (int64 bias, if any, added wrapping), rescaled by the
+ * channel's (or the single) multiplier and shift and clamped: the epilogue of the int16x8 reference kernels. */
+static inline int16_t td_accumulator_to_s16(int64_t acc, const int64_t *bias, int32_t channel, int32_t per_channel,
+                                            const int32_t *multipliers, const int32_t *shifts, int32_t activation_min,
+                                            int32_t activation_max)
+{
+    if (bias != 0) {
+        acc = (int64_t)((uint64_t)acc + (uint64_t)bias[channel]);
+    }
+    const int32_t c = per_channel ? channel : 0;
+    const int32_t value = td_multiply_by_quantized_multiplier_i64(acc, multipliers[c], shifts[c]);
+    return (int16_t)td_clamp_i32(value, activation_min, activation_max);
+}
+
+/* The same with an int32 bias: the reference then sums in 32 bits (wrapping) and rescales a 32-bit value. */
+static inline int16_t td_accumulator32_to_s16(int64_t acc, const int32_t *bias, int32_t channel, int32_t per_channel,
+                                              const int32_t *multipliers, const int32_t *shifts,
+                                              int32_t activation_min, int32_t activation_max)
+{
+    uint32_t sum = (uint32_t)(int32_t)acc;
+    if (bias != 0) {
+        sum += (uint32_t)bias[channel];
+    }
+    const int32_t c = per_channel ? channel : 0;
+    const int32_t value = td_multiply_by_quantized_multiplier((int32_t)sum, multipliers[c], shifts[c]);
+    return (int16_t)td_clamp_i32(value, activation_min, activation_max);
+}
+
 /* sigmoid(i / 24) for i = 0..255 in 0.16 fixed point, as tabulated by TFLM (values tuned for linear interpolation,
  * not the rounded function: they are listed, not computed). tanh(x) = 2 sigmoid(2x) - 1 reads the same table. */
 static const uint16_t td_sigmoid_table_u16[256] = {

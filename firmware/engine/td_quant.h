@@ -7,6 +7,10 @@
 
 #include <stdint.h>
 
+/* For a kernel body shared by several element types: each caller gets its own copy with the element size fixed, so
+ * the shared code adds no per-element test (-Os would otherwise keep one copy that tests the size). */
+#define TD_ALWAYS_INLINE static inline __attribute__((always_inline))
+
 static inline int32_t td_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
 static inline int32_t td_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 
@@ -93,6 +97,20 @@ static inline int32_t td_round_clamp_f32(float value, int32_t low, int32_t high)
         return high;
     }
     return (int32_t)rounded;
+}
+
+/* QUANTIZE of one float: round(x / scale) + zero point, clamped into [low, high]; the rounding comes before the
+ * zero point is added, and a quotient beyond int32 (or NaN, low) saturates first, as the reference does. */
+static inline int32_t td_quantize_f32(float value, float scale, int32_t zero_point, int32_t low, int32_t high)
+{
+    const float scaled = td_round_f32(value / scale);
+    if (!(scaled >= -2147483648.0f)) {
+        return low;
+    }
+    if (scaled >= 2147483648.0f) {
+        return high;
+    }
+    return td_clamp_i32((int32_t)scaled + zero_point, low, high);
 }
 
 #endif /* TD_QUANT_H */

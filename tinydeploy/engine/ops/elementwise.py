@@ -10,7 +10,7 @@ from tinydeploy.engine.quant import DTYPE_RANGES, activation_range, quantize_mul
 from tinydeploy.engine.registry import LoweringContext, ScratchRef, c_struct, lowering, same
 
 ADD_LEFT_SHIFT = {"int8": 20, "int16": 15}  # headroom of ADD's common scale
-KERNELS = {"int8": ("elementwise", "s8"), "int16": ("elementwise_s16", "s16")}
+KERNELS = {"int8": ("elementwise", "s8"), "int16": ("elementwise", "s16")}
 
 
 def _operands(ctx: LoweringContext):

@@ -54,7 +54,7 @@ def _lower_pad(ctx: LoweringContext, value_input: bool):
         ("before", padded(before, fill=0)), ("value", value),
     ], f"op {ctx.op.index}: {ctx.op.op}")
     if dtype == "int16":
-        return ctx.lowered("td_pad_s16", (params, ctx.ref(source), ctx.ref(result)), kernel="pad_s16")
+        return ctx.lowered("td_pad_s16", (params, ctx.ref(source), ctx.ref(result)))
     return ctx.lowered("td_pad_s8", (params, ctx.ref(source), ctx.ref(result)))
 
 

@@ -26,7 +26,7 @@ def _lower_pool(ctx: LoweringContext, function: str):
         ("window", geometry), ("activation_min", low), ("activation_max", high),
     ], f"op {ctx.op.index}: {ctx.op.op} {dtype} {ctx.op.padding} {ctx.op.activation}")
     if dtype == "int16":
-        return ctx.lowered(f"{function}_s16", (params, ctx.ref(source), ctx.ref(result)), kernel="pooling_s16")
+        return ctx.lowered(f"{function}_s16", (params, ctx.ref(source), ctx.ref(result)))
     fast = ctx.fast_kernels and function == "td_average_pool_2d" and \
         options.get("filterHeight", 0) * options.get("filterWidth", 0) <= POOL_FAST_MAX_COUNT
     if fast:

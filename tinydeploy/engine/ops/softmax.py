@@ -45,5 +45,5 @@ def lower_softmax(ctx: LoweringContext):
         ("input_left_shift", shift), ("diff_min", diff_min),
     ], f"op {index}: SOFTMAX {in_dtype} -> {out_dtype}")
     if out_dtype == "int16":
-        return ctx.lowered("td_softmax_s8_s16", (params, ctx.ref(source), ctx.ref(result)), kernel="softmax_s16")
+        return ctx.lowered("td_softmax_s8_s16", (params, ctx.ref(source), ctx.ref(result)))
     return ctx.lowered("td_softmax_s8", (params, ctx.ref(source), ctx.ref(result)), in_place_of=source.index)
