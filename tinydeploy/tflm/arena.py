@@ -2,7 +2,8 @@
 
 Generation receives an ArenaSizing from here: a figure read on a device (cached per model, board and library
 version), else analyze's 32-bit estimate, an upper bound, with the reason it was not measured. Measuring (build
-a generous firmware, run it, read arena_used_bytes()) is the pipeline's job: tinydeploy.flow.measure_tflm_arena.
+a generous firmware, run it, read arena_used_bytes()) is the pipeline's job: tinydeploy.flow.calibrate_on_board
+(on the virtual board: measure_on_virtual_board).
 """
 
 from __future__ import annotations
