@@ -209,15 +209,21 @@ class HilDevice:
         return self.firmware.flash_bytes
 
     def infer(self, data: bytes) -> bytes:
+        """One inference of a single-input, single-output model: raw bytes in and out."""
         return self.device.infer(data)
 
-    def run(self, inputs: list[bytes]) -> list[bytes]:
+    def infer_tensors(self, tensors: list[bytes]) -> list[bytes]:
+        """One inference: one bytes per input tensor in (model order), one per output tensor out."""
+        return self.device.infer_tensors(tensors)
+
+    def run(self, inputs: list) -> list:
+        """The output of each input (bytes -> bytes, or a list of input tensors -> a list of output tensors)."""
         return self.device.run(inputs)
 
     def compare_with_host(self, count: int = 5, seed: int = 0) -> list[int]:
         return self.device.compare_with_host(count, seed)
 
-    def bench(self, runs: int = 20, warmup: int = 2, data: bytes | None = None):
+    def bench(self, runs: int = 20, warmup: int = 2, data=None):
         result = self.device.bench(runs, warmup, data)
         for stat in ("median", "p95", "min", "max"):
             self._board._record(f"td_latency_us_{stat}", "tinydeploy_latency_microseconds",

@@ -17,12 +17,21 @@ from tinydeploy.errors import EXIT_FAILED, TinydeployError
 from tinydeploy.link.framing import (CorruptLine, FrameError, LineSplitter, NoiseLine, Reply, encode_command,
                                      parse_reply)
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 POLL_SECONDS = 0.05  # how long one read waits; deadlines are kept by the link, not by the port
 LINE_OVERHEAD = 48  # "td <id> in <offset> " and "*<crc>" in a command line, generously
 MAX_INPUT_CHUNK = 128
 MAX_COMMAND_ID = 999_999_999  # ids have at most 9 digits
 READ_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output tensor as the device reports it: its size in bytes and element type ("int8", ...; empty
+    when the firmware does not say)."""
+
+    bytes: int
+    dtype: str = ""
 
 
 @dataclass(frozen=True)
@@ -33,11 +42,20 @@ class DeviceInfo:
     model_hash: str
     build_id: str
     protocol: int
-    input_bytes: int
-    output_bytes: int
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
     line_max: int  # longest command line the device accepts
     max_runs: int
     engine_status: int  # td_engine_init()'s result; 0 = ready
+
+    @property
+    def input_bytes(self) -> int:
+        """Size of input tensor 0 (0 when the engine did not start)."""
+        return self.inputs[0].bytes if self.inputs else 0
+
+    @property
+    def output_bytes(self) -> int:
+        return self.outputs[0].bytes if self.outputs else 0
 
 
 @dataclass(frozen=True)
@@ -46,9 +64,20 @@ class RamReport:
 
     stack_high_water: int  # deepest stack use since boot (painted stack), 0 = not measured on this board
     heap_high_water: int  # largest heap extent since boot, 0 = not measured
-    activation_bytes: int  # the engine's activation buffer or TFLM arena
+    activation_bytes: int  # the engine's activation buffer or TFLM arena (holds the input tensors too)
     used_bytes: int  # the part of it the engine used
-    staging_bytes: int  # the protocol's copy of the input tensor (part of static RAM)
+
+
+def _tensor_specs(reply: Reply, count_key: str, sizes_key: str, types_key: str) -> tuple[TensorSpec, ...]:
+    """The `inputs=2 in=16,4 intype=int8,int16` fields of an identify reply; CorruptLine when they disagree."""
+    count = reply.int_field(count_key)
+    if count == 0:  # the engine did not start: it reports no tensors (the types come from the build)
+        return ()
+    sizes = [text for text in reply.fields[sizes_key].split(",") if text]
+    types = [text for text in reply.fields.get(types_key, "").split(",") if text]
+    if len(sizes) != count or (types and len(types) != count) or not all(text.isdigit() for text in sizes):
+        raise CorruptLine(f"{sizes_key}={reply.fields[sizes_key]} does not list {count} tensor sizes")
+    return tuple(TensorSpec(int(size), types[i] if types else "") for i, size in enumerate(sizes))
 
 
 class DeviceLink:
@@ -278,33 +307,50 @@ class DeviceLink:
     def identify(self) -> DeviceInfo:
         reply = self._checked("id")[-1]
         try:
+            protocol = reply.int_field("proto")
+            if protocol != PROTOCOL_VERSION:
+                raise TinydeployError(f"the device on {self.url} speaks protocol {protocol}, this tinydeploy "
+                                      f"speaks {PROTOCOL_VERSION}", "rebuild and flash the firmware")
             info = DeviceInfo(
                 board=reply.fields["board"], engine=reply.fields["engine"], model=reply.fields["model"],
-                model_hash=reply.fields["sha256"], build_id=reply.fields["build"],
-                protocol=reply.int_field("proto"), input_bytes=reply.int_field("in"),
-                output_bytes=reply.int_field("out"), line_max=reply.int_field("line"),
-                max_runs=reply.int_field("maxruns"), engine_status=reply.int_field("status"))
+                model_hash=reply.fields["sha256"], build_id=reply.fields["build"], protocol=protocol,
+                inputs=_tensor_specs(reply, "inputs", "in", "intype"),
+                outputs=_tensor_specs(reply, "outputs", "out", "outtype"),
+                line_max=reply.int_field("line"), max_runs=reply.int_field("maxruns"),
+                engine_status=reply.int_field("status"))
         except (KeyError, CorruptLine) as exc:
             raise TinydeployError(f"the device on {self.url} sent an incomplete identity: {reply.payload}",
                                   "its firmware may be from another tinydeploy version; rebuild it") from exc
-        if info.protocol != PROTOCOL_VERSION:
-            raise TinydeployError(f"the device on {self.url} speaks protocol {info.protocol}, this tinydeploy "
-                                  f"speaks {PROTOCOL_VERSION}", "rebuild and flash the firmware")
         self.info = info
         return info
 
-    def load_input(self, data: bytes) -> None:
+    def load_input(self, data: bytes, index: int = 0) -> None:
+        """Load input tensor `index`. Inputs load in index order (loading input i again makes the later ones need
+        loading too), and every `run` consumes them: load all of them before each run (see load_inputs)."""
         info = self.info or self.identify()
-        if len(data) != info.input_bytes:
-            raise TinydeployError(f"input has {len(data)} bytes but the model on {self.url} takes "
-                                  f"{info.input_bytes}", "give an input of the model's input size")
+        if not 0 <= index < len(info.inputs):
+            raise TinydeployError(f"the model on {self.url} has {len(info.inputs)} input(s); there is no input "
+                                  f"{index}", f"give one input per tensor ({len(info.inputs)})")
+        if len(data) != info.inputs[index].bytes:
+            raise TinydeployError(f"input {index} has {len(data)} bytes but the model on {self.url} takes "
+                                  f"{info.inputs[index].bytes}", "give an input of the model's input size")
         chunk = max(1, min(MAX_INPUT_CHUNK, (info.line_max - LINE_OVERHEAD) // 2))
         for offset in range(0, len(data), chunk):
             piece = data[offset:offset + chunk]
-            reply = self._checked("in", offset, piece.hex().upper())[-1]
+            reply = self._checked("in", index, offset, piece.hex().upper())[-1]
             if reply.int_field("next") != offset + len(piece):
                 raise TinydeployError(f"the device on {self.url} lost input bytes at offset {offset}",
                                       "retry; if it persists the serial line drops data")
+
+    def load_inputs(self, tensors) -> None:
+        """Load every input tensor (a sequence of bytes in model order; bytes alone for a model with one input)."""
+        tensors = [tensors] if isinstance(tensors, (bytes, bytearray)) else list(tensors)
+        info = self.info or self.identify()
+        if len(tensors) != len(info.inputs):
+            raise TinydeployError(f"{len(tensors)} input tensor(s) given; the model on {self.url} takes "
+                                  f"{len(info.inputs)}", "give one input per tensor, in the model's order")
+        for index, data in enumerate(tensors):
+            self.load_input(bytes(data), index)
 
     def run(self, runs: int, warmup: int = 0, timeout: float | None = None) -> list[int]:
         """Run `warmup` untimed and `runs` timed inferences; the latency of each timed run in microseconds.
@@ -330,26 +376,37 @@ class DeviceLink:
                                   "retry; the serial line may drop data")
         return latencies
 
-    def read_output(self) -> bytes:
-        """The output tensor of the last inference."""
+    def read_output(self, index: int = 0) -> bytes:
+        """Output tensor `index` of the last run (a run of one inference: later ones ran on consumed inputs)."""
         output = bytearray()
-        replies = self._checked("out")
+        replies = self._checked("out", index)
         for reply in replies:
             if reply.kind == "data" and reply.name == "out":
                 if len(reply.args) != 2 or int(reply.args[0]) != len(output):
                     raise TinydeployError(f"output lines from {self.url} are out of order: {reply.payload}",
                                           "retry; the serial line may drop data")
                 output.extend(bytes.fromhex(reply.args[1]))
-        if len(output) != replies[-1].int_field("bytes"):
-            raise TinydeployError(f"the device on {self.url} sent {len(output)} of "
-                                  f"{replies[-1].int_field('bytes')} output bytes", "retry")
+        final = replies[-1]
+        if final.int_field("index") != index or len(output) != final.int_field("bytes"):
+            raise TinydeployError(f"the device on {self.url} sent {len(output)} of {final.int_field('bytes')} "
+                                  f"bytes of output {final.fields.get('index')} for output {index}", "retry")
         return bytes(output)
+
+    def read_outputs(self) -> list[bytes]:
+        """Every output tensor of the last run, in model order."""
+        info = self.info or self.identify()
+        return [self.read_output(index) for index in range(len(info.outputs))]
+
+    def infer(self, tensors) -> list[bytes]:
+        """One inference: every input loaded (bytes for a model with one input), run once, every output read."""
+        self.load_inputs(tensors)
+        self.run(1, 0)
+        return self.read_outputs()
 
     def ram(self) -> RamReport:
         reply = self._checked("ram")[-1]
         return RamReport(stack_high_water=reply.int_field("stack"), heap_high_water=reply.int_field("heap"),
-                         activation_bytes=reply.int_field("act"), used_bytes=reply.int_field("used"),
-                         staging_bytes=reply.int_field("staging"))
+                         activation_bytes=reply.int_field("act"), used_bytes=reply.int_field("used"))
 
 
 _ERROR_HINTS = {
@@ -358,8 +415,9 @@ _ERROR_HINTS = {
     "unknown": "the firmware does not know this command; is it from another tinydeploy version?",
     "args": "the command's arguments are malformed; see docs/protocol.md",
     "range": "a number is outside what the device allows (input size, run count)",
-    "gap": "an input chunk was lost; load the input again from offset 0",
-    "state": "load a whole input before `run`, and run before reading the output",
+    "gap": "an input chunk was lost or inputs came out of order; load the inputs again from input 0",
+    "state": "load every input before each `run` (a run consumes them), and read outputs after a run of one "
+             "inference",
     "engine": "the inference engine failed to start; check the arena size and the board's output",
     "invoke": "the engine returned an error during inference",
     "too-long": "the command line exceeded the device's line buffer",
