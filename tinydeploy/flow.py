@@ -666,6 +666,8 @@ class FlashReport:
             "outputs_match": self.run.outputs_match,
             "golden_samples": self.run.samples,
             "mismatched_samples": self.run.mismatches,
+            # golden sample -> the output tensors (model order) that differed from host TFLM's
+            "mismatched_tensors": {str(k): v for k, v in self.run.mismatched_tensors.items()},
             "device": self.run.device,
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
             **({"stimulus": self.replay.to_json()} if self.replay is not None else {}),

@@ -136,7 +136,9 @@ def render_flash(report, console: Console) -> None:
                   f"({100 * report.ram_bytes / board.ram_bytes:.1f}%)")
     table.add_section()
     verdict = "[bold green]yes, byte for byte[/]" if report.run.outputs_match else \
-        f"[bold red]NO[/] (samples {report.run.mismatches} differ)"
+        f"[bold red]NO[/] (samples {report.run.mismatches} differ" + (
+            f"; output tensors {sorted({t for ts in report.run.mismatched_tensors.values() for t in ts})}"
+            if len(report.model.outputs) > 1 else "") + ")"
     table.add_row("outputs match host TFLM", verdict, f"{report.run.samples} random inputs")
     replay = report.replay
     if replay is not None:

@@ -203,16 +203,24 @@ static const uint8_t *engine_output(uint32_t index, uint32_t *bytes)
     return output;
 }
 
-/* Input `index` is complete: move on to the next one that has bytes to load. */
-static void input_complete(uint32_t index)
+/* Inputs of no bytes (a zero dimension) have nothing to load: count them as loaded. */
+static void skip_empty_inputs(void)
 {
     uint32_t count = engine_input_count();
     uint32_t bytes;
-    g_inputs_loaded = index + 1u;
-    g_input_filled = 0u;
-    while (g_inputs_loaded < count && (engine_input(g_inputs_loaded, &bytes) == 0 || bytes == 0u)) {
+    while (g_input_filled == 0u && g_inputs_loaded < count) {
+        (void)engine_input(g_inputs_loaded, &bytes);
+        if (bytes != 0u) break;
         ++g_inputs_loaded;
     }
+}
+
+/* Input `index` is complete: move on to the next one. */
+static void input_complete(uint32_t index)
+{
+    g_inputs_loaded = index + 1u;
+    g_input_filled = 0u;
+    skip_empty_inputs();
 }
 
 /* Input `index` is being loaded again from offset 0: it and every later input need loading. */
@@ -331,6 +339,7 @@ static void cmd_input(const char *id, char **args, uint32_t nargs)
         line_end();
         return;
     }
+    skip_empty_inputs();
     /* Inputs load in order and each chunk continues its input: anything else means a chunk was lost. Offset 0
      * (re)starts an input once those before it are loaded. */
     int in_order = offset == 0u ? index <= g_inputs_loaded
@@ -428,6 +437,7 @@ static void cmd_run(const char *id, char **args, uint32_t nargs)
     }
     if (!require_engine(id)) return;
     uint32_t count = engine_input_count();
+    skip_empty_inputs();
     if (g_inputs_loaded < count) {
         uint32_t input_bytes;
         (void)engine_input(g_inputs_loaded, &input_bytes);

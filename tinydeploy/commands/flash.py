@@ -179,7 +179,10 @@ def monitor(
 
     timing = time_running_device(port, baud, runs, warmup, ready_timeout=10.0)
     ram = timing.ram
-    result = {"port": port, **{k: v for k, v in vars(timing.info).items()},
+    info = {k: v for k, v in vars(timing.info).items() if k not in ("inputs", "outputs")}
+    tensors = {side: [{"bytes": spec.bytes, "dtype": spec.dtype} for spec in getattr(timing.info, side)]
+               for side in ("inputs", "outputs")}
+    result = {"port": port, **info, **tensors,
               "latency_us": int(timing.latency_us.median), "latency_us_min": timing.latency_us.min,
               "runs": len(timing.latency_us.samples), "stack_bytes": ram.stack_high_water,
               "heap_bytes": ram.heap_high_water, "activation_bytes": ram.activation_bytes}
@@ -190,5 +193,7 @@ def monitor(
     table.add_column("field")
     table.add_column("value", justify="right")
     for key, value in result.items():
+        if key in tensors:
+            value = ", ".join(f"{tensor['bytes']:,} B {tensor['dtype']}".strip() for tensor in value)
         table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
     Console().print(table)
