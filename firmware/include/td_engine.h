@@ -28,7 +28,7 @@ uint8_t *td_engine_input_tensor(uint32_t index, uint32_t *bytes);
 /* Output tensor `index` of the last invoke and its size in bytes, NULL and 0 for an index out of range. */
 const uint8_t *td_engine_output_tensor(uint32_t index, uint32_t *bytes);
 
-/* Input and output tensor 0 (the single-tensor serial protocol uses these). */
+/* Input and output tensor 0, for sketches written against one tensor (the protocol uses the indexed forms). */
 int8_t *td_engine_input(uint32_t *bytes);
 const int8_t *td_engine_output(uint32_t *bytes);
 
