@@ -217,3 +217,35 @@ def test_seanet_two_input_model_runs_on_tflm_like_host_tflm(projects):
     model = load_tflite(_path(SEANET, "sub/sub0.tflite"))
     assert len(model.inputs) == 2
     _runs_like_host_tflm(model, "tflm", projects, library, samples=1)
+
+
+# ---- flash --profile: each op timed on the device --------------------------------------------------------------
+
+
+def test_profile_times_every_op_on_the_device(tmp_path):
+    import json
+
+    from tests.conftest import mlperf_model, run_cli
+
+    path = mlperf_model("ad")
+    result = run_cli("flash", path, "--board", "virtual", "--engine", "native", "--out", tmp_path / "ad",
+                     "--json", "--runs", "4", "--samples", "1", "--profile")
+    assert result.returncode == 0, result.stderr[-1500:]
+    report = json.loads(result.stdout)
+    rows = report["profile"]
+    assert [row["op"] for row in rows] == ["FULLY_CONNECTED"] * 10 and [row["index"] for row in rows] == list(range(10))
+    # the ops' times add up to the whole inference (the clock reads between ops are all that lies outside them)
+    assert abs(sum(row["us"] for row in rows) - report["latency_us"]) <= 0.02 * report["latency_us"] + 5
+    assert abs(sum(row["share"] for row in rows) - 1.0) < 0.01
+    # the 640x128 layers (81,920 MACs) take longer than the 128x8 one (1,024 MACs)
+    assert rows[0]["us"] > 10 * rows[4]["us"] and rows[0]["macs"] == 81_920
+    assert all(row["instructions"] > 0 and row["instructions_per_mac"] > 0 for row in rows)
+
+
+def test_profile_on_the_tflm_engine_is_refused_naming_the_way(tmp_path):
+    from tests.conftest import mlperf_model, run_cli
+
+    result = run_cli("flash", mlperf_model("ad"), "--board", "virtual", "--engine", "tflm", "--out", tmp_path / "ad",
+                     "--profile")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "--engine native" in result.stderr and not (tmp_path / "ad").exists()

@@ -124,6 +124,7 @@ def test_ram_report(link):
     assert ram.heap_high_water == 777  # the board's strong definition wins over the weak default
     assert ram.stack_high_water == 0  # weak default: not measured
     assert "staging" not in link.command("ram")[-1]  # no copy of the input: it loads into the engine's tensors
+    assert link.profile() == (0, [])  # the toy engine times no ops
 
 
 def test_device_errors_name_the_problem(link):

@@ -377,6 +377,48 @@ def check_device_tensors(info, model: TfliteModel) -> None:
                               exit_code=EXIT_FAILED)
 
 
+@dataclass(frozen=True)
+class OpProfile:
+    """One op's share of an inference, timed on the device (a profiling build: the clock is read between ops)."""
+
+    index: int
+    op: str
+    microseconds: float  # per inference, averaged over the profiled runs
+    macs: int | None
+    instructions: int | None  # emulated boards: instructions in that time
+    share: float  # of the sum over ops
+
+    def to_json(self) -> dict:
+        per_mac = (self.instructions / self.macs) if self.instructions is not None and self.macs else None
+        return {"index": self.index, "op": self.op, "us": round(self.microseconds, 2), "macs": self.macs,
+                "instructions": self.instructions, "instructions_per_mac": round(per_mac, 2) if per_mac else None,
+                "share": round(self.share, 4)}
+
+
+def profile_on_device(device: "Device", sample: list[bytes], runs: int) -> list[OpProfile]:
+    """Per-op time of `runs` inferences on a profiling build (EngineOptions.profile)."""
+    from tinydeploy.analysis.compute import op_costs
+
+    model = device.firmware.model
+    device._guard(lambda: timed_runs(device.link, sample, runs, 0))
+    profiled, totals = device._guard(device.link.profile)
+    if not totals or profiled <= 0:
+        raise TinydeployError(f"the {device.firmware.engine} firmware on {device.runner.label} times no ops",
+                              "--profile times the native engine's ops (the TFLM engine has no per-op profile "
+                              "yet): add --engine native", exit_code=EXIT_FAILED)
+    if len(totals) != len(model.operators):
+        raise TinydeployError(f"the device timed {len(totals)} ops; {model.name} has {len(model.operators)}",
+                              "the firmware is from another model: flash again", exit_code=EXIT_FAILED)
+    costs = op_costs(model)
+    whole = sum(totals) or 1
+    rows = []
+    for index, (total, cost) in enumerate(zip(totals, costs)):
+        per_run = total / profiled
+        rows.append(OpProfile(index, cost.op, per_run, cost.macs, device.runner.instructions(round(per_run)),
+                              total / whole))
+    return rows
+
+
 @dataclass
 class Device:
     """A firmware running on a board, started by the board's runner and reached over the serial protocol."""
@@ -626,6 +668,7 @@ class FlashReport:
     instructions: int | None = None  # per inference, where the runner counts them
     timing_note: str = ""  # how to read the latency, from the runner
     replay: ReplayReport | None = None  # --stimulus: the recording through the simulated sensors
+    profile: list[OpProfile] | None = None  # --profile: each op's time on the device
 
     @property
     def passed(self) -> bool:
@@ -671,6 +714,7 @@ class FlashReport:
             "device": self.run.device,
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
             **({"stimulus": self.replay.to_json()} if self.replay is not None else {}),
+            **({"profile": [row.to_json() for row in self.profile]} if self.profile is not None else {}),
         }
 
 
@@ -679,10 +723,13 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
                 progress: Progress, stage_seconds: dict[str, float] | None = None,
                 skip_fit_check: bool = False, tflm_lib: str | Path | None = None,
                 calibrate_arena: bool = False, fast_kernels: bool = True,
-                stimulus: Path | None = None) -> FlashReport:
+                stimulus: Path | None = None, profile: bool = False) -> FlashReport:
     stages = stage_seconds if stage_seconds is not None else {}
     chosen = _engine(engine, board)
-    options = EngineOptions(fast_kernels=fast_kernels, tflm_lib=tflm_lib)
+    if profile and chosen.name != "native":
+        raise TinydeployError(f"--profile times the native engine's ops; the {chosen.name} engine has no per-op "
+                              "profile yet", "add --engine native, or leave out --profile")
+    options = EngineOptions(fast_kernels=fast_kernels, tflm_lib=tflm_lib, profile=profile)
     runner = runner_for(board, port)
     app = replay = mapping = None
     if stimulus is not None:  # checked before anything is built
@@ -698,16 +745,21 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
     firmware = build_firmware(model, board, chosen, out_dir, force=force, options=options,
                               fit_check=not skip_fit_check, stages=stages, progress=progress, app=app)
     started = time.monotonic()
-    replayed = None
+    replayed = profiled = None
     with Device.start(firmware, runner, progress) as device:
         measurement = device.measure(golden_count, runs, warmup, progress)
+        if profile:
+            from tinydeploy.golden import random_samples
+
+            progress(f"profiling {runs} runs")
+            profiled = profile_on_device(device, random_samples(model, 1, seed=0)[0], runs)
         if replay is not None:
             replayed = replay_stimulus(device, replay, mapping, progress)
     stages["run"] = time.monotonic() - started
     median = int(statistics.median(measurement.latencies_us))
     return FlashReport(board, chosen.name, model, firmware.project_dir, firmware.flash_bytes,
                        firmware.static_ram_bytes, measurement, stages, runner.caps.emulated,
-                       runner.instructions(median), runner.timing_note(), replayed)
+                       runner.instructions(median), runner.timing_note(), replayed, profiled)
 
 
 def _replay_setup(model: TfliteModel, board: Board, runner: Runner, path: Path):

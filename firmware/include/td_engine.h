@@ -39,6 +39,13 @@ uint32_t td_engine_activation_bytes(void);
 /* RAM the engine actually used of that: equal to the above for the native engine, arena_used_bytes() for TFLM. */
 uint32_t td_engine_used_bytes(void);
 
+/* Per-op profile (a build made with `flash --profile`): how many steps the engine times (0: this build does not
+ * profile), the microseconds spent in step `step` summed over the invokes since td_engine_profile_reset(), and the
+ * reset. Steps are the model's operators in order. */
+uint32_t td_engine_profile_steps(void);
+uint32_t td_engine_profile_us(uint32_t step);
+void td_engine_profile_reset(void);
+
 /* "native" or "tflm". */
 const char *td_engine_name(void);
 

@@ -33,6 +33,7 @@ static int g_line_overflow;
 static uint32_t g_inputs_loaded;
 static uint32_t g_input_filled;
 static int g_has_output;
+static uint32_t g_profiled_runs; /* inferences in the engine's per-op profile (those of the last `run`) */
 
 static char g_tx_buffer[TD_TX_BUFFER];
 static td_writer g_tx = {g_tx_buffer, TD_TX_BUFFER, 0u, 0u, 1, 0}; /* counts the CRC of each reply line */
@@ -454,6 +455,8 @@ static void cmd_run(const char *id, char **args, uint32_t nargs)
      * memory), so later ones (warm-ups, timed runs) run on what it left there: for timing only. */
     inputs_consumed();
     g_has_output = 0;
+    td_engine_profile_reset();
+    g_profiled_runs = 0u;
     g_last_line_us = now_us();
     for (uint32_t i = 0; i < warmup; ++i) {
         int status = td_engine_invoke();
@@ -486,6 +489,7 @@ static void cmd_run(const char *id, char **args, uint32_t nargs)
         }
     }
     g_has_output = runs + warmup == 1u; /* an output the device can vouch for: of the loaded inputs */
+    g_profiled_runs = runs + warmup;
     line_begin(id, "ok");
     put_word("run");
     put_key_u32("n", runs);
@@ -531,6 +535,40 @@ static void cmd_output(const char *id, char **args, uint32_t nargs)
     put_word("out");
     put_key_u32("index", index);
     put_key_u32("bytes", output_bytes);
+    line_end();
+}
+
+/* prof: the engine's per-op microseconds summed over the inferences of the last `run` (a profiling build; others
+ * answer steps=0). */
+static void cmd_profile(const char *id, uint32_t nargs)
+{
+    if (nargs != 0u) {
+        reply_error(id, "args");
+        return;
+    }
+    if (!require_engine(id)) return;
+    uint32_t steps = td_engine_profile_steps();
+    uint32_t values[TD_LATENCIES_PER_LINE];
+    uint32_t pending = 0u;
+    for (uint32_t step = 0; step < steps; ++step) {
+        values[pending++] = td_engine_profile_us(step);
+        if (pending == TD_LATENCIES_PER_LINE || step + 1u == steps) {
+            line_begin(id, "data");
+            put_word("prof");
+            td_writer_char(&g_tx, ' ');
+            td_writer_u32(&g_tx, step + 1u - pending);
+            for (uint32_t i = 0; i < pending; ++i) {
+                td_writer_char(&g_tx, ' ');
+                td_writer_u32(&g_tx, values[i]);
+            }
+            line_end();
+            pending = 0u;
+        }
+    }
+    line_begin(id, "ok");
+    put_word("prof");
+    put_key_u32("steps", steps);
+    put_key_u32("runs", steps > 0u ? g_profiled_runs : 0u);
     line_end();
 }
 
@@ -634,6 +672,8 @@ static void handle_command_line(char *line, uint32_t len)
         cmd_output(id, args, nargs);
     } else if (strcmp(verb, "ram") == 0) {
         cmd_ram(id, nargs);
+    } else if (strcmp(verb, "prof") == 0) {
+        cmd_profile(id, nargs);
     } else if (g_cfg->extra_command != 0 && g_cfg->extra_command(id, verb, args, nargs)) {
         return;
     } else {
@@ -692,6 +732,7 @@ void td_protocol_init(const td_protocol_config *cfg)
     g_inputs_loaded = 0u;
     g_input_filled = 0u;
     g_has_output = 0;
+    g_profiled_runs = 0u;
     g_tx.length = 0u;
     g_tx.write = cfg != 0 ? cfg->write : 0;
     g_last_line_us = (cfg != 0 && cfg->micros != 0) ? cfg->micros() : 0u;

@@ -120,6 +120,20 @@ extern "C" uint32_t td_engine_used_bytes(void)
     return interpreter == nullptr ? 0u : static_cast<uint32_t>(interpreter->arena_used_bytes());
 }
 
+/* No per-op profile from the TFLM engine yet (TFLM's MicroProfiler would give one). */
+extern "C" uint32_t td_engine_profile_steps(void)
+{
+    return 0u;
+}
+
+extern "C" uint32_t td_engine_profile_us(uint32_t step)
+{
+    (void)step;
+    return 0u;
+}
+
+extern "C" void td_engine_profile_reset(void) {}
+
 extern "C" const char *td_engine_name(void)
 {
     return "tflm";

@@ -60,4 +60,10 @@ uint32_t td_engine_activation_bytes(void) { return TOY_ACTIVATION_BYTES; }
 
 uint32_t td_engine_used_bytes(void) { return TOY_USED_BYTES; }
 
+uint32_t td_engine_profile_steps(void) { return 0u; }
+
+uint32_t td_engine_profile_us(uint32_t step) { return step * 0u; }
+
+void td_engine_profile_reset(void) {}
+
 const char *td_engine_name(void) { return "toy"; }

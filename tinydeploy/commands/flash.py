@@ -92,6 +92,8 @@ def flash(
     stimulus: Path = typer.Option(None, "--stimulus", help="Virtual board: replay this recording (.npz or .wav, "
                                   "docs/stimulus.md) through the simulated sensors into the model, window by window, "
                                   "and compare each output with host TFLM."),
+    profile: bool = typer.Option(False, "--profile", help="Native engine: time each op on the device (a build "
+                                 "that reads the clock between ops: its latencies include those reads) and print the per-layer table."),
 ) -> int:
     """Convert, check the fit, generate, build, start the board and measure it over serial."""
     from rich.console import Console
@@ -119,7 +121,7 @@ def flash(
         stages["convert"] = time.monotonic() - started
         report = flash_model(model, board, engine, out, force, port, samples, runs, warmup, progress, stages,
                              skip_fit_check, tflm_lib=tflm_lib, calibrate_arena=calibrate_arena,
-                             fast_kernels=fast_kernels, stimulus=stimulus)
+                             fast_kernels=fast_kernels, stimulus=stimulus, profile=profile)
         if report_path is not None:
             from tinydeploy.htmlreport import write_flash_report
 

@@ -131,7 +131,7 @@ def _render_call(lowered, plan: MemoryPlan) -> str:
     return f"{lowered.function}({', '.join(arg(a) for a in lowered.args)});"
 
 
-def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryPlan) -> str:
+def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryPlan, profile: bool = False) -> str:
     from tinydeploy.emit.render import render
 
     tensors = model.tensors
@@ -154,7 +154,7 @@ def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryP
         lower_bound_bytes=plan.lower_bound_bytes, flash_bytes=lowered.constants.flash_bytes,
         kernels=lowered.kernels, offset_lines=offset_lines, arrays=arrays, structs=lowered.constants.structs,
         calls=calls, state_resets=state_resets, inputs=[_io_entry(model, plan, t) for t in model.inputs],
-        outputs=[_io_entry(model, plan, t) for t in model.outputs])
+        outputs=[_io_entry(model, plan, t) for t in model.outputs], profile=profile)
 
 
 def _io_entry(model: TfliteModel, plan: MemoryPlan, tensor: int) -> dict:
@@ -262,11 +262,12 @@ def plan_native(model: TfliteModel, fast_kernels: bool = True) -> tuple[LoweredM
     return lowered, best
 
 
-def native_plan(model: TfliteModel, fast_kernels: bool = True) -> NativePlan:
+def native_plan(model: TfliteModel, fast_kernels: bool = True, profile: bool = False) -> NativePlan:
     """The complete plan, its C source rendered (fast_kernels=False: reference kernels only, the oracle the fast
-    ones are tested against). Writes nothing; raises TinydeployError when the model has an op the engine lacks."""
+    ones are tested against; profile: each op timed, td_engine_profile_*). Writes nothing; raises TinydeployError
+    when the model has an op the engine lacks."""
     lowered, plan = plan_native(model, fast_kernels)
-    return NativePlan(render_model_source(model, lowered, plan), plan.activation_bytes, plan.peak_op,
+    return NativePlan(render_model_source(model, lowered, plan, profile), plan.activation_bytes, plan.peak_op,
                       plan.lower_bound_bytes, lowered.constants.flash_bytes, plan.offsets, plan.scratch,
                       kernel_files(lowered.kernels), [op.op for op in model.operators], _steps(model, lowered, plan))
 

@@ -26,6 +26,7 @@ class EngineOptions:
     fast_kernels: bool = True  # native: Cortex-M4 DSP kernels where a layer allows (False: reference kernels)
     tflm_lib: str | Path | None = None  # tflm: a local copy of the Arduino TFLM library
     arena: object | None = None  # tflm: an ArenaSizing to use as is (a calibration build's generous arena)
+    profile: bool = False  # time each op on the device (flash --profile; engines that can)
 
 
 @dataclass

@@ -30,7 +30,7 @@ class NativeEngine(Engine):
         from tinydeploy.engine import native_plan
 
         try:
-            native = native_plan(model, options.fast_kernels)
+            native = native_plan(model, options.fast_kernels, options.profile)
         except TinydeployError:
             self.check(model)  # every reason and what works, rather than the first lowering's complaint
             raise

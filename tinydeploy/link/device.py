@@ -403,6 +403,26 @@ class DeviceLink:
         self.run(1, 0)
         return self.read_outputs()
 
+    def profile(self) -> tuple[int, list[int]]:
+        """(inferences, microseconds per op summed over them) of the last `run`, from a profiling build (`prof`);
+        (0, []) when the firmware does not profile."""
+        replies = self._checked("prof")
+        totals: list[int] = []
+        for reply in replies:
+            if reply.kind == "data" and reply.name == "prof":
+                try:
+                    first, *values = (int(arg) for arg in reply.args)
+                except ValueError as exc:
+                    raise TinydeployError(f"malformed profile line from {self.url}: {reply.payload}") from exc
+                if first != len(totals):
+                    raise TinydeployError(f"profile lines from {self.url} are out of order", "retry")
+                totals.extend(values)
+        final = replies[-1]
+        if len(totals) != final.int_field("steps"):
+            raise TinydeployError(f"the device on {self.url} sent {len(totals)} of {final.int_field('steps')} "
+                                  "profile steps", "retry; the serial line may drop data")
+        return final.int_field("runs"), totals
+
     def ram(self) -> RamReport:
         reply = self._checked("ram")[-1]
         return RamReport(stack_high_water=reply.int_field("stack"), heap_high_water=reply.int_field("heap"),
