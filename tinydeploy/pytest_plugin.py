@@ -8,7 +8,8 @@
         assert device.ram().fits
 
 Options: --td-board NAME (default virtual), --td-port PORT (repeatable or comma-separated: one real board
-each), --td-virtual N (N virtual boards), --td-engine, --td-build-dir, --td-log-dir (a log per test),
+each), --td-virtual N (N virtual boards), --td-engine, --td-profile (native firmware timing each op:
+device.profile()), --td-build-dir, --td-log-dir (a log per test),
 --td-metrics FILE (OpenMetrics text). With several boards the `board` fixture is parametrised (one test per
 board); `all_boards` gives all of them to one test. The plugin does nothing unless a test uses its fixtures.
 """
@@ -34,6 +35,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--td-virtual", type=int, default=1, metavar="N",
                     help="number of virtual boards (with --td-board virtual; default 1)")
     group.addoption("--td-engine", default=None, metavar="ENGINE", help="native or tflm (default: the board's)")
+    group.addoption("--td-profile", action="store_true", default=False,
+                    help="build native firmware that times each op (device.profile(); latencies then include the "
+                         "clock reads between ops)")
     group.addoption("--td-build-dir", default=None, metavar="DIR",
                     help="where firmware projects are built (default: in pytest's temporary directory)")
     group.addoption("--td-log-dir", default=None, metavar="DIR",
@@ -155,6 +159,7 @@ class TdSession:
 
         self.board = get_board(config.getoption("td_board"))  # options were checked in pytest_configure
         self.engine = config.getoption("td_engine") or self.board.default_engine
+        self.profile = bool(config.getoption("td_profile")) and self.engine == "native"
         self.slots = [Slot(runner) for runner in _runners(config)]
         self.build_dir = build_dir
         self.log_dir = log_dir
@@ -163,13 +168,15 @@ class TdSession:
         self._build_lock = threading.Lock()
 
     def firmware(self, model, log):
+        from tinydeploy.engines import EngineOptions
         from tinydeploy.flow import build_firmware
 
         key = (model.sha256, self.board.name, self.engine)
         with self._build_lock:
             if key not in self._firmware:
                 directory = self.build_dir / f"{_safe(model.name)}-{model.sha256[:8]}-{self.board.name}-{self.engine}"
-                self._firmware[key] = build_firmware(model, self.board, self.engine, directory, log)
+                self._firmware[key] = build_firmware(model, self.board, self.engine, directory, log,
+                                                     options=EngineOptions(profile=self.profile))
             return self._firmware[key]
 
     def close(self) -> None:
@@ -230,6 +237,17 @@ class HilDevice:
                                 getattr(result.latency_us, stat), stat=stat)
         self._board._record("td_latency_emulated", None, str(result.emulated).lower())
         return result
+
+    def profile(self, runs: int = 10):
+        """Each op's time on the device (tinydeploy.flow.OpProfile rows), from a --td-profile build of the native
+        engine; recorded as td_op<i>_us properties."""
+        from tinydeploy.flow import profile_on_device
+        from tinydeploy.golden import random_samples
+
+        rows = profile_on_device(self.device, random_samples(self.firmware.model, 1, seed=0)[0], runs)
+        for row in rows:
+            self._board._record(f"td_op{row.index}_us", None, round(row.microseconds, 2))
+        return rows
 
     def ram(self):
         usage = self.device.ram()

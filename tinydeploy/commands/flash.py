@@ -93,7 +93,8 @@ def flash(
                                   "docs/stimulus.md) through the simulated sensors into the model, window by window, "
                                   "and compare each output with host TFLM."),
     profile: bool = typer.Option(False, "--profile", help="Native engine: time each op on the device (a build "
-                                 "that reads the clock between ops: its latencies include those reads) and print the per-layer table."),
+                                 "that reads the clock between ops: its latencies include those reads) and print "
+                                 "the per-layer table."),
 ) -> int:
     """Convert, check the fit, generate, build, start the board and measure it over serial."""
     from rich.console import Console
