@@ -413,9 +413,9 @@ def profile_on_device(device: "Device", sample: list[bytes], runs: int) -> list[
     whole = sum(totals) or 1
     rows = []
     for index, (total, cost) in enumerate(zip(totals, costs)):
-        per_run = total / profiled
-        rows.append(OpProfile(index, cost.op, per_run, cost.macs, device.runner.instructions(round(per_run)),
-                              total / whole))
+        counted = device.runner.instructions(total)  # over all profiled runs: finer than one run's microseconds
+        rows.append(OpProfile(index, cost.op, total / profiled, cost.macs,
+                              None if counted is None else round(counted / profiled), total / whole))
     return rows
 
 
