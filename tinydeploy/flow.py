@@ -654,6 +654,11 @@ def replay_stimulus(device: Device, stimulus, mapping, progress: Progress = _qui
     return ReplayReport(stimulus.path, mapping.sensor, stimulus.describe(), outputs, expected, top, ended)
 
 
+# The identity reply lists each tensor's size and type (up to ~24 characters) in one line of at most 4,096 bytes
+# (tinydeploy.link.framing.MAX_REPLY_LINE).
+MAX_PROTOCOL_TENSORS = 150
+
+
 @dataclass
 class FlashReport:
     board: Board
@@ -725,6 +730,12 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
                 calibrate_arena: bool = False, fast_kernels: bool = True,
                 stimulus: Path | None = None, profile: bool = False) -> FlashReport:
     stages = stage_seconds if stage_seconds is not None else {}
+    if len(model.inputs) + len(model.outputs) > MAX_PROTOCOL_TENSORS:
+        raise TinydeployError(
+            f"{model.name} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; the serial protocol's "
+            f"identity line lists at most {MAX_PROTOCOL_TENSORS} tensors",
+            "write the project with `tinydeploy generate` and reach the tensors through td_engine_input_tensor()/"
+            "td_engine_output_tensor() (firmware/include/td_engine.h)")
     chosen = _engine(engine, board)
     if profile and chosen.name != "native":
         raise TinydeployError(f"--profile times the native engine's ops; the {chosen.name} engine has no per-op "
