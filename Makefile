@@ -37,7 +37,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==$(TORCH_VERSION)
-	$(PY) -m pip install -q -e '.[convert,dev,onnx,torch]'
+	$(PY) -m pip install -q -e '.[convert,dev,farm,onnx,torch]'
 	$(PY) -m pip install -q --no-deps "tf-keras~=$$($(PY) -c 'import tensorflow as tf; print(tf.__version__.rsplit(".", 1)[0])').0"
 	touch $@
 

@@ -93,7 +93,7 @@ def test_registries_agree_with_the_profile_schema():
 
     assert set(engine_names()) == set(ENGINES)
     assert all(get_engine(name).name == name for name in ENGINES)
-    assert set(runner_classes()) == set(UPLOAD_METHODS)
+    assert {name for name, cls in runner_classes().items() if cls.chosen_by_profile} == set(UPLOAD_METHODS)
     for board in all_boards().values():
         runner_class(board.upload_runner).check_settings(board)
 

@@ -16,7 +16,7 @@ import click
 import typer
 
 from tinydeploy.commands import analyze, boards, convert, flash
-from tinydeploy.commands import bench, doctor, lab
+from tinydeploy.commands import bench, doctor, farm, lab
 from tinydeploy.commands import setup as setup_command
 from tinydeploy.errors import EXIT_USAGE, TinydeployError
 
@@ -46,6 +46,7 @@ app.command("monitor")(flash.monitor)
 app.command("bench")(bench.bench)
 app.command("doctor")(doctor.doctor)
 app.add_typer(lab.app, name="lab")
+app.add_typer(farm.app, name="farm")
 app.command("setup")(setup_command.setup)
 
 

@@ -728,7 +728,9 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
                 progress: Progress, stage_seconds: dict[str, float] | None = None,
                 skip_fit_check: bool = False, tflm_lib: str | Path | None = None,
                 calibrate_arena: bool = False, fast_kernels: bool = True,
-                stimulus: Path | None = None, profile: bool = False) -> FlashReport:
+                stimulus: Path | None = None, runner: Runner | None = None,
+                profile: bool = False) -> FlashReport:
+    """The whole loop on the board's runner, or on `runner` (a board chosen by an option, e.g. a farm's place)."""
     stages = stage_seconds if stage_seconds is not None else {}
     if len(model.inputs) + len(model.outputs) > MAX_PROTOCOL_TENSORS:
         raise TinydeployError(
@@ -741,7 +743,7 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
         raise TinydeployError(f"--profile times the native engine's ops; the {chosen.name} engine has no per-op "
                               "profile yet", "add --engine native, or leave out --profile")
     options = EngineOptions(fast_kernels=fast_kernels, tflm_lib=tflm_lib, profile=profile)
-    runner = runner_for(board, port)
+    runner = runner or runner_for(board, port)
     app = replay = mapping = None
     if stimulus is not None:  # checked before anything is built
         app, replay, mapping = _replay_setup(model, board, runner, stimulus)
@@ -750,7 +752,7 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
             raise TinydeployError(f"--calibrate-arena is for the TFLM engine (the {chosen.name} engine plans its "
                                   "memory exactly)", "add --engine tflm, or leave out --calibrate-arena")
         started = time.monotonic()
-        calibrate_on_board(chosen, model, board, options, out_dir, force, port, progress)
+        calibrate_on_board(chosen, model, board, options, out_dir, force, port, progress, runner)
         stages["calibrate"] = time.monotonic() - started
     progress("generating the project")
     firmware = build_firmware(model, board, chosen, out_dir, force=force, options=options,
@@ -780,6 +782,10 @@ def _replay_setup(model: TfliteModel, board: Board, runner: Runner, path: Path):
     from tinydeploy.kits import kit_for_board
     from tinydeploy.sensors.stimulus import StimulusSource, input_mapping, load_stimulus
 
+    if not runner.caps.simulated_sensors and runner.location:
+        raise TinydeployError(f"--stimulus feeds recorded sensor data to a virtual board on this machine; "
+                              f"{runner.label}'s board hangs off {runner.location}, another machine",
+                              "leave out --place (a virtual board here takes the recording)")
     if not runner.caps.simulated_sensors:
         raise TinydeployError(f"--stimulus feeds recorded sensor data to simulated sensors; {board.name}'s are real",
                               "use --board virtual (the virtual board's sensors take recordings)")
@@ -794,14 +800,15 @@ def _replay_setup(model: TfliteModel, board: Board, runner: Runner, path: Path):
 
 
 def calibrate_on_board(engine: Engine, model: TfliteModel, board: Board, options: EngineOptions,
-                       out_dir: Path | None, force: bool, port: str | None, progress: Progress) -> int:
+                       out_dir: Path | None, force: bool, port: str | None, progress: Progress,
+                       runner: Runner | None = None) -> int:
     """Builds once with a generous arena, reads the bytes used from the device and keeps the figure for this model,
     board and library version; returns the used bytes. The next plan of the model uses that figure."""
     options = engine.calibration_options(model, board, options)
     progress(f"calibration build with a {options.arena.arena_bytes:,} B arena")
     firmware = build_firmware(model, board, engine, out_dir, force=force, options=options, fit_check=False,
                               measure=False, progress=progress)
-    with Device.start(firmware, runner_for(board, port), progress) as device:
+    with Device.start(firmware, runner or runner_for(board, port), progress) as device:
         used = device.used_bytes()
     reserved = firmware.plan.ram_bytes
     if used <= 0 or used > reserved:

@@ -8,10 +8,11 @@
         assert device.ram().fits
 
 Options: --td-board NAME (default virtual), --td-port PORT (repeatable or comma-separated: one real board
-each), --td-virtual N (N virtual boards), --td-engine, --td-profile (native firmware timing each op:
-device.profile()), --td-build-dir, --td-log-dir (a log per test),
---td-metrics FILE (OpenMetrics text). With several boards the `board` fixture is parametrised (one test per
-board); `all_boards` gives all of them to one test. The plugin does nothing unless a test uses its fixtures.
+each), --td-virtual N (N virtual boards), --td-place PLACE (repeatable or comma-separated: boards of a labgrid
+farm; or the RemotePlaces of labgrid's --lg-env), --td-coordinator, --td-engine, --td-profile (native firmware
+timing each op: device.profile()), --td-build-dir, --td-log-dir (a log per test), --td-metrics FILE (OpenMetrics
+text). With several boards the `board` fixture is parametrised (one test per board; with places and pytest-xdist's
+`-n N`, one worker per place shares out the tests instead); `all_boards` gives all of them to one test. The plugin does nothing unless a test uses its fixtures.
 """
 
 from __future__ import annotations
@@ -28,12 +29,20 @@ METRICS_KEY = pytest.StashKey["TdSession"]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tinydeploy", "tinydeploy hardware-in-the-loop")
-    group.addoption("--td-board", default="virtual", metavar="NAME",
-                    help="board profile the tests run on (default: virtual, the QEMU board)")
+    group.addoption("--td-board", default=None, metavar="NAME",
+                    help="board profile the tests run on (default: virtual, the QEMU board; with --td-place: the "
+                         "places' board)")
     group.addoption("--td-port", action="append", default=[], metavar="PORT",
                     help="serial port of a real board; repeat it or separate ports with commas for several boards")
     group.addoption("--td-virtual", type=int, default=1, metavar="N",
                     help="number of virtual boards (with --td-board virtual; default 1)")
+    group.addoption("--td-place", action="append", default=[], metavar="PLACE",
+                    help="a labgrid place of a board farm; repeat it or separate places with commas for several")
+    group.addoption("--td-coordinator", default=None, metavar="HOST:PORT",
+                    help="labgrid coordinator of the places (default: --lg-coordinator, $LG_COORDINATOR, "
+                         "127.0.0.1:20408)")
+    group.addoption("--td-place-timeout", type=float, default=300.0, metavar="S",
+                    help="seconds to wait while a place is busy (default 300)")
     group.addoption("--td-engine", default=None, metavar="ENGINE", help="native or tflm (default: the board's)")
     group.addoption("--td-profile", action="store_true", default=False,
                     help="build native firmware that times each op (device.profile(); latencies then include the "
@@ -50,19 +59,75 @@ def _ports(config: pytest.Config) -> list[str]:
     return [p.strip() for option in config.getoption("td_port") for p in option.split(",") if p.strip()]
 
 
-def _runners(config: pytest.Config) -> list:
-    """One runner per board of the run: a port each for boards on ports, --td-virtual N emulated ones."""
-    from tinydeploy.boards import get_board
-    from tinydeploy.runners import runner_class, runner_for
+def _board_name(config: pytest.Config) -> str:
+    return config.getoption("td_board") or "virtual"
 
-    board = get_board(config.getoption("td_board"))
+
+def _lg_env_places(config: pytest.Config) -> tuple[list[str], str | None]:
+    """The RemotePlace names of labgrid's --lg-env file (labgrid's own pytest plugin option) and its coordinator."""
+    path = getattr(config.option, "lg_env", None)
+    if not path:
+        return [], None
+    from labgrid import Environment
+    from labgrid.factory import target_factory
+
+    env = Environment(config_file=path)
+    places = [name for role in env.config.get_targets().values()
+              for name in target_factory.normalize_config(role)[0].get("RemotePlace", {})]
+    coordinator = getattr(config.option, "lg_coordinator", None) or env.config.get_option("coordinator_address", None)
+    return places, coordinator
+
+
+def _places(config: pytest.Config) -> tuple[list[str], str | None, bool]:
+    """(places, coordinator, borrowed): --td-place, else labgrid's --lg-env (whose places you acquire yourself with
+    labgrid-client, as labgrid's workflow has it: they are used as they are and not released)."""
+    places = [p.strip() for option in config.getoption("td_place") for p in option.split(",") if p.strip()]
+    coordinator = config.getoption("td_coordinator") or getattr(config.option, "lg_coordinator", None)
+    borrowed = not places
+    if places:
+        places = list(dict.fromkeys(places))
+    else:
+        places, env_coordinator = _lg_env_places(config)
+        coordinator = coordinator or env_coordinator
+    return _worker_share(config, places), coordinator, borrowed
+
+
+def _worker_share(config: pytest.Config, places: list[str]) -> list[str]:
+    """Under pytest-xdist (-n N) each worker takes one place (worker K the K-th) and the tests are shared out
+    among the workers; without it every test runs on every place."""
+    workerinput = getattr(config, "workerinput", None)
+    if not places or workerinput is None:
+        return places
+    return [places[int(str(workerinput.get("workerid", "gw0"))[2:] or 0) % len(places)]]
+
+
+def _runners(config: pytest.Config) -> list:
+    """One runner per board of the run: a port each for boards on ports, a place each for a farm's boards,
+    --td-virtual N emulated ones."""
+    from tinydeploy.boards import get_board
+    from tinydeploy.runners import runner_class, runner_for, runner_for_place
+
+    places, coordinator, borrowed = _places(config)
+    if places:
+        board = get_board(config.getoption("td_board")) if config.getoption("td_board") else None
+        runners = [runner_for_place(place, coordinator, board, config.getoption("td_place_timeout"), borrowed)
+                   for place in places]
+        kinds = {runner.board.name for runner in runners}
+        if len(kinds) > 1:
+            from tinydeploy.errors import TinydeployError
+
+            raise TinydeployError(f"the places offer different boards ({', '.join(sorted(kinds))})",
+                                  "run the suite once per board profile (--td-board NAME picks the places' board)")
+        return runners
+    board = get_board(_board_name(config))
     if runner_class(board.upload_runner).caps.needs_port:
         return [runner_for(board, port=port) for port in _ports(config)]
     return [runner_for(board, index=i) for i in range(max(1, config.getoption("td_virtual")))]
 
 
 def _slot_labels(config: pytest.Config) -> list[str]:
-    return [runner.label for runner in _runners(config)]
+    places = _places(config)[0]
+    return places if places else [runner.label for runner in _runners(config)]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -72,13 +137,22 @@ def pytest_configure(config: pytest.Config) -> None:
     from tinydeploy.runners import runner_class
 
     try:
-        board = get_board(config.getoption("td_board"))
+        board = get_board(_board_name(config))
     except TinydeployError as exc:
         raise pytest.UsageError(f"--td-board: {exc.one_line()}") from None
     engine = config.getoption("td_engine")
     if engine is not None and engine not in ENGINES:
         raise pytest.UsageError(f"--td-engine must be one of {', '.join(ENGINES)}")
     ports = _ports(config)
+    if config.getoption("td_place"):
+        if ports:
+            raise pytest.UsageError("give either --td-port (boards here) or --td-place (a farm's boards)")
+        workers = getattr(config.option, "numprocesses", None)
+        places = _places(config)[0]
+        if isinstance(workers, int) and workers > len(places) and getattr(config, "workerinput", None) is None:
+            raise pytest.UsageError(f"-n {workers} starts more workers than there are places ({len(places)}): "
+                                    "give at most one worker per place")
+        return
     needs_port = runner_class(board.upload_runner).caps.needs_port
     if not needs_port and ports:
         raise pytest.UsageError(f"--td-port is for boards on a serial port; with --td-board {board.name} use "
@@ -157,10 +231,13 @@ class TdSession:
     def __init__(self, config: pytest.Config, build_dir: Path, log_dir: Path) -> None:
         from tinydeploy.boards import get_board
 
-        self.board = get_board(config.getoption("td_board"))  # options were checked in pytest_configure
+        self.slots = [Slot(runner) for runner in _runners(config)]
+        if any(not slot.runner.chosen_by_profile for slot in self.slots):
+            _stop_on_sigterm()  # a CI job's SIGTERM must still release the farm's places
+        # options were checked in pytest_configure; a farm's places say their board
+        self.board = self.slots[0].runner.board if self.slots else get_board(_board_name(config))
         self.engine = config.getoption("td_engine") or self.board.default_engine
         self.profile = bool(config.getoption("td_profile")) and self.engine == "native"
-        self.slots = [Slot(runner) for runner in _runners(config)]
         self.build_dir = build_dir
         self.log_dir = log_dir
         self.metrics = MetricsRecorder()
@@ -182,6 +259,15 @@ class TdSession:
     def close(self) -> None:
         for slot in self.slots:
             slot.close()
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the run like Ctrl-C (pytest then runs the fixtures' teardown), unless someone set a handler."""
+    import signal
+
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: signal.default_int_handler(signum, frame))
 
 
 def _safe(text: str) -> str:

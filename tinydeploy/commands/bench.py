@@ -5,13 +5,17 @@ from pathlib import Path
 
 import typer
 
+from tinydeploy.commands.flash import COORDINATOR_OPTION, PLACE_OPTION, PLACE_TIMEOUT_OPTION, serial_target
 from tinydeploy.errors import EXIT_FAILED, EXIT_OK
 
 PROTOCOLS = ("tinydeploy", "mlperf-tiny")
 
 
 def bench(
-    port: str = typer.Option(..., "--port", help="Serial port or URL (e.g. /dev/ttyACM0, socket://127.0.0.1:PORT)."),
+    port: str = typer.Option(None, "--port", help="Serial port or URL (e.g. /dev/ttyACM0, socket://127.0.0.1:PORT)."),
+    place: str = PLACE_OPTION,
+    coordinator: str = COORDINATOR_OPTION,
+    place_timeout: float = PLACE_TIMEOUT_OPTION,
     protocol: str = typer.Option("tinydeploy", "--protocol",
                                  help="tinydeploy (a tinydeploy firmware) or mlperf-tiny (any MLPerf Tiny / EEMBC "
                                       "runner compliant firmware, performance mode)."),
@@ -41,14 +45,17 @@ def bench(
 
         model = load_tflite(model_path)
     data = _input(model, input_path, input_bytes, protocol)
-    if protocol == "mlperf-tiny":
-        report = _bench_mlperf(port, baud, timeout, data, runs, warmup, model)
-    else:
-        report = _bench_tinydeploy(port, baud, timeout, data, runs, warmup, model)
+    with serial_target(port, place, coordinator, place_timeout) as url:
+        if protocol == "mlperf-tiny":
+            report = _bench_mlperf(url, baud, timeout, data, runs, warmup, model)
+        else:
+            report = _bench_tinydeploy(url, baud, timeout, data, runs, warmup, model)
+    if place:
+        report["port"] = place
     if as_json:
         print(json.dumps(report, indent=2))
     else:
-        table = Table(title=f"bench {port} ({protocol})", show_header=False)
+        table = Table(title=f"bench {place or port} ({protocol})", show_header=False)
         for key, value in report.items():
             if isinstance(value, list):
                 text = ", ".join(f"{v:g}" for v in value[:12]) + (f" ... ({len(value)} values)" if len(value) > 12 else "")

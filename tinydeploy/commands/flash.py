@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -21,6 +22,36 @@ TFLM_LIB_OPTION = typer.Option(None, "--tflm-lib", help="Local copy of the Ardui
 KERNELS_OPTION = typer.Option("fast", "--kernels", help="Native engine: 'fast' (Cortex-M4 DSP kernels where a "
                               "layer allows, chosen per layer) or 'reference' (the portable oracle kernels).")
 KERNEL_CHOICES = ("fast", "reference")
+PLACE_OPTION = typer.Option(None, "--place", help="A labgrid place: a board on another machine of the farm (see "
+                            "README, Board farm); acquired for the run, released after.")
+COORDINATOR_OPTION = typer.Option(None, "--coordinator", metavar="HOST:PORT", help="labgrid coordinator of --place "
+                                  "(default: $LG_COORDINATOR, else 127.0.0.1:20408).")
+PLACE_TIMEOUT_OPTION = typer.Option(300.0, "--place-timeout", min=0.0, help="Seconds to wait while --place is busy.")
+
+
+def _place_runner(place: str, coordinator: str | None, board_name: str | None, timeout: float):
+    from tinydeploy.boards import get_board
+    from tinydeploy.runners import runner_for_place
+
+    return runner_for_place(place, coordinator, get_board(board_name) if board_name else None, timeout)
+
+
+@contextmanager
+def serial_target(port: str | None, place: str | None, coordinator: str | None, timeout: float):
+    """The serial URL of a running device: --port as given, or --place's board through labgrid (acquired for the
+    block, released after, Ctrl-C included)."""
+    import sys
+
+    if bool(port) == bool(place):
+        raise TinydeployError("give either --port or --place", "--port for a board here, --place for one in a farm")
+    if port:
+        yield port
+        return
+    runner = _place_runner(place, coordinator, None, timeout)
+    try:
+        yield runner.attach(lambda message: print(f"tinydeploy: {message}", file=sys.stderr, flush=True))
+    finally:
+        runner.stop()
 
 
 def _check_kernels(kernels: str, engine: str) -> bool:
@@ -70,12 +101,16 @@ def _progress_reporter(console, status):
 
 def flash(
     model_path: Path = MODEL_ARGUMENT,
-    board_name: str = BOARD_OPTION,
+    board_name: str = typer.Option(None, "--board", "-b", help="Board profile (see `tinydeploy boards`; default: "
+                                   "virtual, or the board of --place)."),
     engine: str = ENGINE_OPTION,
     out: Path = OUT_OPTION,
     force: bool = FORCE_OPTION,
     calib: str = CALIB_OPTION,
     port: str = typer.Option(None, "--port", help="Serial port of a real board."),
+    place: str = PLACE_OPTION,
+    coordinator: str = COORDINATOR_OPTION,
+    place_timeout: float = PLACE_TIMEOUT_OPTION,
     runs: int = typer.Option(20, "--runs", min=1, max=10_000, help="Timed inferences."),
     warmup: int = typer.Option(2, "--warmup", min=0, max=1_000, help="Untimed inferences before them."),
     samples: int = typer.Option(5, "--samples", min=1, max=1_000, help="Golden inputs compared with host TFLM."),
@@ -102,7 +137,10 @@ def flash(
     from tinydeploy.flow import flash_model, load_model_for_flash
     from tinydeploy.report import render_flash
 
-    board, engine = _resolve(board_name, engine)
+    if port and place:
+        raise TinydeployError("give either --port or --place", "--port for a board here, --place for one in a farm")
+    runner = _place_runner(place, coordinator, board_name, place_timeout) if place else None
+    board, engine = _resolve(runner.board.name if runner else board_name or "virtual", engine)
     fast_kernels = _check_kernels(kernels, engine)
     if report_path is not None:
         from tinydeploy.fsutil import check_output_path
@@ -122,7 +160,7 @@ def flash(
         stages["convert"] = time.monotonic() - started
         report = flash_model(model, board, engine, out, force, port, samples, runs, warmup, progress, stages,
                              skip_fit_check, tflm_lib=tflm_lib, calibrate_arena=calibrate_arena,
-                             fast_kernels=fast_kernels, stimulus=stimulus, profile=profile)
+                             fast_kernels=fast_kernels, stimulus=stimulus, runner=runner, profile=profile)
         if report_path is not None:
             from tinydeploy.htmlreport import write_flash_report
 
@@ -168,7 +206,10 @@ def generate(
 
 
 def monitor(
-    port: str = typer.Option(..., "--port", help="Serial port or URL (e.g. /dev/ttyACM0, socket://127.0.0.1:PORT)."),
+    port: str = typer.Option(None, "--port", help="Serial port or URL (e.g. /dev/ttyACM0, socket://127.0.0.1:PORT)."),
+    place: str = PLACE_OPTION,
+    coordinator: str = COORDINATOR_OPTION,
+    place_timeout: float = PLACE_TIMEOUT_OPTION,
     baud: int = typer.Option(115_200, "--baud", help="Baud rate."),
     runs: int = typer.Option(20, "--runs", min=1, max=10_000, help="Timed inferences."),
     warmup: int = typer.Option(2, "--warmup", min=0, max=1_000, help="Untimed inferences before them."),
@@ -180,19 +221,20 @@ def monitor(
 
     from tinydeploy.flow import time_running_device
 
-    timing = time_running_device(port, baud, runs, warmup, ready_timeout=10.0)
+    with serial_target(port, place, coordinator, place_timeout) as url:
+        timing = time_running_device(url, baud, runs, warmup, ready_timeout=10.0)
     ram = timing.ram
     info = {k: v for k, v in vars(timing.info).items() if k not in ("inputs", "outputs")}
     tensors = {side: [{"bytes": spec.bytes, "dtype": spec.dtype} for spec in getattr(timing.info, side)]
                for side in ("inputs", "outputs")}
-    result = {"port": port, **info, **tensors,
+    result = {"port": place or port, **info, **tensors,
               "latency_us": int(timing.latency_us.median), "latency_us_min": timing.latency_us.min,
               "runs": len(timing.latency_us.samples), "stack_bytes": ram.stack_high_water,
               "heap_bytes": ram.heap_high_water, "activation_bytes": ram.activation_bytes}
     if as_json:
         print(json.dumps(result, indent=2, default=str))
         return
-    table = Table(title=f"device on {port}")
+    table = Table(title=f"device on {place or port}")
     table.add_column("field")
     table.add_column("value", justify="right")
     for key, value in result.items():

@@ -16,6 +16,11 @@ def check(
     engine: str = typer.Option(None, "--engine", "-e", help="native or tflm (default: each board's)."),
     board_name: str = typer.Option(None, "--board", "-b", help="Only boards of this profile: tells apart boards "
                                    "whose USB id several profiles share (every ST-Link board shows the same)."),
+    places: list[str] = typer.Option([], "--places", metavar="PLACE,...", help="Check the boards of these labgrid "
+                                     "places (a board farm; repeatable or comma-separated) instead of USB."),
+    coordinator: str = typer.Option(None, "--coordinator", metavar="HOST:PORT", help="labgrid coordinator of "
+                                    "--places (default: $LG_COORDINATOR, else 127.0.0.1:20408)."),
+    place_timeout: float = typer.Option(300.0, "--place-timeout", min=0.0, help="Seconds to wait for a busy place."),
     runs: int = typer.Option(10, "--runs", min=1, max=1_000, help="Timed inferences per board."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
     csv_path: Path = typer.Option(None, "--csv", help="Also write the results to this CSV file."),
@@ -29,22 +34,33 @@ def check(
                                            help="Testing the kit check: BOARD:PART makes that virtual kit's part "
                                            "fail (imu, microphone, camera, button)."),
 ) -> int:
-    """Find every supported board on USB (or start N virtual ones), flash a self-test, run it: one row per board."""
+    """Find every supported board on USB (or start N virtual ones, or take a farm's places), flash a self-test, run
+    it: one row per board."""
     from rich.console import Console
     from rich.table import Table
 
     from tinydeploy.boards import get_board
     from tinydeploy.errors import TinydeployError
     from tinydeploy.fsutil import atomic_write_text
-    from tinydeploy.lab.check import (ProgressLines, find_usb_boards, results_csv, results_json, run_lab_check,
-                                      virtual_runners)
+    from tinydeploy.lab.check import (ProgressLines, find_usb_boards, place_runners, results_csv, results_json,
+                                      run_lab_check, virtual_runners)
 
+    place_names = [p.strip() for option in places for p in option.split(",") if p.strip()]
     if kit_name is not None:
+        if place_names:
+            raise TinydeployError("--kit checks kits on this machine's USB or virtual boards, not a farm's places "
+                                  "yet", "run lab check --kit on the exporter's host, or leave out --places")
         return _check_kits(kit_name, virtual, engine, board_name, runs, as_json, csv_path, interactive, inject_fault)
     if interactive or inject_fault:
         raise TinydeployError("--interactive and --inject-fault check a kit's parts", "add --kit NAME")
     unresolved = []
-    if virtual:
+    unreachable: list[tuple[str, str]] = []
+    if virtual and place_names:
+        raise TinydeployError("give either --virtual or --places", "--places checks a farm's boards")
+    if place_names:
+        runners, unreachable = place_runners(place_names, coordinator, get_board(board_name) if board_name else None,
+                                             place_timeout)
+    elif virtual:
         runners = virtual_runners(virtual, board_name or "virtual")
     else:
         runners, unresolved = find_usb_boards({board_name: get_board(board_name)} if board_name else None)
@@ -54,20 +70,24 @@ def check(
                                   "`tinydeploy doctor`, or try `tinydeploy lab check --virtual 8`",
                                   exit_code=EXIT_FAILED)
     console = Console(stderr=True)
-    console.print(f"checking {len(runners) + len(unresolved)} board(s)")
-    with ProgressLines([r.label for r in runners] + [p.port for p in unresolved], console) as lines:
+    console.print(f"checking {len(runners) + len(unresolved) + len(unreachable)} board(s)")
+    labels = [r.label for r in runners] + [p.port for p in unresolved] + [label for label, _ in unreachable]
+    with ProgressLines(labels, console) as lines:
         results = run_lab_check(runners, engine, runs=runs, progress=lines.update,
-                                inject_kill=frozenset(inject_kill), unresolved=unresolved)
+                                inject_kill=frozenset(inject_kill), unresolved=unresolved, unreachable=unreachable)
     if csv_path is not None:
         atomic_write_text(csv_path, results_csv(results))
     if as_json:
         print(json.dumps(results_json(results), indent=2))
     else:
         table = Table(title=f"lab check: {sum(r.passed for r in results)} of {len(results)} passed")
-        for column in ("port", "USB serial", "board", "status", "latency (us)", "free RAM (B)", "why"):
+        farm = bool(place_names)
+        columns = (("place", "exporter") if farm else ("port", "USB serial")) + ("board", "status", "latency (us)",
+                                                                                "free RAM (B)", "why")
+        for column in columns:
             table.add_column(column, justify="right" if column[0] in "lf" else "left")
         for r in results:
-            table.add_row(r.port, r.serial_number or "-", r.board,
+            table.add_row(r.port, (r.exporter if farm else r.serial_number) or "-", r.board,
                           f"[green]{r.status}[/]" if r.passed else f"[red]{r.status}[/]",
                           f"{r.latency_us:,.0f}" if r.latency_us is not None else "-",
                           f"{r.free_ram_bytes:,}" if r.free_ram_bytes is not None else "-",

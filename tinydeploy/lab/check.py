@@ -38,6 +38,7 @@ class LabResult:
     latency_us: float | None = None
     free_ram_bytes: int | None = None
     seconds: float = 0.0
+    exporter: str = ""  # the farm exporter the board hangs off (boards checked through labgrid places)
 
     @property
     def passed(self) -> bool:
@@ -105,10 +106,14 @@ def _check_one(index: int, runner, firmware, inputs: list[bytes], expected: list
     except Exception as exc:  # a bug must not hide the other boards' results
         result.reason = f"internal error: {type(exc).__name__}: {exc}"
     finally:
-        if device is not None:
-            device.close()
-        else:
-            runner.stop()
+        try:
+            if device is not None:
+                device.close()
+            else:
+                runner.stop()
+        except TinydeployError as exc:  # e.g. a farm place that could not be released
+            result.status, result.reason = "FAIL", result.reason or exc.one_line()
+        result.exporter = runner.location
         result.seconds = round(time.monotonic() - started, 2)
         progress(index, result.status if result.passed else f"FAIL: {result.reason[:100]}")
     return result
@@ -116,9 +121,11 @@ def _check_one(index: int, runner, firmware, inputs: list[bytes], expected: list
 
 def run_lab_check(runners: list, engine: str | None = None, build_dir: Path | None = None,
                   runs: int = 10, progress: Progress = lambda i, s: None,
-                  inject_kill: frozenset[int] = frozenset(), unresolved: list | None = None) -> list[LabResult]:
+                  inject_kill: frozenset[int] = frozenset(), unresolved: list | None = None,
+                  unreachable: list[tuple[str, str]] | None = None) -> list[LabResult]:
     """Check every board (one runner each): one self-test build per profile, then all boards in parallel. Ports in
-    `unresolved` (a USB id several profiles share) get a FAIL row that says how to tell them apart."""
+    `unresolved` (a USB id several profiles share) get a FAIL row that says how to tell them apart; `unreachable`
+    (label, reason) boards, e.g. farm places whose exporter is gone, a FAIL row with the reason."""
     from tinydeploy.flow import build_firmware
     from tinydeploy.hil.models import sine_model
     from tinydeploy.paths import cache_dir
@@ -137,7 +144,7 @@ def run_lab_check(runners: list, engine: str | None = None, build_dir: Path | No
         except TinydeployError as exc:
             build_errors[board.name] = f"self-test firmware does not build: {exc.one_line()}"
 
-    results: list[LabResult | None] = [None] * (len(runners) + len(unresolved or []))
+    results: list[LabResult | None] = [None] * (len(runners) + len(unresolved or []) + len(unreachable or []))
     jobs = []
     for index, runner in enumerate(runners):
         board = runner.board
@@ -151,6 +158,9 @@ def run_lab_check(runners: list, engine: str | None = None, build_dir: Path | No
         results[index] = LabResult(index, port.port, port.serial_number, " or ".join(port.boards), "FAIL",
                                    unresolved_reason(port))
         progress(index, f"FAIL: {results[index].reason[:100]}")
+    for index, (label, reason) in enumerate(unreachable or [], start=len(runners) + len(unresolved or [])):
+        results[index] = LabResult(index, label, "", "-", "FAIL", reason)
+        progress(index, f"FAIL: {reason[:100]}")
     if jobs:
         with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="lab-check") as pool:
             futures = {pool.submit(_check_one, index, target, fw, inputs, expected, runs, progress,
@@ -175,7 +185,24 @@ def virtual_runners(count: int, board_name: str = "virtual") -> list:
     return [runner_for(board, index=i) for i in range(count)]
 
 
-CSV_FIELDS = ("port", "serial_number", "board", "status", "reason", "latency_us", "free_ram_bytes", "seconds")
+def place_runners(places: list[str], coordinator: str | None = None, board=None,
+                  acquire_timeout: float | None = None) -> tuple[list, list[tuple[str, str]]]:
+    """The runners of a board farm's places, and (place, reason) for those that cannot be reached now."""
+    from tinydeploy.runners import runner_for_place
+
+    runners, unreachable = [], []
+    for place in dict.fromkeys(places):
+        try:
+            runners.append(runner_for_place(place, coordinator, board, acquire_timeout))
+        except TinydeployError as exc:
+            if "labgrid is not installed" in exc.message or "cannot reach labgrid coordinator" in exc.message:
+                raise
+            unreachable.append((place, exc.one_line()))
+    return runners, unreachable
+
+
+CSV_FIELDS = ("port", "serial_number", "board", "status", "reason", "latency_us", "free_ram_bytes", "seconds",
+              "exporter")
 
 
 def results_csv(results: list[LabResult]) -> str:

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from tinydeploy.boards import Board
 
 __all__ = ["Runner", "RunnerCaps", "UnresolvedPort", "discover_runners", "runner_class", "runner_classes",
-           "runner_for"]
+           "runner_for", "runner_for_place"]
+PLACE_RUNNER = "labgrid"  # the runner of a board on another machine, chosen by --place
 
 
 @lru_cache(maxsize=1)
@@ -49,6 +50,14 @@ def runner_for(board: Board, port: str | None = None, index: int = 0, serial_num
     cls = runner_class(board.upload_runner)
     cls.check_settings(board)
     return cls(board, port=port, index=index, serial_number=serial_number)
+
+
+def runner_for_place(place: str, coordinator: str | None = None, board: Board | None = None,
+                     acquire_timeout: float | None = None, borrow: bool = False) -> Runner:
+    """The runner of a board farm's place (labgrid); its board profile comes from the place's exporter and must be
+    `board` when given. `borrow`: use a place you already acquired yourself (labgrid-client acquire) as is."""
+    options = {} if acquire_timeout is None else {"acquire_timeout": acquire_timeout}
+    return runner_class(PLACE_RUNNER).for_place(place, coordinator, board, borrow=borrow, **options)
 
 
 def discover_runners(boards: Sequence[Board], ports=None) -> tuple[list[Runner], list[UnresolvedPort]]:

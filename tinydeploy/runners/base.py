@@ -49,6 +49,8 @@ class Runner:
 
     name: ClassVar[str] = ""
     caps: ClassVar[RunnerCaps] = RunnerCaps()
+    # False for a runner chosen by an option (--place), never named by a profile's [upload] runner
+    chosen_by_profile: ClassVar[bool] = True
 
     def __init__(self, board: Board, port: str | None = None, index: int = 0, serial_number: str = ""):
         self.board = board
@@ -57,6 +59,7 @@ class Runner:
         self.serial_number = serial_number
         self.label = port or board.name
         self.url: str | None = None  # the serial URL once started
+        self.location = ""  # the machine the board hangs off when it is not this one (a farm's exporter)
 
     # ---- the profile ------------------------------------------------------------------------------------------
 
