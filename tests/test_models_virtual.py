@@ -187,8 +187,10 @@ def test_io_types_and_two_outputs_natively(case, io_models, projects):
     from tinydeploy.engines import get_engine
 
     model = io_models[case]
-    io_type, _, native_runs = IO_CASES[case]
+    io_type, int16x8, native_runs = IO_CASES[case]
     assert [model.tensors[i].dtype for i in model.inputs + model.outputs] == [io_type] * 4
+    # QUANTIZE at the edges: the compute is int8 (or int16x8) whatever the IO type, uint8 included
+    assert model.classification.kind == ("int16x8" if int16x8 else "int8")
     if not native_runs:  # refused with the op and the types it lacks, before anything is built
         problems = "; ".join(get_engine("native").problems(model))
         assert "QUANTIZE" in problems and "uint8" in problems, problems
