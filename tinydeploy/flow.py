@@ -739,7 +739,7 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
             "write the project with `tinydeploy generate` and reach the tensors through td_engine_input_tensor()/"
             "td_engine_output_tensor() (firmware/include/td_engine.h)")
     chosen = _engine(engine, board)
-    if profile and chosen.name != "native":
+    if profile and not chosen.profiles_ops:
         raise TinydeployError(f"--profile times the native engine's ops; the {chosen.name} engine has no per-op "
                               "profile yet", "add --engine native, or leave out --profile")
     options = EngineOptions(fast_kernels=fast_kernels, tflm_lib=tflm_lib, profile=profile)

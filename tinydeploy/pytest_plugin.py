@@ -230,6 +230,7 @@ class TdSession:
 
     def __init__(self, config: pytest.Config, build_dir: Path, log_dir: Path) -> None:
         from tinydeploy.boards import get_board
+        from tinydeploy.engines import get_engine
 
         self.slots = [Slot(runner) for runner in _runners(config)]
         if any(not slot.runner.chosen_by_profile for slot in self.slots):
@@ -237,7 +238,7 @@ class TdSession:
         # options were checked in pytest_configure; a farm's places say their board
         self.board = self.slots[0].runner.board if self.slots else get_board(_board_name(config))
         self.engine = config.getoption("td_engine") or self.board.default_engine
-        self.profile = bool(config.getoption("td_profile")) and self.engine == "native"
+        self.profile = bool(config.getoption("td_profile")) and get_engine(self.engine).profiles_ops
         self.build_dir = build_dir
         self.log_dir = log_dir
         self.metrics = MetricsRecorder()

@@ -76,6 +76,7 @@ class Engine:
     ram_label: ClassVar[str] = ""  # what its model RAM is, in the RAM budget
     chooses_kernels: ClassVar[bool] = False  # --kernels applies
     measures_arena: ClassVar[bool] = False  # --calibrate-arena applies: its RAM is measured on a device
+    profiles_ops: ClassVar[bool] = False  # --profile applies: a build of it times each op on the device
 
     # ---- the model -------------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ class NativeEngine(Engine):
     code_label = "native kernels + protocol"
     ram_label = "native activation buffer (incl. scratch)"
     chooses_kernels = True
+    profiles_ops = True
 
     def blockers(self, model: TfliteModel) -> list[str]:
         from tinydeploy.engine import unsupported_ops
