@@ -119,33 +119,65 @@ def check_fit(engine: Engine, plan: EnginePlan) -> None:
 
 
 def write_plan(engine: Engine, plan: EnginePlan, directory: Path, force: bool,
-               app: AppPart | None = None) -> GeneratedProject:
+               app: AppPart | None = None, layout: str = "platformio") -> GeneratedProject:
     """The project of a plan (and of an application part, e.g. a kit's sensor driver), written whole (see
-    emit.project.write_project)."""
+    emit.project.write_project); `layout` "arduino" lays the same files out as an Arduino IDE sketch folder."""
     model, board = plan.model, plan.board
     part = engine.files(plan)
     files = project_files(model, board, engine.name, part.files, part.firmware, part.ini, app)
+    links = part.links
     manifest = {"board": board.name, "engine": engine.name, "model": model.name, "model_sha256": model.sha256}
-    digests = write_project(directory, files, manifest, force, part.links)
+    if layout == "arduino":
+        from tinydeploy.emit.arduino import sketch_files
+
+        files = sketch_files(Path(directory).name, board, engine.name, model.name, files, part.build_only,
+                             part.libraries)
+        links, manifest["format"] = {}, "arduino"
+    digests = write_project(directory, files, manifest, force, links)
     return GeneratedProject(Path(directory), board, engine.name, model, board.name, digests, plan)
 
 
 def generate_project(model: TfliteModel, board: Board, engine: str | Engine | None = None,
                      directory: Path | None = None, force: bool = False, tflm_lib: str | Path | None = None,
                      arena=None, fast_kernels: bool = True, *, fit_check: bool = False, measure: bool = False,
-                     progress: Progress | None = None) -> GeneratedProject:
+                     progress: Progress | None = None, layout: str = "platformio") -> GeneratedProject:
     """Plan, check the fit (fit_check), then write the project. `measure`: an engine whose plan rests on a figure
     read on a device (the TFLM arena) may measure it now on the virtual board; otherwise it uses cached figures
     or its estimate. `arena` (TFLM) replaces the sizing rules; `fast_kernels=False` gives the native engine's
-    reference kernels; `tflm_lib` is a local Arduino TFLM library (default $TINYDEPLOY_TFLM_LIB)."""
+    reference kernels; `tflm_lib` is a local Arduino TFLM library (default $TINYDEPLOY_TFLM_LIB); `layout`
+    "arduino" writes an Arduino IDE sketch folder (tinydeploy.emit.arduino) instead of a PlatformIO project."""
+    from tinydeploy.emit.arduino import check_format, check_sketch_dir, default_sketch_name
+
+    check_format(layout, board)
     chosen = _engine(engine, board)
+    if layout == "arduino":
+        directory = Path(directory or Path("build") / default_sketch_name(model.name, board, chosen.name))
+        check_sketch_dir(directory)
     directory = Path(directory or default_project_dir(model, board, chosen.name))
     check_project_dir(directory, force)
+    _check_same_format(directory, layout)
     options = EngineOptions(fast_kernels=fast_kernels, tflm_lib=tflm_lib, arena=arena)
     plan = chosen.plan(model, board, options, measure=_measure_on_virtual_board(progress) if measure else None)
     if fit_check:
         check_fit(chosen, plan)
-    return write_plan(chosen, plan, directory, force)
+    return write_plan(chosen, plan, directory, force, layout=layout)
+
+
+def _check_same_format(directory: Path, layout: str) -> None:
+    """A sketch folder is not regenerated as a PlatformIO project or the other way round (its old layout's folders
+    would stay behind)."""
+    import json
+
+    from tinydeploy.emit.project import MANIFEST
+
+    titles = {"platformio": "a PlatformIO project", "arduino": "an Arduino sketch folder"}
+    try:
+        previous = json.loads((directory / MANIFEST).read_text()).get("format", "platformio")
+    except (OSError, ValueError, AttributeError):
+        return
+    if previous != layout:
+        raise TinydeployError(f"{directory} holds {titles.get(previous, previous)} that tinydeploy wrote, not "
+                              f"{titles[layout]}", "give another --out for the other format")
 
 
 # ---- build ---------------------------------------------------------------------------------------------------
@@ -212,6 +244,7 @@ def build_firmware(model: TfliteModel, board: Board, engine: str | Engine | None
     started = time.monotonic()
     directory = Path(out_dir or default_project_dir(model, board, chosen.name))
     check_project_dir(directory, force)
+    _check_same_format(directory, "platformio")
     plan = chosen.plan(model, board, options, measure=_measure_on_virtual_board(progress) if measure else None)
     if fit_check:
         check_fit(chosen, plan)
@@ -674,10 +707,12 @@ class FlashReport:
     timing_note: str = ""  # how to read the latency, from the runner
     replay: ReplayReport | None = None  # --stimulus: the recording through the simulated sensors
     profile: list[OpProfile] | None = None  # --profile: each op's time on the device
+    accuracy: object | None = None  # --data: tinydeploy.accuracy.AccuracyReport
 
     @property
     def passed(self) -> bool:
-        return self.run.outputs_match and (self.replay is None or self.replay.matches)
+        return self.run.outputs_match and (self.replay is None or self.replay.matches) and \
+            (self.accuracy is None or self.accuracy.passed)
 
     @property
     def ram_bytes(self) -> int:
@@ -720,6 +755,7 @@ class FlashReport:
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
             **({"stimulus": self.replay.to_json()} if self.replay is not None else {}),
             **({"profile": [row.to_json() for row in self.profile]} if self.profile is not None else {}),
+            **({"accuracy": self.accuracy.to_json()} if self.accuracy is not None else {}),
         }
 
 
@@ -728,9 +764,13 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
                 progress: Progress, stage_seconds: dict[str, float] | None = None,
                 skip_fit_check: bool = False, tflm_lib: str | Path | None = None,
                 calibrate_arena: bool = False, fast_kernels: bool = True,
-                stimulus: Path | None = None, runner: Runner | None = None,
+                stimulus: Path | None = None, runner: Runner | None = None, data: Path | None = None,
+                float_source: Path | None = None, on_sample=None,
                 profile: bool = False) -> FlashReport:
-    """The whole loop on the board's runner, or on `runner` (a board chosen by an option, e.g. a farm's place)."""
+    """The whole loop on the board's runner, or on `runner` (a board chosen by an option, e.g. a farm's place).
+    `data`: a data set run sample by sample on the device beside host int8 and, when `float_source` is the float
+    model the int8 one was converted from, the float model (tinydeploy.accuracy); `on_sample(done, total)` follows
+    the device's progress through it."""
     stages = stage_seconds if stage_seconds is not None else {}
     if len(model.inputs) + len(model.outputs) > MAX_PROTOCOL_TENSORS:
         raise TinydeployError(
@@ -747,6 +787,12 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
     app = replay = mapping = None
     if stimulus is not None:  # checked before anything is built
         app, replay, mapping = _replay_setup(model, board, runner, stimulus)
+    dataset = prepared = None
+    if data is not None:  # checked before anything is built
+        from tinydeploy.accuracy import load_dataset, prepare
+
+        dataset = load_dataset(data)
+        prepared = prepare(model, dataset)
     if calibrate_arena:
         if not chosen.measures_arena:
             raise TinydeployError(f"--calibrate-arena is for the TFLM engine (the {chosen.name} engine plans its "
@@ -758,7 +804,19 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
     firmware = build_firmware(model, board, chosen, out_dir, force=force, options=options,
                               fit_check=not skip_fit_check, stages=stages, progress=progress, app=app)
     started = time.monotonic()
-    replayed = profiled = None
+    replayed = profiled = accuracy = None
+    if prepared is not None:
+        from tinydeploy.accuracy import float_outputs, host_outputs
+
+        progress(f"running the {len(prepared.inputs)} samples of {data} on host TFLM")
+        host_raw = host_outputs(model, prepared)
+        float_values, float_note = (None, "no float model (an int8 model was given)")
+        if float_source is not None and prepared.values is None:
+            float_note = "not run: the data set holds quantized int8 inputs, the float model takes real values"
+        elif float_source is not None:
+            float_values, float_note = float_outputs(float_source, prepared.values, progress)
+        stages["host"] = time.monotonic() - started
+        started = time.monotonic()
     with Device.start(firmware, runner, progress) as device:
         measurement = device.measure(golden_count, runs, warmup, progress)
         if profile:
@@ -768,11 +826,20 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
             profiled = profile_on_device(device, random_samples(model, 1, seed=0)[0], runs)
         if replay is not None:
             replayed = replay_stimulus(device, replay, mapping, progress)
+        if prepared is not None:
+            from tinydeploy.accuracy import compare, run_on_device
+
+            progress(f"running the {len(prepared.inputs)} samples of {data} on the device")
+            device_raw = run_on_device(lambda sample: device._guard(lambda: infer(device.link, sample)), prepared,
+                                       on_sample)
+            accuracy = compare(model, dataset, prepared, host_raw, device_raw, chosen.name, chosen.bit_exact,
+                               float_values, float_note)
     stages["run"] = time.monotonic() - started
     median = int(statistics.median(measurement.latencies_us))
     return FlashReport(board, chosen.name, model, firmware.project_dir, firmware.flash_bytes,
                        firmware.static_ram_bytes, measurement, stages, runner.caps.emulated,
-                       runner.instructions(median), runner.timing_note(), replayed, profiled)
+                       runner.instructions(median), runner.timing_note(), replayed, profile=profiled,
+                       accuracy=accuracy)
 
 
 def _replay_setup(model: TfliteModel, board: Board, runner: Runner, path: Path):

@@ -22,6 +22,15 @@ class UsbId:
 
 
 @dataclass(frozen=True)
+class ArduinoCore:
+    """The board in the Arduino IDE / arduino-cli: its FQBN and the core platform (pinned) that builds for it."""
+
+    fqbn: str  # e.g. arduino:mbed_nano:nano33ble
+    platform: str  # e.g. arduino:mbed_nano
+    platform_version: str
+
+
+@dataclass(frozen=True)
 class Board:
     name: str
     title: str
@@ -48,6 +57,8 @@ class Board:
     tflm_whole_library: bool = False
     # The runner's own table of the profile ([qemu], [jlink], ...): read and checked by the runner class
     runner_settings: dict = field(default_factory=dict, compare=False)
+    # [arduino]: the board has an Arduino IDE core (generate --format arduino writes sketches for it)
+    arduino: ArduinoCore | None = None
     source: Path = field(default=PROFILE_DIR, compare=False)
 
     @property
@@ -161,8 +172,16 @@ def load_board_file(path: Path) -> Board:
     if not isinstance(settings, dict):
         raise TinydeployError(f"board profile {path.name}: '{runner}' must be a table of the {runner} runner's "
                               "settings", "fix the profile")
+    arduino = None
+    if "arduino" in data:
+        fqbn = _field(data, path, "fqbn", str, "arduino")
+        if fqbn.count(":") != 2:
+            raise TinydeployError(f"board profile {path.name}: field 'arduino.fqbn' must be vendor:architecture:board, "
+                                  f"got {fqbn!r}", "fix the profile")
+        arduino = ArduinoCore(fqbn, fqbn.rsplit(":", 1)[0], _field(data, path, "platform_version", str, "arduino"))
     return Board(
         **values,
+        arduino=arduino,
         pio_platform=_field(data, path, "platform", str, "platformio"),
         pio_board=_field(data, path, "board", str, "platformio"),
         pio_framework=_field(data, path, "framework", str, "platformio"),

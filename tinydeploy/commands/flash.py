@@ -99,6 +99,36 @@ def _progress_reporter(console, status):
     return progress
 
 
+def _check_plot(path: Path) -> None:
+    """Before anything is built: matplotlib is there and can write this kind of image."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise TinydeployError("--plot needs matplotlib, which is not installed",
+                              "pip install matplotlib (a tinydeploy dependency), or leave out --plot") from None
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise TinydeployError(f"--plot {path}: unknown image type '{path.suffix}'", "name a .png, .svg or .pdf file")
+
+
+def _sample_progress(console, status):
+    """A progress bar over the data set's samples on the spinner line in a terminal; elsewhere a plain line at
+    every tenth."""
+    import sys
+
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    def on_sample(done: int, total: int) -> None:
+        if console.is_terminal:
+            grid = Table.grid(padding=(0, 1))
+            grid.add_row("device: sample", ProgressBar(total=total, completed=done, width=40), f"{done}/{total}")
+            status.update(grid)
+        elif done == total or done % max(1, total // 10) == 0:
+            print(f"tinydeploy: device: sample {done}/{total}", file=sys.stderr, flush=True)
+
+    return on_sample
+
+
 def flash(
     model_path: Path = MODEL_ARGUMENT,
     board_name: str = typer.Option(None, "--board", "-b", help="Board profile (see `tinydeploy boards`; default: "
@@ -130,6 +160,11 @@ def flash(
     profile: bool = typer.Option(False, "--profile", help="Native engine: time each op on the device (a build "
                                  "that reads the clock between ops: its latencies include those reads) and print "
                                  "the per-layer table."),
+    data: Path = typer.Option(None, "--data", help="A test set (.npz with arrays x and optional y, or a folder of "
+                              ".npy): run every sample on the device and report accuracy beside host int8 and the "
+                              "float model (when MODEL is one), the confusion matrix and the samples that differ."),
+    plot: Path = typer.Option(None, "--plot", help="With --data: draw the confusion matrices into this image "
+                              "(.png, .svg, .pdf; needs matplotlib)."),
 ) -> int:
     """Convert, check the fit, generate, build, start the board and measure it over serial."""
     from rich.console import Console
@@ -142,10 +177,15 @@ def flash(
     runner = _place_runner(place, coordinator, board_name, place_timeout) if place else None
     board, engine = _resolve(runner.board.name if runner else board_name or "virtual", engine)
     fast_kernels = _check_kernels(kernels, engine)
-    if report_path is not None:
-        from tinydeploy.fsutil import check_output_path
+    from tinydeploy.fsutil import check_output_path
 
+    if report_path is not None:
         check_output_path(report_path, force)
+    if plot is not None:
+        if data is None:
+            raise TinydeployError("--plot draws the confusion matrix of a --data run", "add --data test.npz")
+        _check_plot(plot)
+        check_output_path(plot, force)
     conversion: dict = {}
     console = Console(stderr=True)
     with console.status("starting") as status:
@@ -158,9 +198,23 @@ def flash(
                                      warn=lambda text: console.print(f"[yellow]warning:[/] {text}"),
                                      conversion=conversion, engine=engine)
         stages["convert"] = time.monotonic() - started
+        if plot is not None:
+            from tinydeploy.accuracy import load_dataset, prepare
+
+            if prepare(model, load_dataset(data)).kind != "classifier":
+                raise TinydeployError(f"--plot draws a confusion matrix, and {data} has no class labels",
+                                      "give integer class labels as y, or leave out --plot")
+        float_source = model_path if conversion and not conversion.get("passthrough", True) else None
         report = flash_model(model, board, engine, out, force, port, samples, runs, warmup, progress, stages,
                              skip_fit_check, tflm_lib=tflm_lib, calibrate_arena=calibrate_arena,
-                             fast_kernels=fast_kernels, stimulus=stimulus, runner=runner, profile=profile)
+                             fast_kernels=fast_kernels, stimulus=stimulus, runner=runner, data=data,
+                             float_source=float_source, on_sample=_sample_progress(console, status),
+                             profile=profile)
+        if plot is not None and report.accuracy is not None:
+            from tinydeploy.accuracy import plot_confusion
+
+            progress(f"drawing the confusion matrices into {plot}")
+            plot_confusion(report.accuracy, plot)
         if report_path is not None:
             from tinydeploy.htmlreport import write_flash_report
 
@@ -170,8 +224,14 @@ def flash(
         print(json.dumps(report.to_json(), indent=2))
     else:
         render_flash(report, Console())
+        if report.accuracy is not None:
+            from tinydeploy.accuracy import render_accuracy
+
+            render_accuracy(report.accuracy, Console())
         if report_path is not None:
             Console().print(f"report written to {report_path}")
+        if plot is not None:
+            Console().print(f"confusion matrices drawn into {plot}")
     return EXIT_OK if report.passed else EXIT_FAILED
 
 
@@ -184,6 +244,9 @@ def generate(
     calib: str = CALIB_OPTION,
     tflm_lib: Path = TFLM_LIB_OPTION,
     kernels: str = KERNELS_OPTION,
+    layout: str = typer.Option("platformio", "--format", help="platformio (a PlatformIO project) or arduino (an "
+                               "Arduino IDE 2 / arduino-cli sketch folder of the same sources; --out names the "
+                               "sketch)."),
 ) -> None:
     """Write the firmware project for a model and stop (no build, no board)."""
     from rich.console import Console
@@ -191,16 +254,24 @@ def generate(
     from tinydeploy.engines import get_engine
     from tinydeploy.flow import generate_project, load_model_for_flash
 
+    from tinydeploy.emit.arduino import check_format
+
     board, engine = _resolve(board_name, engine)
     fast_kernels = _check_kernels(kernels, engine)
+    check_format(layout, board)  # before a conversion
     console = Console()
     model = load_model_for_flash(model_path, calib, lambda message: None,
                                  warn=lambda text: Console(stderr=True).print(f"[yellow]warning:[/] {text}"),
                                  engine=engine)
     project = generate_project(model, board, engine, out, force, tflm_lib=tflm_lib, fast_kernels=fast_kernels,
-                               measure=True)
-    console.print(f"wrote {len(project.files)} files to {project.directory} "
-                  f"(build with: pio run -d {project.directory} -e {project.env_name})")
+                               measure=True, layout=layout)
+    if layout == "arduino":
+        console.print(f"wrote the sketch {project.directory}/{project.directory.name}.ino and "
+                      f"{len(project.files) - 1} files beside it (open it in the Arduino IDE, or: arduino-cli "
+                      f"compile --profile {board.name} {project.directory}; see its README.md)")
+    else:
+        console.print(f"wrote {len(project.files)} files to {project.directory} "
+                      f"(build with: pio run -d {project.directory} -e {project.env_name})")
     for line in get_engine(engine).describe(project.plan):
         console.print(line)
 

@@ -14,6 +14,7 @@ from typing import Callable, ClassVar
 
 from tinydeploy.analysis.fit import Budget, flash_budget, ram_budget
 from tinydeploy.boards import Board
+from tinydeploy.emit.arduino import ArduinoLibrary
 from tinydeploy.model.tflite import TfliteModel
 
 Progress = Callable[[str], None]
@@ -50,6 +51,8 @@ class EngineFiles:
     firmware: list[Path] = field(default_factory=list)  # firmware files copied into lib/tinydeploy/src
     ini: dict | None = None  # settings for platformio.ini's library block (the template's `library`)
     links: dict[str, Path | None] = field(default_factory=dict)  # project-relative symlink -> target (None: none)
+    libraries: list[ArduinoLibrary] = field(default_factory=list)  # Arduino libraries the sources include
+    build_only: set[str] = field(default_factory=set)  # files only PlatformIO's build uses (its scripts)
 
 
 @dataclass
@@ -77,6 +80,7 @@ class Engine:
     chooses_kernels: ClassVar[bool] = False  # --kernels applies
     measures_arena: ClassVar[bool] = False  # --calibrate-arena applies: its RAM is measured on a device
     profiles_ops: ClassVar[bool] = False  # --profile applies: a build of it times each op on the device
+    bit_exact: ClassVar[bool] = False  # outputs equal host TFLM's byte for byte by design (flash --data requires it)
 
     # ---- the model -------------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ class NativeEngine(Engine):
     ram_label = "native activation buffer (incl. scratch)"
     chooses_kernels = True
     profiles_ops = True
+    bit_exact = True  # the kernels follow TFLM's reference arithmetic (tests/test_engine_conformance.py)
 
     def blockers(self, model: TfliteModel) -> list[str]:
         from tinydeploy.engine import unsupported_ops

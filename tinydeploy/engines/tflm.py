@@ -79,7 +79,9 @@ class TflmEngine(Engine):
         return tflm_code_bytes(model.op_names)
 
     def files(self, plan: TflmEnginePlan) -> EngineFiles:
-        from tinydeploy.tflm.library import TFLM_LIBRARY_DEPS, TFLM_LIBRARY_NAME
+        from tinydeploy.emit.arduino import ArduinoLibrary
+        from tinydeploy.tflm.library import TFLM_LIBRARY_COMMIT, TFLM_LIBRARY_DEPS, TFLM_LIBRARY_NAME, \
+            TFLM_LIBRARY_REPO
 
         model, board = plan.model, plan.board
         context = {"model_name": model.name, "board_name": board.name, "model_sha256": model.sha256,
@@ -96,7 +98,10 @@ class TflmEngine(Engine):
         local = plan.library.local_path
         ini = {"title": "TFLite Micro: the Arduino library", "local": local is not None,
                "extra_dir": TFLM_LOCAL_LIB_DIR, "lib_deps": TFLM_LIBRARY_DEPS, "filter_script": TFLM_FILTER_SCRIPT}
-        return EngineFiles(files, [], ini, {f"{TFLM_LOCAL_LIB_DIR}/{TFLM_LIBRARY_NAME}": local})
+        library = ArduinoLibrary(TFLM_LIBRARY_NAME, plan.library.properties_version,
+                                 f"{TFLM_LIBRARY_REPO.removesuffix('.git')} at commit {TFLM_LIBRARY_COMMIT}", local)
+        return EngineFiles(files, [], ini, {f"{TFLM_LOCAL_LIB_DIR}/{TFLM_LIBRARY_NAME}": local}, [library],
+                           {TFLM_FILTER_SCRIPT})
 
     def describe(self, plan: TflmEnginePlan) -> list[str]:
         return [f"TFLM tensor arena: {plan.arena.arena_bytes:,} B = {plan.arena.describe()}"]

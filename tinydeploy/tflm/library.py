@@ -17,6 +17,8 @@ TFLM_LIBRARY_NAME = "Arduino_TensorFlowLite"
 TFLM_LIBRARY_REPO = "https://github.com/tensorflow/tflite-micro-arduino-examples.git"
 # The last commit of the library (2023-12-22; its last sync from tflite-micro is bd7e861, 2023-02-27).
 TFLM_LIBRARY_COMMIT = "7948b85e020470a30a83bf00e10fc43b486bfcba"
+# The version its library.properties gives at that commit.
+TFLM_LIBRARY_VERSION = "2.4.0-ALPHA"
 TFLM_LIBRARY_DEPS = f"{TFLM_LIBRARY_NAME}={TFLM_LIBRARY_REPO}#{TFLM_LIBRARY_COMMIT}"
 TFLM_LIB_ENV = "TINYDEPLOY_TFLM_LIB"
 GITHUB_HOST = "github.com"
@@ -25,6 +27,19 @@ GITHUB_HOST = "github.com"
 @dataclass(frozen=True)
 class TflmLibrary:
     local_path: Path | None  # a local copy of the library (its root: library.properties, src/)
+
+    @property
+    def properties_version(self) -> str:
+        """The version line of its library.properties (the pinned commit's for the download)."""
+        if self.local_path is not None:
+            try:
+                for line in (self.local_path / "library.properties").read_text().splitlines():
+                    if line.startswith("version="):
+                        return line.split("=", 1)[1].strip()
+            except OSError:
+                pass
+            return "unknown"
+        return TFLM_LIBRARY_VERSION
 
     @property
     def version(self) -> str:
