@@ -7,7 +7,12 @@ recorded (JUnit XML properties and the --td-metrics OpenMetrics file).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
+
+TFLM_EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "tflm-examples"
 
 # Upper bounds of the median latency in microseconds, per board (emulated time on the virtual board:
 # measured values with ~2x headroom, so a real slow-down fails the suite).
@@ -56,3 +61,18 @@ def test_a_raw_protocol_command_answers(board):
     reply = device.command("id")
     assert reply[-1].startswith("ok id") and f"board={board.profile.name}" in reply[-1]
     assert device.command("run 0")[-1].startswith("err range")
+
+
+def test_a_model_with_two_inputs_gives_host_tflm_outputs(board):
+    """TFLM's simple_add_model (two 128x128 int8 images in, their sum out): each input loaded by index."""
+    from tinydeploy.golden import random_samples, tflm_sample_outputs
+    from tinydeploy.model.tflite import load_tflite
+
+    path = TFLM_EXAMPLES / "simple_add_model.tflite"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (../shared/models/tflm-examples is not beside the checkout)")
+    model = load_tflite(path)
+    device = board.flash(model)
+    sample = random_samples(model, 1, seed=4)[0]
+    assert [len(t) for t in sample] == [16384, 16384]
+    assert device.infer_tensors(sample) == tflm_sample_outputs(model, [sample])[0]

@@ -21,8 +21,9 @@ from tinydeploy.errors import TinydeployError
 from tinydeploy.link import DeviceLink
 from tinydeploy.link.framing import encode_reply, escape_value
 
-IDENTITY = {"proto": "1", "board": "peer", "engine": "xor", "model": "xor", "sha256": "00", "build": "test",
-            "in": "4", "out": "4", "line": "256", "maxruns": "10000", "status": "0"}
+IDENTITY = {"proto": "2", "board": "peer", "engine": "xor", "model": "xor", "sha256": "00", "build": "test",
+            "inputs": "1", "outputs": "1", "in": "4", "out": "4", "intype": "int8", "outtype": "int8", "line": "256",
+            "maxruns": "10000", "status": "0"}
 
 
 class MisbehavingPeer(LoopbackPeer):
@@ -34,7 +35,7 @@ class MisbehavingPeer(LoopbackPeer):
         super().__init__()
 
     def connected(self) -> None:
-        self._conn.sendall(self.raw + encode_reply("-", "ready", "proto=1"))
+        self._conn.sendall(self.raw + encode_reply("-", "ready", "proto=2"))
 
     def received(self, line: bytes) -> None:
         body, _, crc = line.strip().partition(b"*")
@@ -53,15 +54,15 @@ def honest(verb: str, command_id: str, args: list[str], **identity_changes: str)
     if verb == "id":
         return [identity(command_id, **identity_changes)]
     if verb == "in":
-        return [encode_reply(command_id, "ok", "in", f"next={len(args[1]) // 2}")]
+        return [encode_reply(command_id, "ok", "in", f"next={len(args[2]) // 2}")]
     if verb == "run":
         return [encode_reply(command_id, "data", "lat", "0", *["7"] * int(args[0])),
                 encode_reply(command_id, "ok", "run", f"n={args[0]}", "w=0")]
     if verb == "out":
         return [encode_reply(command_id, "data", "out", "0", "01020304"), encode_reply(command_id, "ok", "out",
-                                                                                          "bytes=4")]
+                                                                                          "index=0", "bytes=4")]
     if verb == "ram":
-        return [encode_reply(command_id, "ok", "ram", "stack=100", "heap=0", "act=64", "used=60", "staging=4")]
+        return [encode_reply(command_id, "ok", "ram", "stack=100", "heap=0", "act=64", "used=60")]
     return [encode_reply(command_id, "err", "unknown")]
 
 
@@ -126,7 +127,8 @@ def test_a_device_that_never_stops_answering_is_an_error_within_the_deadline_and
 @pytest.mark.parametrize("changes, fragment", [
     ({"in": "1" + "0" * 30}, "in="), ({"in": "-5"}, "in="), ({"out": "99999999999"}, "out="),
     ({"line": "3"}, "line="), ({"maxruns": "0"}, "maxruns="), ({"status": str(1 << 40)}, "status="),
-    ({"proto": "-1"}, "proto="), ({"sha256": "zz%0A"}, "model hash"),
+    ({"proto": "-1"}, "proto="), ({"sha256": "zz%0A"}, "model hash"), ({"inputs": "99999"}, "inputs="),
+    ({"outputs": "2"}, "out="), ({"intype": "int8,int8"}, "intype="), ({"outtype": "%1B[2J"}, "outtype="),
 ])
 def test_absurd_numbers_in_the_identity_are_one_line_exit_2(changes, fragment):
     with MisbehavingPeer(lambda verb, i, args: honest(verb, i, args, **changes)) as peer:
@@ -260,7 +262,7 @@ def test_the_device_allows_exactly_what_the_host_allows(host_device_binary):  # 
         link.timeout = 5
         info = link.wait_ready(10)
         assert info.max_runs == limit
-        link.load_input(bytes(info.input_bytes))
+        link.load_inputs([bytes(spec.bytes) for spec in info.inputs])
         assert link.command(f"run {limit + 1}")[-1].startswith("err range")
         with pytest.raises(TinydeployError, match=rf"1 to {limit:,} timed runs"):
             link.run(limit + 1)

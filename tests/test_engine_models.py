@@ -131,11 +131,3 @@ def test_seanet_int16_model_runs_on_the_virtual_board(tmp_path):
     report = json.loads(result.stdout)
     assert report["outputs_match"] is True and report["engine"] == "native"
     assert report["activation_bytes"] == 2 * 160 * 8 * 2  # one int16 tensor: LEAKY_RELU runs in place
-
-
-def test_flash_refuses_a_two_input_model_until_the_protocol_carries_it(tmp_path):
-    result = run_cli("flash", shared_model("tflm-examples/simple_add_model.tflite"), "--board", "virtual",
-                     "--engine", "native", "--out", tmp_path / "proj")
-    assert result.returncode == 2
-    assert "2 input(s)" in result.stderr and "td_engine_input_tensor" in result.stderr
-    assert not (tmp_path / "proj").exists()

@@ -177,7 +177,7 @@ class ProtocolPeer(LoopbackPeer):
 
     def connected(self) -> None:
         self._conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as QEMU's nodelay=on
-        self._send(encode_reply("-", "ready", "proto=1"))
+        self._send(encode_reply("-", "ready", "proto=2"))
 
     def received(self, line: bytes) -> None:
         if line.strip():
@@ -207,14 +207,15 @@ class ProtocolPeer(LoopbackPeer):
             self._send(encode_reply(command_id, "data", "out", "0", "00"))
             self._send(encode_reply(command_id, "ok", other, "next=1", "bytes=1"))
         if verb == "id":
-            return self._send(encode_reply(command_id, "ok", "id", "proto=1", "board=peer", "engine=xor",
-                                           "model=xor", "sha256=00", "build=test", f"in={len(self.input)}",
-                                           f"out={len(self.input)}", "line=256", "maxruns=10000", "status=0"))
+            return self._send(encode_reply(command_id, "ok", "id", "proto=2", "board=peer", "engine=xor",
+                                           "model=xor", "sha256=00", "build=test", "inputs=1", "outputs=1",
+                                           f"in={len(self.input)}", f"out={len(self.input)}", "intype=int8",
+                                           "outtype=int8", "line=256", "maxruns=10000", "status=0"))
         if verb == "in":
-            offset, chunk = int(args[0]), bytes.fromhex(args[1])
+            offset, chunk = int(args[1]), bytes.fromhex(args[2])
             self.input[offset:offset + len(chunk)] = chunk
             self.loaded = len(chunk) if offset == 0 else max(self.loaded, offset + len(chunk))
-            return self._send(encode_reply(command_id, "ok", "in", f"next={self.loaded}"))
+            return self._send(encode_reply(command_id, "ok", "in", f"index={args[0]}", f"next={self.loaded}"))
         if verb == "run":
             self.output = bytes(b ^ 0x5A for b in self.input)
             self._send(encode_reply(command_id, "data", "lat", "0", *["7"] * int(args[0])))
@@ -223,7 +224,7 @@ class ProtocolPeer(LoopbackPeer):
             for offset in range(0, len(self.output), 64):
                 self._send(encode_reply(command_id, "data", "out", str(offset),
                                         self.output[offset:offset + 64].hex().upper()))
-            return self._send(encode_reply(command_id, "ok", "out", f"bytes={len(self.output)}"))
+            return self._send(encode_reply(command_id, "ok", "out", f"index={args[0]}", f"bytes={len(self.output)}"))
         self._send(encode_reply(command_id, "err", "unknown"))
 
 

@@ -120,7 +120,6 @@ SIGNAL_OPS = ("SignalWindow", "SignalFftAutoScale", "SignalRfft", "SignalEnergy"
               "SignalFilterBankSquareRoot", "SignalFilterBankSpectralSubtraction", "SignalPCAN",
               "SignalFilterBankLog")
 FLOAT = "float model"
-TWO_INPUTS = "one input and one output"
 
 TABLE = {
     # TFLM's audio front end: fixed-point signal processing in TFLM's signal-library custom ops (not in the
@@ -158,7 +157,7 @@ TABLE = {
         "int8", ("int8",), ("int8",), True, True, True, mobilenet_v1_macs(0.25, 96, 1, 2)),
     # int8 ADD of two 128x128 images: two inputs
     (TFLM_EXAMPLES, "simple_add_model.tflite"): Expect(
-        "int8", ("int8", "int8"), ("int8",), TWO_INPUTS, True, True, 0),
+        "int8", ("int8", "int8"), ("int8",), True, True, True, 0),
     # float LSTM (28 steps of 28 pixels, 20 units) and a dense layer to 10 classes
     (TFLM_EXAMPLES, "trained_lstm.tflite"): Expect(
         "float", ("float32",), ("float32",), FLOAT, FLOAT, True, lstm_macs(28, 28, 20) + 28 * 20 * 10),
@@ -265,8 +264,8 @@ def test_generate_refuses_an_npu_model_and_takes_an_int8_lstm(tmp_path):
 # ------------------------------------------------------------------------------ seanet (int16x8, one op each)
 
 SEANET_FAMILIES = {  # family -> (TFLM engine, native engine) as in the table above
-    "add": (TWO_INPUTS, True),
-    "sub": (TWO_INPUTS, True),
+    "add": (True, True),
+    "sub": (True, True),
     "conv": (True, True),
     "leaky_relu": (True, True),
     "pad": (True, True),

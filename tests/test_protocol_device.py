@@ -28,6 +28,7 @@ INCLUDES = ["-I", str(firmware_dir() / "include"), "-I", str(firmware_dir() / "p
 CORTEX_M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 STRICT = ["-Wall", "-Wextra", "-Werror"]
 TOY_INPUT_BYTES = 300
+TOY_SECOND_BYTES = 5  # the toy engine's second input and output
 
 
 def _compile(command: list[str]) -> None:
@@ -85,21 +86,36 @@ def link(host_device_binary):
 def test_identify_reports_escaped_identity_and_sizes(link):
     info = link.identify()
     assert (info.board, info.engine, info.model) == ("hostpc", "toy", 'toy "model" *=% \u2603')
-    assert (info.model_hash, info.build_id, info.protocol) == ("0123456789abcdef", "test-build", 1)
+    assert (info.model_hash, info.build_id, info.protocol) == ("0123456789abcdef", "test-build", 2)
+    assert [(t.bytes, t.dtype) for t in info.inputs] == [(TOY_INPUT_BYTES, "int8"), (TOY_SECOND_BYTES, "uint8")]
+    assert [(t.bytes, t.dtype) for t in info.outputs] == [(TOY_INPUT_BYTES, "int8"), (TOY_SECOND_BYTES, "int16")]
     assert (info.input_bytes, info.output_bytes, info.engine_status) == (TOY_INPUT_BYTES, TOY_INPUT_BYTES, 0)
     # the boot noise was skipped, the fake `ready` with a bad checksum rejected, not trusted
     assert any(b"boot: host device" in line for line in link.noise)
     assert link.corrupt_lines == 1
 
 
-def test_load_run_and_read_output(link):
+def test_every_input_loads_and_every_output_reads_by_index(link):
     data = bytes((i * 37 + 11) % 256 for i in range(TOY_INPUT_BYTES))
-    link.load_input(data)
+    second = bytes([0, 1, 127, 200, 255])
+    assert link.infer([data, second]) == [data[::-1], bytes((b + 1) % 256 for b in second)]
+    # a run consumes the inputs (the engine overwrote them): the next run needs them loaded again
+    assert link.command("run 1") == [f"err state input-incomplete index=0 have=0 need={TOY_INPUT_BYTES}"]
+    link.load_input(data)  # input 0 only: input 1 is still missing
+    assert link.command("run 1") == [f"err state input-incomplete index=1 have=0 need={TOY_SECOND_BYTES}"]
+    link.load_input(second[::-1], 1)
+    link.run(1)
+    assert link.read_output(1) == bytes((b + 1) % 256 for b in second[::-1])
+
+
+def test_timed_runs_then_no_output_of_consumed_inputs(link):
+    data = bytes((i * 37 + 11) % 256 for i in range(TOY_INPUT_BYTES))
+    link.load_inputs([data, bytes(TOY_SECOND_BYTES)])
     latencies = link.run(runs=21, warmup=3)  # 21 runs span several latency lines
     assert len(latencies) == 21
     assert all(300 <= us < 200_000 for us in latencies)  # the toy engine sleeps 300 us per invoke
-    # the toy engine clobbers its input like TFLM does; the protocol refilled it before every run
-    assert link.read_output() == data[::-1]
+    # later runs saw the inputs as the first one left them: the device gives no output it cannot vouch for
+    assert link.command("out") == ["err state no-output"]
 
 
 def test_ram_report(link):
@@ -107,23 +123,44 @@ def test_ram_report(link):
     assert ram.activation_bytes == 4096 and ram.used_bytes == 3000
     assert ram.heap_high_water == 777  # the board's strong definition wins over the weak default
     assert ram.stack_high_water == 0  # weak default: not measured
-    assert ram.staging_bytes == TOY_INPUT_BYTES
+    assert "staging" not in link.command("ram")[-1]  # no copy of the input: it loads into the engine's tensors
+    assert link.profile() == (0, [])  # the toy engine times no ops
 
 
 def test_device_errors_name_the_problem(link):
     assert link.command("bogus 1") == ["err unknown"]
     assert link.command("run 0") == ["err range maxruns=10000 maxwarmup=1000"]
-    assert link.command("run 1") == [f"err state input-incomplete have=0 need={TOY_INPUT_BYTES}"]
+    assert link.command("run 1") == [f"err state input-incomplete index=0 have=0 need={TOY_INPUT_BYTES}"]
     assert link.command("out") == ["err state no-output"]
-    assert link.command("in 5 00") == ["err gap next=0"]
+    assert link.command("out 2") == ["err range outputs=2"]
+    assert link.command("out x") == ["err args"]
+    assert link.command("in 5 00") == ["err gap index=0 next=0"]
+    assert link.command("in 1 0 00") == ["err gap index=0 next=0"]  # input 1 before input 0
+    assert link.command("in 2 0 00") == ["err range inputs=2"]
+    assert link.command("in 4294967295 0 00") == ["err range inputs=2"]
+    assert link.command("in 4294967296 0 00") == ["err args"]
     assert link.command(f"in {TOY_INPUT_BYTES - 1} 0000") == [f"err range size={TOY_INPUT_BYTES}"]
+    assert link.command(f"in 1 {TOY_SECOND_BYTES} 00") == [f"err range size={TOY_SECOND_BYTES}"]
     assert link.command("in 0 0G") == ["err args"]
     assert link.command("in 0 000") == ["err args"]
+    assert link.command("in 0 0 00 00") == ["err args"]
     assert link.command("run 99999999999") == ["err args"]
-    with pytest.raises(TinydeployError, match="rejected `out`: err state no-output"):
+    with pytest.raises(TinydeployError, match="rejected `out 0`: err state no-output"):
         link.read_output()
     with pytest.raises(TinydeployError, match="takes 300"):
         link.load_input(b"\x00" * 10)
+    with pytest.raises(TinydeployError, match="has 2 input"):
+        link.load_input(b"\x00", 2)
+    with pytest.raises(TinydeployError, match="1 input tensor"):
+        link.load_inputs(bytes(TOY_INPUT_BYTES))
+
+
+def test_an_interrupted_load_is_caught(link):
+    link.load_input(bytes(TOY_INPUT_BYTES))
+    assert link.command("in 1 0 0102") == ["ok in index=1 next=2"]
+    assert link.command("in 1 3 03") == ["err gap index=1 next=2"]  # the chunk at offset 2 was lost
+    assert link.command("in 0 0 00") == ["ok in index=0 next=1"]  # restarting input 0 needs input 1 again
+    assert link.command("in 1 0 00") == ["err gap index=0 next=1"]
 
 
 def _raw_replies(port: serial.Serial, until: bytes, limit: int = 50) -> list:
@@ -162,7 +199,7 @@ def test_over_long_line_and_64k_of_garbage_leave_the_device_working(link):
     assert any(e.name == "too-long" and e.fields["max"] == "256" for e in link.device_errors)
     link.send_raw(bytes((i * 7919 + 13) % 256 for i in range(65536)))
     assert link.identify().board == "hostpc"
-    link.load_input(bytes(TOY_INPUT_BYTES))
+    link.load_inputs([bytes(TOY_INPUT_BYTES), bytes(TOY_SECOND_BYTES)])
     assert len(link.run(2)) == 2
 
 
@@ -205,23 +242,23 @@ def _sketch_environment() -> jinja2.Environment:
     return environment()
 
 
-@pytest.mark.parametrize("input_bytes", [490, None])
-def test_sketch_template_compiles_for_cortex_m4(tmp_path, input_bytes):
+@pytest.mark.parametrize("types", [("int8", "int8"), ("int8,uint8,float32", "int16,int8"), (None, None)])
+def test_sketch_template_compiles_for_cortex_m4(tmp_path, types):
     gxx = _tool("arm-none-eabi-g++")
     hostile = 'evil */ "name" \\ ??= \n\u2603'
     context = dict(board_name="virtual", engine_name="native", model_name=hostile, model_sha256="ab" * 32,
                    build_id="b1d", baud=115200)
-    if input_bytes is not None:
-        context["input_bytes"] = input_bytes
+    if types[0] is not None:
+        context["input_types"], context["output_types"] = types
     env = _sketch_environment()
     (tmp_path / "td_model_info.h").write_text(env.get_template("sketch/td_model_info.h.j2").render(**context))
     (tmp_path / "main.cpp").write_text(env.get_template("sketch/main.cpp.j2").render(**context))
     _compile([gxx, "-std=gnu++17", *CORTEX_M4, *STRICT, "-Os", "-fno-exceptions", "-fno-rtti", *INCLUDES,
               "-I", str(tmp_path), "-I", str(HOSTDEVICE / "arduino"), "-c", str(tmp_path / "main.cpp"),
               "-o", str(tmp_path / "main.o")])
-    symbols = subprocess.run([_tool("arm-none-eabi-nm"), "-C", str(tmp_path / "main.o")], capture_output=True,
-                             text=True, check=True).stdout
-    assert ("td_input_staging" in symbols) == (input_bytes is not None)
+    sizes = subprocess.run([_tool("arm-none-eabi-size"), str(tmp_path / "main.o")], capture_output=True,
+                           text=True, check=True).stdout.splitlines()[1].split()
+    assert int(sizes[2]) < 64  # .bss: no copy of the input tensor (it loads into the engine's own tensors)
 
 
 @pytest.mark.parametrize("text", ['plain', 'q"uote\\back', '*/ /* ??= ??/', 'line\nfeed\r\ttab\x01',

@@ -363,42 +363,112 @@ class RunMeasurement:
     activation_bytes: int
     used_bytes: int
     device: dict
+    mismatched_tensors: dict[int, list[int]] = field(default_factory=dict)  # golden input -> output tensors differing
 
 
 def infer(link, data: bytes) -> bytes:
-    """One inference over the serial protocol: raw input bytes in, raw output bytes out."""
-    link.load_input(data)
-    link.run(1, 0)
-    return link.read_output()
+    """One inference of a single-input, single-output model over the serial protocol: raw bytes in and out."""
+    return infer_tensors(link, [data])[0]
 
 
-def timed_runs(link, data: bytes, runs: int, warmup: int) -> list[int]:
-    link.load_input(data)
+def infer_tensors(link, tensors: list[bytes]) -> list[bytes]:
+    """One inference over the serial protocol: every input tensor's raw bytes in, every output tensor's out."""
+    return link.infer(tensors)
+
+
+def timed_runs(link, data, runs: int, warmup: int) -> list[int]:
+    """Latencies of `runs` inferences after `warmup`; `data` is the input bytes or one bytes per input tensor. The
+    first inference consumes the inputs (see docs/protocol.md, "Timing"): the others time the model on what it left."""
+    link.load_inputs(data)
     return link.run(runs, warmup)
 
 
 def measure_on_device(link, model: TfliteModel, golden_count: int, runs: int, warmup: int,
                       progress: Progress = _quiet) -> RunMeasurement:
-    """What `flash` reports: outputs on random inputs against host TFLM, the latency of timed runs, the RAM."""
-    from tinydeploy.golden import random_inputs, tflm_outputs
+    """What `flash` reports: outputs on random inputs against host TFLM (every output tensor), the latency of timed
+    runs, the RAM."""
+    from tinydeploy.golden import random_samples, tflm_sample_outputs
 
     info = link.identify()
     device = {k: getattr(info, k) for k in ("board", "engine", "model", "model_hash", "build_id")}
     if info.model_hash and not model.sha256.startswith(info.model_hash):
         raise TinydeployError(f"the device runs another model (hash {info.model_hash}, expected "
                               f"{model.sha256[:16]})", "flash again, or check --port")
-    inputs = random_inputs(model, golden_count, seed=0)
-    expected = tflm_outputs(model, inputs)
+    check_device_tensors(info, model)
+    samples = random_samples(model, golden_count, seed=0)
+    expected = tflm_sample_outputs(model, samples)
     mismatches = []
-    for index, (data, want) in enumerate(zip(inputs, expected)):
-        progress(f"golden input {index + 1}/{len(inputs)}")
-        if infer(link, data) != want:
+    mismatched_tensors: dict[int, list[int]] = {}
+    for index, (sample, want) in enumerate(zip(samples, expected)):
+        progress(f"golden input {index + 1}/{len(samples)}")
+        got = infer_tensors(link, sample)
+        differing = [position for position, (a, b) in enumerate(zip(got, want)) if a != b]
+        if differing:
             mismatches.append(index)
+            mismatched_tensors[index] = differing
     progress(f"timing {runs} runs after {warmup} warm-ups")
-    latencies = timed_runs(link, inputs[0], runs, warmup)
+    latencies = timed_runs(link, samples[0], runs, warmup)
     ram = link.ram()
-    return RunMeasurement(latencies, not mismatches, mismatches, len(inputs), ram.stack_high_water,
-                          ram.heap_high_water, ram.activation_bytes, ram.used_bytes, device)
+    return RunMeasurement(latencies, not mismatches, mismatches, len(samples), ram.stack_high_water,
+                          ram.heap_high_water, ram.activation_bytes, ram.used_bytes, device, mismatched_tensors)
+
+
+def check_device_tensors(info, model: TfliteModel) -> None:
+    """The device's input and output tensors (count, bytes, element type) are the model's."""
+    def described(specs) -> list[tuple[int, str]]:
+        return [(spec.bytes, spec.dtype) for spec in specs]
+
+    want_in = [(model.tensors[i].nbytes, model.tensors[i].dtype) for i in model.inputs]
+    want_out = [(model.tensors[i].nbytes, model.tensors[i].dtype) for i in model.outputs]
+    got_in, got_out = described(info.inputs), described(info.outputs)
+    if [b for b, _ in got_in] != [b for b, _ in want_in] or [b for b, _ in got_out] != [b for b, _ in want_out] or \
+            any(t and t != w for (_, t), (_, w) in zip(got_in + got_out, want_in + want_out)):
+        raise TinydeployError(f"the device's tensors (inputs {got_in}, outputs {got_out}) are not {model.name}'s "
+                              f"(inputs {want_in}, outputs {want_out})",
+                              "the firmware is from another model or tinydeploy version: flash again",
+                              exit_code=EXIT_FAILED)
+
+
+@dataclass(frozen=True)
+class OpProfile:
+    """One op's share of an inference, timed on the device (a profiling build: the clock is read between ops)."""
+
+    index: int
+    op: str
+    microseconds: float  # per inference, averaged over the profiled runs
+    macs: int | None
+    instructions: int | None  # emulated boards: instructions in that time
+    share: float  # of the sum over ops
+
+    def to_json(self) -> dict:
+        per_mac = (self.instructions / self.macs) if self.instructions is not None and self.macs else None
+        return {"index": self.index, "op": self.op, "us": round(self.microseconds, 2), "macs": self.macs,
+                "instructions": self.instructions, "instructions_per_mac": round(per_mac, 2) if per_mac else None,
+                "share": round(self.share, 4)}
+
+
+def profile_on_device(device: "Device", sample: list[bytes], runs: int) -> list[OpProfile]:
+    """Per-op time of `runs` inferences on a profiling build (EngineOptions.profile)."""
+    from tinydeploy.analysis.compute import op_costs
+
+    model = device.firmware.model
+    device._guard(lambda: timed_runs(device.link, sample, runs, 0))
+    profiled, totals = device._guard(device.link.profile)
+    if not totals or profiled <= 0:
+        raise TinydeployError(f"the {device.firmware.engine} firmware on {device.runner.label} times no ops",
+                              "--profile times the native engine's ops (the TFLM engine has no per-op profile "
+                              "yet): add --engine native", exit_code=EXIT_FAILED)
+    if len(totals) != len(model.operators):
+        raise TinydeployError(f"the device timed {len(totals)} ops; {model.name} has {len(model.operators)}",
+                              "the firmware is from another model: flash again", exit_code=EXIT_FAILED)
+    costs = op_costs(model)
+    whole = sum(totals) or 1
+    rows = []
+    for index, (total, cost) in enumerate(zip(totals, costs)):
+        counted = device.runner.instructions(total)  # over all profiled runs: finer than one run's microseconds
+        rows.append(OpProfile(index, cost.op, total / profiled, cost.macs,
+                              None if counted is None else round(counted / profiled), total / whole))
+    return rows
 
 
 @dataclass
@@ -464,32 +534,43 @@ class Device:
             raise
 
     def infer(self, data: bytes, quiet: bool = False) -> bytes:
-        """One inference (raw bytes in, raw bytes out); logged unless `quiet` (a data set's thousands of samples)."""
+        """One inference of a single-input, single-output model: raw bytes in and out (see infer_tensors); logged
+        unless `quiet` (a data set's thousands of samples)."""
         output = self._guard(lambda: infer(self.link, data))
         if not quiet:
             self.log(f"infer {data[:16].hex()}{'...' if len(data) > 16 else ''} -> {output[:16].hex()}")
         return output
 
-    def run(self, inputs: list[bytes]) -> list[bytes]:
-        """The output tensor for each input tensor (raw bytes in, raw bytes out)."""
-        return [self.infer(data) for data in inputs]
+    def infer_tensors(self, tensors: list[bytes]) -> list[bytes]:
+        """One inference: one bytes per input tensor in, one per output tensor out."""
+        outputs = self._guard(lambda: infer_tensors(self.link, tensors))
+        self.log(f"infer {len(tensors)} input tensor(s) -> {' '.join(o[:8].hex() for o in outputs)}")
+        return outputs
+
+    def run(self, inputs: list) -> list:
+        """The output for each input: bytes -> bytes for a single-tensor model, else one list of tensors for each
+        list of input tensors."""
+        return [self.infer(data) if isinstance(data, (bytes, bytearray)) else self.infer_tensors(data)
+                for data in inputs]
 
     def compare_with_host(self, count: int = 5, seed: int = 0) -> list[int]:
-        """Run `count` random inputs here and on host TFLM; the indices of those whose outputs differ."""
-        from tinydeploy.golden import random_inputs, tflm_outputs
+        """Run `count` random inputs here and on host TFLM; the indices of those where any output tensor differs."""
+        from tinydeploy.golden import random_samples, tflm_sample_outputs
 
-        inputs = random_inputs(self.firmware.model, count, seed=seed)
-        expected = tflm_outputs(self.firmware.model, inputs)
-        got = self.run(inputs)
+        model = self.firmware.model
+        samples = random_samples(model, count, seed=seed)
+        expected = tflm_sample_outputs(model, samples)
+        got = [self.infer_tensors(sample) for sample in samples]
         mismatches = [i for i, (a, b) in enumerate(zip(got, expected)) if a != b]
         self.log(f"{count} inputs compared with host TFLM: {len(mismatches)} differ")
         return mismatches
 
-    def bench(self, runs: int = 20, warmup: int = 2, data: bytes | None = None) -> BenchResult:
-        """Time `runs` inferences after `warmup` untimed ones, on `data` or a fixed random input."""
-        from tinydeploy.golden import random_inputs
+    def bench(self, runs: int = 20, warmup: int = 2, data=None) -> BenchResult:
+        """Time `runs` inferences after `warmup` untimed ones, on `data` (bytes, or one bytes per input tensor) or
+        a fixed random input."""
+        from tinydeploy.golden import random_samples
 
-        data = data if data is not None else random_inputs(self.firmware.model, 1, seed=0)[0]
+        data = data if data is not None else random_samples(self.firmware.model, 1, seed=0)[0]
         stats = LatencyStats(tuple(self._guard(lambda: timed_runs(self.link, data, runs, warmup))))
         self.log(f"bench {runs} runs after {warmup} warm-ups: {stats.as_dict()} us")
         return BenchResult(stats, runs, warmup, self.runner.caps.emulated)
@@ -521,15 +602,33 @@ class DeviceTiming:
     """A device that already runs a tinydeploy firmware, timed (monitor, bench --protocol tinydeploy)."""
 
     info: object  # tinydeploy.link.DeviceInfo
-    input: bytes
+    input: list[bytes]  # one bytes per input tensor
     latency_us: LatencyStats
-    output: bytes  # the output of the last timed run
+    outputs: list[bytes]  # every output tensor of one inference on `input`
     ram: object  # tinydeploy.link.RamReport
 
+    @property
+    def output(self) -> bytes:
+        return self.outputs[0]
 
-def time_running_device(port: str, baud: int, runs: int, warmup: int, data: bytes | None = None,
+
+def split_input(data: bytes, sizes: list[int]) -> list[bytes]:
+    """One input file for a model with several inputs: the tensors' bytes one after another, in model order."""
+    if len(data) != sum(sizes):
+        raise TinydeployError(f"the input has {len(data):,} bytes; the device's input tensors take "
+                              f"{' + '.join(f'{size:,}' for size in sizes)} B",
+                              "give the input tensors' raw bytes one after another, in the model's order")
+    pieces, offset = [], 0
+    for size in sizes:
+        pieces.append(data[offset:offset + size])
+        offset += size
+    return pieces
+
+
+def time_running_device(port: str, baud: int, runs: int, warmup: int, data=None,
                         timeout: float | None = None, ready_timeout: float = 10.0) -> DeviceTiming:
-    """Identify, time `runs` inferences on `data` (default: fixed random bytes of the input's size), read RAM."""
+    """Identify, time `runs` inferences on `data` (bytes: the input tensors one after another; or one bytes per
+    tensor; default: fixed random bytes of the inputs' sizes), read the outputs of one inference on it, read RAM."""
     import random
 
     from tinydeploy.link import DeviceLink
@@ -537,12 +636,18 @@ def time_running_device(port: str, baud: int, runs: int, warmup: int, data: byte
     options = {} if timeout is None else {"timeout": timeout}
     with DeviceLink(port, baud, **options) as link:
         info = link.wait_ready(ready_timeout)
-        # any input will do for timing; a fixed seed keeps runs comparable
-        data = data if data is not None else random.Random(0).randbytes(info.input_bytes)
-        stats = LatencyStats(tuple(timed_runs(link, data, runs, warmup)))
-        output = link.read_output()
+        sizes = [spec.bytes for spec in info.inputs]
+        if data is None:  # any input will do for timing; a fixed seed keeps runs comparable
+            source = random.Random(0)
+            tensors = [source.randbytes(size) for size in sizes]
+        elif isinstance(data, (bytes, bytearray)):
+            tensors = split_input(bytes(data), sizes)
+        else:
+            tensors = list(data)
+        stats = LatencyStats(tuple(timed_runs(link, tensors, runs, warmup)))
+        outputs = link.infer(tensors)  # an output of the loaded input: the timed runs consumed it
         ram = link.ram()
-    return DeviceTiming(info, data, stats, output, ram)
+    return DeviceTiming(info, tensors, stats, outputs, ram)
 
 
 # ---- flash: the whole loop -----------------------------------------------------------------------------------
@@ -603,6 +708,11 @@ def replay_stimulus(device: Device, stimulus, mapping, progress: Progress = _qui
     return ReplayReport(stimulus.path, mapping.sensor, stimulus.describe(), outputs, expected, top, ended)
 
 
+# The identity reply lists each tensor's size and type (up to ~24 characters) in one line of at most 4,096 bytes
+# (tinydeploy.link.framing.MAX_REPLY_LINE).
+MAX_PROTOCOL_TENSORS = 150
+
+
 @dataclass
 class FlashReport:
     board: Board
@@ -617,6 +727,7 @@ class FlashReport:
     instructions: int | None = None  # per inference, where the runner counts them
     timing_note: str = ""  # how to read the latency, from the runner
     replay: ReplayReport | None = None  # --stimulus: the recording through the simulated sensors
+    profile: list[OpProfile] | None = None  # --profile: each op's time on the device
     accuracy: object | None = None  # --data: tinydeploy.accuracy.AccuracyReport
 
     @property
@@ -659,9 +770,12 @@ class FlashReport:
             "outputs_match": self.run.outputs_match,
             "golden_samples": self.run.samples,
             "mismatched_samples": self.run.mismatches,
+            # golden sample -> the output tensors (model order) that differed from host TFLM's
+            "mismatched_tensors": {str(k): v for k, v in self.run.mismatched_tensors.items()},
             "device": self.run.device,
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
             **({"stimulus": self.replay.to_json()} if self.replay is not None else {}),
+            **({"profile": [row.to_json() for row in self.profile]} if self.profile is not None else {}),
             **({"accuracy": self.accuracy.to_json()} if self.accuracy is not None else {}),
         }
 
@@ -672,7 +786,8 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
                 skip_fit_check: bool = False, tflm_lib: str | Path | None = None,
                 calibrate_arena: bool = False, fast_kernels: bool = True,
                 stimulus: Path | None = None, runner: Runner | None = None, data: Path | None = None,
-                float_source: Path | None = None, on_sample=None) -> FlashReport:
+                float_source: Path | None = None, on_sample=None,
+                profile: bool = False) -> FlashReport:
     """The whole loop on the board's runner, or on `runner` (a board chosen by an option, e.g. a farm's place).
     `data`: a data set run sample by sample on the device beside host int8 and, when `float_source` is the float
     model the int8 one was converted from, the float model (tinydeploy.accuracy); `on_sample(done, total)` follows
@@ -685,7 +800,7 @@ def flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path | N
     with project_lock(directory):
         return _flash_model(model, board, engine, directory, force, port, golden_count, runs, warmup, progress,
                             stage_seconds, skip_fit_check, tflm_lib, calibrate_arena, fast_kernels, stimulus,
-                            runner, data, float_source, on_sample)
+                            runner, data, float_source, on_sample, profile)
 
 
 def _flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path, force: bool,
@@ -693,16 +808,19 @@ def _flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path, f
                  progress: Progress, stage_seconds: dict[str, float] | None, skip_fit_check: bool,
                  tflm_lib: str | Path | None, calibrate_arena: bool, fast_kernels: bool,
                  stimulus: Path | None, runner: Runner | None, data: Path | None, float_source: Path | None,
-                 on_sample) -> FlashReport:
+                 on_sample, profile: bool) -> FlashReport:
     stages = stage_seconds if stage_seconds is not None else {}
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
+    if len(model.inputs) + len(model.outputs) > MAX_PROTOCOL_TENSORS:
         raise TinydeployError(
-            f"{model.name} has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); flash's serial "
-            "protocol carries one of each so far",
-            "write the firmware with `tinydeploy generate` and fill and read each tensor through "
-            "td_engine_input_tensor()/td_engine_output_tensor() (firmware/include/td_engine.h)")
+            f"{model.name} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; the serial protocol's "
+            f"identity line lists at most {MAX_PROTOCOL_TENSORS} tensors",
+            "write the project with `tinydeploy generate` and reach the tensors through td_engine_input_tensor()/"
+            "td_engine_output_tensor() (firmware/include/td_engine.h)")
     chosen = _engine(engine, board)
-    options = EngineOptions(fast_kernels=fast_kernels, tflm_lib=tflm_lib)
+    if profile and not chosen.profiles_ops:
+        raise TinydeployError(f"--profile times the native engine's ops; the {chosen.name} engine has no per-op "
+                              "profile yet", "add --engine native, or leave out --profile")
+    options = EngineOptions(fast_kernels=fast_kernels, tflm_lib=tflm_lib, profile=profile)
     runner = runner or runner_for(board, port)
     app = replay = mapping = None
     if stimulus is not None:  # checked before anything is built
@@ -724,7 +842,7 @@ def _flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path, f
     firmware = build_firmware(model, board, chosen, out_dir, force=force, options=options,
                               fit_check=not skip_fit_check, stages=stages, progress=progress, app=app)
     started = time.monotonic()
-    replayed = accuracy = None
+    replayed = profiled = accuracy = None
     if prepared is not None:
         from tinydeploy.accuracy import float_outputs, host_outputs
 
@@ -739,6 +857,11 @@ def _flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path, f
         started = time.monotonic()
     with Device.start(firmware, runner, progress) as device:
         measurement = device.measure(golden_count, runs, warmup, progress)
+        if profile:
+            from tinydeploy.golden import random_samples
+
+            progress(f"profiling {runs} runs")
+            profiled = profile_on_device(device, random_samples(model, 1, seed=0)[0], runs)
         if replay is not None:
             replayed = replay_stimulus(device, replay, mapping, progress)
         if prepared is not None:
@@ -752,7 +875,8 @@ def _flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path, f
     median = int(statistics.median(measurement.latencies_us))
     return FlashReport(board, chosen.name, model, firmware.project_dir, firmware.flash_bytes,
                        firmware.static_ram_bytes, measurement, stages, runner.caps.emulated,
-                       runner.instructions(median), runner.timing_note(), replayed, accuracy)
+                       runner.instructions(median), runner.timing_note(), replayed, profile=profiled,
+                       accuracy=accuracy)
 
 
 def _replay_setup(model: TfliteModel, board: Board, runner: Runner, path: Path):

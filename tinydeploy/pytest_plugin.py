@@ -9,10 +9,10 @@
 
 Options: --td-board NAME (default virtual), --td-port PORT (repeatable or comma-separated: one real board
 each), --td-virtual N (N virtual boards), --td-place PLACE (repeatable or comma-separated: boards of a labgrid
-farm; or the RemotePlaces of labgrid's --lg-env), --td-coordinator, --td-engine, --td-build-dir, --td-log-dir (a
-log per test), --td-metrics FILE (OpenMetrics text). With several boards the `board` fixture is parametrised (one
-test per board; with places and pytest-xdist's `-n N`, one worker per place shares out the tests instead);
-`all_boards` gives all of them to one test. The plugin does nothing unless a test uses its fixtures.
+farm; or the RemotePlaces of labgrid's --lg-env), --td-coordinator, --td-engine, --td-profile (native firmware
+timing each op: device.profile()), --td-build-dir, --td-log-dir (a log per test), --td-metrics FILE (OpenMetrics
+text). With several boards the `board` fixture is parametrised (one test per board; with places and pytest-xdist's
+`-n N`, one worker per place shares out the tests instead); `all_boards` gives all of them to one test. The plugin does nothing unless a test uses its fixtures.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--td-place-timeout", type=float, default=300.0, metavar="S",
                     help="seconds to wait while a place is busy (default 300)")
     group.addoption("--td-engine", default=None, metavar="ENGINE", help="native or tflm (default: the board's)")
+    group.addoption("--td-profile", action="store_true", default=False,
+                    help="build native firmware that times each op (device.profile(); latencies then include the "
+                         "clock reads between ops)")
     group.addoption("--td-build-dir", default=None, metavar="DIR",
                     help="where firmware projects are built (default: in pytest's temporary directory)")
     group.addoption("--td-log-dir", default=None, metavar="DIR",
@@ -227,6 +230,7 @@ class TdSession:
 
     def __init__(self, config: pytest.Config, build_dir: Path, log_dir: Path) -> None:
         from tinydeploy.boards import get_board
+        from tinydeploy.engines import get_engine
 
         self.slots = [Slot(runner) for runner in _runners(config)]
         if any(not slot.runner.chosen_by_profile for slot in self.slots):
@@ -234,6 +238,7 @@ class TdSession:
         # options were checked in pytest_configure; a farm's places say their board
         self.board = self.slots[0].runner.board if self.slots else get_board(_board_name(config))
         self.engine = config.getoption("td_engine") or self.board.default_engine
+        self.profile = bool(config.getoption("td_profile")) and get_engine(self.engine).profiles_ops
         self.build_dir = build_dir
         self.log_dir = log_dir
         self.metrics = MetricsRecorder()
@@ -241,13 +246,15 @@ class TdSession:
         self._build_lock = threading.Lock()
 
     def firmware(self, model, log):
+        from tinydeploy.engines import EngineOptions
         from tinydeploy.flow import build_firmware
 
         key = (model.sha256, self.board.name, self.engine)
         with self._build_lock:
             if key not in self._firmware:
                 directory = self.build_dir / f"{_safe(model.name)}-{model.sha256[:8]}-{self.board.name}-{self.engine}"
-                self._firmware[key] = build_firmware(model, self.board, self.engine, directory, log)
+                self._firmware[key] = build_firmware(model, self.board, self.engine, directory, log,
+                                                     options=EngineOptions(profile=self.profile))
             return self._firmware[key]
 
     def close(self) -> None:
@@ -296,21 +303,38 @@ class HilDevice:
         return self.firmware.flash_bytes
 
     def infer(self, data: bytes) -> bytes:
+        """One inference of a single-input, single-output model: raw bytes in and out."""
         return self.device.infer(data)
 
-    def run(self, inputs: list[bytes]) -> list[bytes]:
+    def infer_tensors(self, tensors: list[bytes]) -> list[bytes]:
+        """One inference: one bytes per input tensor in (model order), one per output tensor out."""
+        return self.device.infer_tensors(tensors)
+
+    def run(self, inputs: list) -> list:
+        """The output of each input (bytes -> bytes, or a list of input tensors -> a list of output tensors)."""
         return self.device.run(inputs)
 
     def compare_with_host(self, count: int = 5, seed: int = 0) -> list[int]:
         return self.device.compare_with_host(count, seed)
 
-    def bench(self, runs: int = 20, warmup: int = 2, data: bytes | None = None):
+    def bench(self, runs: int = 20, warmup: int = 2, data=None):
         result = self.device.bench(runs, warmup, data)
         for stat in ("median", "p95", "min", "max"):
             self._board._record(f"td_latency_us_{stat}", "tinydeploy_latency_microseconds",
                                 getattr(result.latency_us, stat), stat=stat)
         self._board._record("td_latency_emulated", None, str(result.emulated).lower())
         return result
+
+    def profile(self, runs: int = 10):
+        """Each op's time on the device (tinydeploy.flow.OpProfile rows), from a --td-profile build of the native
+        engine; recorded as td_op<i>_us properties."""
+        from tinydeploy.flow import profile_on_device
+        from tinydeploy.golden import random_samples
+
+        rows = profile_on_device(self.device, random_samples(self.firmware.model, 1, seed=0)[0], runs)
+        for row in rows:
+            self._board._record(f"td_op{row.index}_us", None, round(row.microseconds, 2))
+        return rows
 
     def ram(self):
         usage = self.device.ram()

@@ -169,7 +169,9 @@ def render_flash(report, console: Console) -> None:
                   f"({100 * report.ram_bytes / board.ram_bytes:.1f}%)")
     table.add_section()
     verdict = "[bold green]yes, byte for byte[/]" if report.run.outputs_match else \
-        f"[bold red]NO[/] (samples {report.run.mismatches} differ)"
+        f"[bold red]NO[/] (samples {report.run.mismatches} differ" + (
+            f"; output tensors {sorted({t for ts in report.run.mismatched_tensors.values() for t in ts})}"
+            if len(report.model.outputs) > 1 else "") + ")"
     table.add_row("outputs match host TFLM", verdict, f"{report.run.samples} random inputs")
     replay = report.replay
     if replay is not None:
@@ -183,5 +185,24 @@ def render_flash(report, console: Console) -> None:
         table.add_row("top output per window", " ".join(f"{label}x{count}" for label, count in runs[:8]) +
                       (" ..." if len(runs) > 8 else ""), "class x consecutive windows")
     console.print(table)
+    if report.profile:
+        render_profile(report.profile, console, f"{report.model.name}: time per op on {board.name}{emulated}")
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.stage_seconds.items())
     console.print(f"project: {report.project_dir}   stages: {stages}", style="dim")
+
+
+def render_profile(rows, console: Console, title: str) -> None:
+    """The per-layer table of `flash --profile` (tinydeploy.flow.OpProfile rows), with a bar for each op's share."""
+    table = Table(title=title, title_justify="left")
+    for name, justify in (("#", "right"), ("op", "left"), ("µs", "right"), ("instructions", "right"),
+                          ("MACs", "right"), ("instr/MAC", "right"), ("share", "right"), ("", "left")):
+        table.add_column(name, justify=justify)
+    widest = max((row.share for row in rows), default=0.0) or 1.0
+    for row in rows:
+        data = row.to_json()
+        table.add_row(str(row.index), row.op, f"{row.microseconds:,.1f}",
+                      f"{row.instructions:,}" if row.instructions is not None else "-",
+                      f"{row.macs:,}" if row.macs is not None else "?",
+                      f"{data['instructions_per_mac']:.2f}" if data["instructions_per_mac"] else "-",
+                      f"{100 * row.share:.1f}%", "█" * max(0, round(24 * row.share / widest)))
+    console.print(table)

@@ -28,7 +28,7 @@ uint8_t *td_engine_input_tensor(uint32_t index, uint32_t *bytes);
 /* Output tensor `index` of the last invoke and its size in bytes, NULL and 0 for an index out of range. */
 const uint8_t *td_engine_output_tensor(uint32_t index, uint32_t *bytes);
 
-/* Input and output tensor 0 (the single-tensor serial protocol uses these). */
+/* Input and output tensor 0, for sketches written against one tensor (the protocol uses the indexed forms). */
 int8_t *td_engine_input(uint32_t *bytes);
 const int8_t *td_engine_output(uint32_t *bytes);
 
@@ -38,6 +38,13 @@ uint32_t td_engine_activation_bytes(void);
 
 /* RAM the engine actually used of that: equal to the above for the native engine, arena_used_bytes() for TFLM. */
 uint32_t td_engine_used_bytes(void);
+
+/* Per-op profile (a build made with `flash --profile`): how many steps the engine times (0: this build does not
+ * profile), the microseconds spent in step `step` summed over the invokes since td_engine_profile_reset(), and the
+ * reset. Steps are the model's operators in order. */
+uint32_t td_engine_profile_steps(void);
+uint32_t td_engine_profile_us(uint32_t step);
+void td_engine_profile_reset(void);
 
 /* "native" or "tflm". */
 const char *td_engine_name(void);

@@ -78,29 +78,15 @@ static uint32_t tokenize(char *s, char **tokens, uint32_t max)
 
 /* ---- the input buffer ----------------------------------------------------------------------------------------- */
 
-/* Where `db` bytes go: the protocol's staging copy (refilled into the engine before every inference, since engines
- * may reuse the input memory), else the engine's input itself. */
+/* Where `db` bytes go: the engine's input tensor itself (no copy, so RAM holds the input once). The runner's
+ * protocol carries one input: a model with several has none here. */
 static uint8_t *db_buffer(uint32_t *capacity)
 {
     uint32_t input_bytes = 0u;
-    int8_t *input = td_engine_input(&input_bytes);
+    uint8_t *input = td_engine_input_count() == 1u ? td_engine_input_tensor(0u, &input_bytes) : 0;
     if (input == 0) input_bytes = 0u;
     *capacity = input_bytes;
-    if (g_cfg->input_staging != 0 && input_bytes > 0u && g_cfg->input_staging_bytes >= input_bytes) {
-        return g_cfg->input_staging;
-    }
-    return (uint8_t *)input;
-}
-
-static void refill_input(void)
-{
-    uint32_t input_bytes = 0u;
-    int8_t *input = td_engine_input(&input_bytes);
-    uint32_t capacity;
-    uint8_t *buffer = db_buffer(&capacity);
-    if (input != 0 && buffer != (uint8_t *)input && capacity == input_bytes) {
-        memcpy(input, buffer, input_bytes);
-    }
+    return input;
 }
 
 static void cmd_db(char **args, uint32_t nargs)
@@ -207,9 +193,10 @@ static void results(void)
     end_line();
 }
 
+/* The first inference of `infer` runs on the loaded input and may overwrite it (engines plan activations over input
+ * memory): later ones time the model on what it left there, and a new `db load` is needed before the next infer. */
 static int invoke_checked(uint32_t index, int warmup)
 {
-    refill_input();
     int status = td_engine_invoke();
     if (status != 0) {
         g_has_results = 0;
@@ -255,6 +242,8 @@ static void cmd_infer(char **args, uint32_t nargs)
         end_line();
         return;
     }
+    g_db_loaded = 0u; /* consumed by the first inference */
+    g_db_expected = 0u;
     td_writer_str(&g_tx, "m-warmup-start-");
     td_writer_u32(&g_tx, warmup);
     end_line();

@@ -13,7 +13,7 @@
  * every answer ends with `m-ready`; errors are `e-[...]` lines. See firmware/mlperf/README.md.
  *
  * td_protocol.c hands lines ended by '%' to the percent_command hook; the sketch forwards them here with
- * its protocol configuration (writer, clock, input staging buffer). */
+ * its protocol configuration (writer, clock). */
 #ifndef TD_MLPERF_H
 #define TD_MLPERF_H
 

@@ -27,8 +27,13 @@ static char g_line[TD_PROTOCOL_LINE_MAX + 1u];
 static uint32_t g_line_len;
 static int g_line_overflow;
 
-static uint32_t g_input_filled; /* bytes of the input loaded contiguously from offset 0 */
+/* Inputs load in index order, each contiguously from offset 0: inputs below g_inputs_loaded are complete, and
+ * g_input_filled bytes of input g_inputs_loaded have arrived. An invoke consumes them all (engines reuse input
+ * memory for activations), so every `run` needs a fresh load. */
+static uint32_t g_inputs_loaded;
+static uint32_t g_input_filled;
 static int g_has_output;
+static uint32_t g_profiled_runs; /* inferences in the engine's per-op profile (those of the last `run`) */
 
 static char g_tx_buffer[TD_TX_BUFFER];
 static td_writer g_tx = {g_tx_buffer, TD_TX_BUFFER, 0u, 0u, 1, 0}; /* counts the CRC of each reply line */
@@ -171,18 +176,82 @@ static int is_valid_id(const char *s, uint32_t len)
 
 /* ---- engine access ---------------------------------------------------------------------------------------- */
 
-static uint8_t *engine_input(uint32_t *bytes)
+static uint32_t engine_input_count(void)
 {
-    *bytes = 0u;
-    if (g_engine_status != 0) return 0;
-    int8_t *input = td_engine_input(bytes);
-    if (input == 0) *bytes = 0u;
-    return (uint8_t *)input;
+    return g_engine_status == 0 ? td_engine_input_count() : 0u;
 }
 
-static int staging_used(uint32_t input_bytes)
+static uint32_t engine_output_count(void)
 {
-    return g_cfg->input_staging != 0 && input_bytes > 0u && g_cfg->input_staging_bytes >= input_bytes;
+    return g_engine_status == 0 ? td_engine_output_count() : 0u;
+}
+
+static uint8_t *engine_input(uint32_t index, uint32_t *bytes)
+{
+    *bytes = 0u;
+    if (index >= engine_input_count()) return 0;
+    uint8_t *input = td_engine_input_tensor(index, bytes);
+    if (input == 0) *bytes = 0u;
+    return input;
+}
+
+static const uint8_t *engine_output(uint32_t index, uint32_t *bytes)
+{
+    *bytes = 0u;
+    if (index >= engine_output_count()) return 0;
+    const uint8_t *output = td_engine_output_tensor(index, bytes);
+    if (output == 0) *bytes = 0u;
+    return output;
+}
+
+/* Inputs of no bytes (a zero dimension) have nothing to load: count them as loaded. */
+static void skip_empty_inputs(void)
+{
+    uint32_t count = engine_input_count();
+    uint32_t bytes;
+    while (g_input_filled == 0u && g_inputs_loaded < count) {
+        (void)engine_input(g_inputs_loaded, &bytes);
+        if (bytes != 0u) break;
+        ++g_inputs_loaded;
+    }
+}
+
+/* Input `index` is complete: move on to the next one. */
+static void input_complete(uint32_t index)
+{
+    g_inputs_loaded = index + 1u;
+    g_input_filled = 0u;
+    skip_empty_inputs();
+}
+
+/* Input `index` is being loaded again from offset 0: it and every later input need loading. */
+static void input_restart(uint32_t index)
+{
+    g_inputs_loaded = index;
+    g_input_filled = 0u;
+}
+
+static void inputs_consumed(void)
+{
+    g_inputs_loaded = 0u;
+    g_input_filled = 0u;
+}
+
+/* `key=a,b,c`: one decimal per tensor. */
+static void put_key_sizes(const char *key, int inputs, uint32_t count)
+{
+    put_word(key);
+    td_writer_char(&g_tx, '=');
+    for (uint32_t i = 0; i < count; ++i) {
+        uint32_t bytes;
+        if (i > 0u) td_writer_char(&g_tx, ',');
+        if (inputs) {
+            (void)engine_input(i, &bytes);
+        } else {
+            (void)engine_output(i, &bytes);
+        }
+        td_writer_u32(&g_tx, bytes);
+    }
 }
 
 static int require_engine(const char *id)
@@ -203,10 +272,8 @@ static void cmd_identify(const char *id, uint32_t nargs)
         reply_error(id, "args");
         return;
     }
-    uint32_t input_bytes = 0u;
-    uint32_t output_bytes = 0u;
-    (void)engine_input(&input_bytes);
-    if (g_engine_status == 0 && td_engine_output(&output_bytes) == 0) output_bytes = 0u;
+    uint32_t inputs = engine_input_count();
+    uint32_t outputs = engine_output_count();
     line_begin(id, "ok");
     put_word("id");
     put_key_u32("proto", TD_PROTOCOL_VERSION);
@@ -215,23 +282,38 @@ static void cmd_identify(const char *id, uint32_t nargs)
     put_key_str("model", g_cfg->model);
     put_key_str("sha256", g_cfg->model_sha256);
     put_key_str("build", g_cfg->build_id);
-    put_key_u32("in", input_bytes);
-    put_key_u32("out", output_bytes);
+    put_key_u32("inputs", inputs);
+    put_key_u32("outputs", outputs);
+    put_key_sizes("in", 1, inputs);
+    put_key_sizes("out", 0, outputs);
+    put_key_str("intype", g_cfg->input_types);
+    put_key_str("outtype", g_cfg->output_types);
     put_key_u32("line", TD_PROTOCOL_LINE_MAX);
     put_key_u32("maxruns", TD_PROTOCOL_MAX_RUNS);
     put_key_i32("status", g_engine_status);
     line_end();
 }
 
+static void reply_index_range(const char *id, const char *key, uint32_t count)
+{
+    line_begin(id, "err");
+    put_word("range");
+    put_key_u32(key, count);
+    line_end();
+}
+
+/* in [<index>] <offset> <hex>: one chunk of input tensor `index` (0 when left out). */
 static void cmd_input(const char *id, char **args, uint32_t nargs)
 {
+    uint32_t index = 0u;
     uint32_t offset;
-    if (nargs != 2u || td_parse_u32(args[0], &offset, 10u) != 0) {
+    if (nargs < 2u || nargs > 3u || (nargs == 3u && td_parse_u32(args[0], &index, 10u) != 0) ||
+        td_parse_u32(args[nargs - 2u], &offset, 10u) != 0) {
         reply_error(id, "args");
         return;
     }
     if (!require_engine(id)) return;
-    const char *hex = args[1];
+    const char *hex = args[nargs - 1u];
     uint32_t hex_len = (uint32_t)strlen(hex);
     if (hex_len == 0u || (hex_len & 1u) != 0u) {
         reply_error(id, "args");
@@ -243,8 +325,13 @@ static void cmd_input(const char *id, char **args, uint32_t nargs)
             return;
         }
     }
+    uint32_t count = engine_input_count();
+    if (index >= count) {
+        reply_index_range(id, "inputs", count);
+        return;
+    }
     uint32_t input_bytes;
-    uint8_t *input = engine_input(&input_bytes);
+    uint8_t *input = engine_input(index, &input_bytes);
     uint32_t len = hex_len / 2u;
     if (input == 0 || offset > input_bytes || len > input_bytes - offset) {
         line_begin(id, "err");
@@ -253,44 +340,45 @@ static void cmd_input(const char *id, char **args, uint32_t nargs)
         line_end();
         return;
     }
-    if (offset > g_input_filled) { /* chunks arrive in order; a gap means one was lost */
+    skip_empty_inputs();
+    /* Inputs load in order and each chunk continues its input: anything else means a chunk was lost. Offset 0
+     * (re)starts an input once those before it are loaded. */
+    int in_order = offset == 0u ? index <= g_inputs_loaded
+                                : index == g_inputs_loaded && offset <= g_input_filled;
+    if (!in_order) {
         line_begin(id, "err");
         put_word("gap");
+        put_key_u32("index", g_inputs_loaded);
         put_key_u32("next", g_input_filled);
         line_end();
         return;
     }
-    uint8_t *target = staging_used(input_bytes) ? g_cfg->input_staging : input;
+    if (offset == 0u) input_restart(index);
     for (uint32_t i = 0; i < len; ++i) {
-        target[offset + i] = (uint8_t)((td_hex_value(hex[2u * i]) << 4) | td_hex_value(hex[2u * i + 1u]));
+        input[offset + i] = (uint8_t)((td_hex_value(hex[2u * i]) << 4) | td_hex_value(hex[2u * i + 1u]));
     }
-    if (offset == 0u) g_input_filled = 0u; /* offset 0 starts a new input */
     if (offset + len > g_input_filled) g_input_filled = offset + len;
+    uint32_t next = g_input_filled;
+    if (g_input_filled == input_bytes) input_complete(index);
     line_begin(id, "ok");
     put_word("in");
-    put_key_u32("next", g_input_filled);
+    put_key_u32("index", index);
+    put_key_u32("next", next);
     line_end();
 }
 
 uint8_t *td_protocol_input_target(uint32_t *bytes)
 {
-    uint8_t *input = engine_input(bytes);
-    if (input == 0) return 0;
-    return staging_used(*bytes) ? g_cfg->input_staging : input;
+    if (engine_input_count() != 1u) { /* a sensor fills one tensor: models with several inputs load them by `in` */
+        *bytes = 0u;
+        return 0;
+    }
+    return engine_input(0u, bytes);
 }
 
 void td_protocol_input_loaded(void)
 {
-    uint32_t input_bytes;
-    (void)engine_input(&input_bytes);
-    g_input_filled = input_bytes;
-}
-
-static void refill_input(uint8_t *input, uint32_t input_bytes)
-{
-    if (staging_used(input_bytes)) {
-        memcpy(input, g_cfg->input_staging, input_bytes);
-    }
+    input_complete(0u);
 }
 
 static void send_latencies(const char *id, uint32_t first, const uint32_t *values, uint32_t count)
@@ -349,20 +437,28 @@ static void cmd_run(const char *id, char **args, uint32_t nargs)
         return;
     }
     if (!require_engine(id)) return;
-    uint32_t input_bytes;
-    uint8_t *input = engine_input(&input_bytes);
-    if (input == 0 || g_input_filled < input_bytes) {
+    uint32_t count = engine_input_count();
+    skip_empty_inputs();
+    if (g_inputs_loaded < count) {
+        uint32_t input_bytes;
+        (void)engine_input(g_inputs_loaded, &input_bytes);
         line_begin(id, "err");
         put_word("state");
         put_word("input-incomplete");
+        put_key_u32("index", g_inputs_loaded);
         put_key_u32("have", g_input_filled);
         put_key_u32("need", input_bytes);
         line_end();
         return;
     }
+    /* The first inference runs on the loaded inputs; it may overwrite them (engines plan activations over input
+     * memory), so later ones (warm-ups, timed runs) run on what it left there: for timing only. */
+    inputs_consumed();
+    g_has_output = 0;
+    td_engine_profile_reset();
+    g_profiled_runs = 0u;
     g_last_line_us = now_us();
     for (uint32_t i = 0; i < warmup; ++i) {
-        refill_input(input, input_bytes);
         int status = td_engine_invoke();
         if (status != 0) {
             invoke_failed(id, status, i, 1);
@@ -379,7 +475,6 @@ static void cmd_run(const char *id, char **args, uint32_t nargs)
     uint32_t latencies[TD_LATENCIES_PER_LINE];
     uint32_t pending = 0u;
     for (uint32_t i = 0; i < runs; ++i) {
-        refill_input(input, input_bytes);
         uint32_t start = now_us();
         int status = td_engine_invoke();
         uint32_t elapsed = now_us() - start;
@@ -393,7 +488,8 @@ static void cmd_run(const char *id, char **args, uint32_t nargs)
             pending = 0u;
         }
     }
-    g_has_output = 1;
+    g_has_output = runs + warmup == 1u; /* an output the device can vouch for: of the loaded inputs */
+    g_profiled_runs = runs + warmup;
     line_begin(id, "ok");
     put_word("run");
     put_key_u32("n", runs);
@@ -401,15 +497,22 @@ static void cmd_run(const char *id, char **args, uint32_t nargs)
     line_end();
 }
 
-static void cmd_output(const char *id, uint32_t nargs)
+/* out [<index>]: output tensor `index` (0 when left out) of the last run. */
+static void cmd_output(const char *id, char **args, uint32_t nargs)
 {
-    if (nargs != 0u) {
+    uint32_t index = 0u;
+    if (nargs > 1u || (nargs == 1u && td_parse_u32(args[0], &index, 10u) != 0)) {
         reply_error(id, "args");
         return;
     }
     if (!require_engine(id)) return;
+    uint32_t count = engine_output_count();
+    if (index >= count) {
+        reply_index_range(id, "outputs", count);
+        return;
+    }
     uint32_t output_bytes = 0u;
-    const int8_t *output = td_engine_output(&output_bytes);
+    const uint8_t *output = engine_output(index, &output_bytes);
     if (!g_has_output || output == 0) {
         line_begin(id, "err");
         put_word("state");
@@ -425,12 +528,47 @@ static void cmd_output(const char *id, uint32_t nargs)
         td_writer_char(&g_tx, ' ');
         td_writer_u32(&g_tx, offset);
         td_writer_char(&g_tx, ' ');
-        put_hex_bytes((const uint8_t *)output + offset, len);
+        put_hex_bytes(output + offset, len);
         line_end();
     }
     line_begin(id, "ok");
     put_word("out");
+    put_key_u32("index", index);
     put_key_u32("bytes", output_bytes);
+    line_end();
+}
+
+/* prof: the engine's per-op microseconds summed over the inferences of the last `run` (a profiling build; others
+ * answer steps=0). */
+static void cmd_profile(const char *id, uint32_t nargs)
+{
+    if (nargs != 0u) {
+        reply_error(id, "args");
+        return;
+    }
+    if (!require_engine(id)) return;
+    uint32_t steps = td_engine_profile_steps();
+    uint32_t values[TD_LATENCIES_PER_LINE];
+    uint32_t pending = 0u;
+    for (uint32_t step = 0; step < steps; ++step) {
+        values[pending++] = td_engine_profile_us(step);
+        if (pending == TD_LATENCIES_PER_LINE || step + 1u == steps) {
+            line_begin(id, "data");
+            put_word("prof");
+            td_writer_char(&g_tx, ' ');
+            td_writer_u32(&g_tx, step + 1u - pending);
+            for (uint32_t i = 0; i < pending; ++i) {
+                td_writer_char(&g_tx, ' ');
+                td_writer_u32(&g_tx, values[i]);
+            }
+            line_end();
+            pending = 0u;
+        }
+    }
+    line_begin(id, "ok");
+    put_word("prof");
+    put_key_u32("steps", steps);
+    put_key_u32("runs", steps > 0u ? g_profiled_runs : 0u);
     line_end();
 }
 
@@ -440,15 +578,12 @@ static void cmd_ram(const char *id, uint32_t nargs)
         reply_error(id, "args");
         return;
     }
-    uint32_t input_bytes;
-    (void)engine_input(&input_bytes);
     line_begin(id, "ok");
     put_word("ram");
     put_key_u32("stack", td_bsp_stack_high_water());
     put_key_u32("heap", td_bsp_heap_high_water());
     put_key_u32("act", td_engine_activation_bytes());
     put_key_u32("used", td_engine_used_bytes());
-    put_key_u32("staging", staging_used(input_bytes) ? input_bytes : 0u);
     line_end();
 }
 
@@ -534,9 +669,11 @@ static void handle_command_line(char *line, uint32_t len)
     } else if (strcmp(verb, "run") == 0) {
         cmd_run(id, args, nargs);
     } else if (strcmp(verb, "out") == 0) {
-        cmd_output(id, nargs);
+        cmd_output(id, args, nargs);
     } else if (strcmp(verb, "ram") == 0) {
         cmd_ram(id, nargs);
+    } else if (strcmp(verb, "prof") == 0) {
+        cmd_profile(id, nargs);
     } else if (g_cfg->extra_command != 0 && g_cfg->extra_command(id, verb, args, nargs)) {
         return;
     } else {
@@ -592,8 +729,10 @@ void td_protocol_init(const td_protocol_config *cfg)
     g_engine_status = 0;
     g_line_len = 0u;
     g_line_overflow = 0;
+    g_inputs_loaded = 0u;
     g_input_filled = 0u;
     g_has_output = 0;
+    g_profiled_runs = 0u;
     g_tx.length = 0u;
     g_tx.write = cfg != 0 ? cfg->write : 0;
     g_last_line_us = (cfg != 0 && cfg->micros != 0) ? cfg->micros() : 0u;

@@ -10,7 +10,7 @@
 extern "C" {
 #endif
 
-#define TD_PROTOCOL_VERSION 1
+#define TD_PROTOCOL_VERSION 2
 
 /* Longest command line accepted, terminator excluded; longer lines are discarded with an error reply. */
 #ifndef TD_PROTOCOL_LINE_MAX
@@ -34,10 +34,10 @@ typedef struct td_protocol_config {
     void (*write)(const char *data, uint32_t len);
     /* Free-running microsecond clock; wraps at 2^32. */
     uint32_t (*micros)(void);
-    /* Optional copy of the input tensor, refilled into the engine before every invoke (engines may reuse the
-     * input memory for activations). NULL or too small: commands write the engine's input directly. */
-    uint8_t *input_staging;
-    uint32_t input_staging_bytes;
+    /* The element type of each input and output tensor, comma-separated in model order ("int8,int16"), as the
+     * identify reply reports them; the engine reports the sizes. */
+    const char *input_types;
+    const char *output_types;
     /* Optional handler for lines terminated by '%' (the MLPerf Tiny / EEMBC runner's commands); NULL: such a
      * line gets an error reply. The line excludes the '%'. */
     void (*percent_command)(const char *line, uint32_t len);
@@ -77,9 +77,9 @@ void td_reply_key_str(const char *key, const char *value);
 void td_reply_end(void);
 /* One `err <code>` line. */
 void td_reply_error(const char *id, const char *code);
-/* Where a command that loads the input tensor itself (td_sensors.c's `sense`) writes it: the protocol's staging
- * copy or the engine's input, *bytes long; NULL when the engine did not start. Call td_protocol_input_loaded()
- * once the whole input is written: `run` then takes it as if it had come in `in` chunks. */
+/* Where a command that loads the input itself (td_sensors.c's `sense`) writes it: the engine's input tensor, *bytes
+ * long; NULL when the engine did not start or the model has several inputs. Call td_protocol_input_loaded() once
+ * the whole tensor is written: `run` then takes it as if it had come in `in` chunks. */
 uint8_t *td_protocol_input_target(uint32_t *bytes);
 void td_protocol_input_loaded(void);
 /* Microseconds since the last reply line (for a long command's heartbeat: send a line at least every second). */

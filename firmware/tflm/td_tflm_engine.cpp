@@ -23,15 +23,27 @@ alignas(td_tflm_op_resolver) uint8_t resolver_storage[sizeof(td_tflm_op_resolver
 alignas(tflite::MicroInterpreter) uint8_t interpreter_storage[sizeof(tflite::MicroInterpreter)];
 
 tflite::MicroInterpreter *interpreter = nullptr;
-TfLiteTensor *input_tensor = nullptr;
-TfLiteTensor *output_tensor = nullptr;
 
 enum : int {
     kSchemaMismatch = -1,
     kOpsNotRegistered = -2,
     kAllocationFailed = -3,
-    kNotSingleInputOutput = -4,
 };
+
+/* The tensor's data and size; NULL and 0 when the interpreter did not start or the index is out of range. */
+uint8_t *tensor_bytes(TfLiteTensor *tensor, uint32_t *bytes)
+{
+    if (tensor == nullptr || tensor->data.raw == nullptr) {
+        if (bytes != nullptr) {
+            *bytes = 0u;
+        }
+        return nullptr;
+    }
+    if (bytes != nullptr) {
+        *bytes = static_cast<uint32_t>(tensor->bytes);
+    }
+    return reinterpret_cast<uint8_t *>(tensor->data.raw);
+}
 
 }  // namespace
 
@@ -53,11 +65,6 @@ extern "C" int td_engine_init(void)
     if (candidate->AllocateTensors() != kTfLiteOk) {
         return kAllocationFailed;
     }
-    if (candidate->inputs_size() != 1u || candidate->outputs_size() != 1u) {
-        return kNotSingleInputOutput; /* until the serial protocol carries several tensors */
-    }
-    input_tensor = candidate->input(0);
-    output_tensor = candidate->output(0);
     interpreter = candidate;
     return 0;
 }
@@ -72,41 +79,25 @@ extern "C" int td_engine_invoke(void)
 
 extern "C" uint32_t td_engine_input_count(void)
 {
-    return input_tensor == nullptr ? 0u : 1u;
+    return interpreter == nullptr ? 0u : static_cast<uint32_t>(interpreter->inputs_size());
 }
 
 extern "C" uint32_t td_engine_output_count(void)
 {
-    return output_tensor == nullptr ? 0u : 1u;
+    return interpreter == nullptr ? 0u : static_cast<uint32_t>(interpreter->outputs_size());
 }
 
-/* Index 0 only: td_engine_init() admits single-input, single-output models. */
+/* Every input and output of any TFLite type: the protocol moves raw bytes, the host knows their types. */
 extern "C" uint8_t *td_engine_input_tensor(uint32_t index, uint32_t *bytes)
 {
-    if (input_tensor == nullptr || index != 0u) {
-        if (bytes != nullptr) {
-            *bytes = 0u;
-        }
-        return nullptr;
-    }
-    if (bytes != nullptr) {
-        *bytes = static_cast<uint32_t>(input_tensor->bytes);
-    }
-    return reinterpret_cast<uint8_t *>(input_tensor->data.raw);
+    TfLiteTensor *tensor = index < td_engine_input_count() ? interpreter->input(index) : nullptr;
+    return tensor_bytes(tensor, bytes);
 }
 
 extern "C" const uint8_t *td_engine_output_tensor(uint32_t index, uint32_t *bytes)
 {
-    if (output_tensor == nullptr || index != 0u) {
-        if (bytes != nullptr) {
-            *bytes = 0u;
-        }
-        return nullptr;
-    }
-    if (bytes != nullptr) {
-        *bytes = static_cast<uint32_t>(output_tensor->bytes);
-    }
-    return reinterpret_cast<const uint8_t *>(output_tensor->data.raw);
+    TfLiteTensor *tensor = index < td_engine_output_count() ? interpreter->output(index) : nullptr;
+    return tensor_bytes(tensor, bytes);
 }
 
 extern "C" int8_t *td_engine_input(uint32_t *bytes)
@@ -128,6 +119,20 @@ extern "C" uint32_t td_engine_used_bytes(void)
 {
     return interpreter == nullptr ? 0u : static_cast<uint32_t>(interpreter->arena_used_bytes());
 }
+
+/* No per-op profile from the TFLM engine yet (TFLM's MicroProfiler would give one). */
+extern "C" uint32_t td_engine_profile_steps(void)
+{
+    return 0u;
+}
+
+extern "C" uint32_t td_engine_profile_us(uint32_t step)
+{
+    (void)step;
+    return 0u;
+}
+
+extern "C" void td_engine_profile_reset(void) {}
 
 extern "C" const char *td_engine_name(void)
 {

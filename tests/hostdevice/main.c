@@ -12,8 +12,6 @@
 
 extern int toy_fail_init;
 
-static uint8_t g_staging[300];
-
 static void write_stdout(const char *data, uint32_t len)
 {
     while (len > 0u) {
@@ -43,10 +41,10 @@ int main(int argc, char **argv)
     }
     static const td_protocol_config config = {
         "hostpc", "toy \"model\" *=% \xe2\x98\x83", "0123456789abcdef", "test-build", write_stdout,
-        micros_monotonic, g_staging, sizeof g_staging, 0, 0,
+        micros_monotonic, "int8,uint8", "int8,int16", 0, 0,
     };
     /* Boot noise, including a line that mimics the prefix but fails the checksum. */
-    static const char noise[] = "\x00\xff boot: host device\r\n@td - ready proto=1*00000000\r\npartial banner ";
+    static const char noise[] = "\x00\xff boot: host device\r\n@td - ready proto=2*00000000\r\npartial banner ";
     write_stdout(noise, sizeof noise - 1u);
     int status = td_engine_init();
     td_protocol_init(&config);

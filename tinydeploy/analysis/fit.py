@@ -74,15 +74,6 @@ def flash_budget(board: Board, model: TfliteModel, engine_code_bytes: int, engin
     ], board.flash_bytes)
 
 
-INPUT_COPY_LABEL = "protocol's input copy"
-
-
-def input_copy_bytes(model: TfliteModel) -> int:
-    """The serial protocol's own copy of the first input (the sketch's td_input_staging, TD_INPUT_BYTES), which it
-    refills the engine's input from before every inference."""
-    return model.tensors[model.inputs[0]].nbytes if model.inputs else 0
-
-
 def stack_part(board: Board, estimated_bytes: int | None = None) -> Part:
     """The stack: the board's reserve (what the linker keeps free), or the estimated peak where that is more."""
     if estimated_bytes is None:
@@ -91,12 +82,11 @@ def stack_part(board: Board, estimated_bytes: int | None = None) -> Part:
                 max(estimated_bytes, board.stack_bytes))
 
 
-def ram_budget(board: Board, model_ram_bytes: int, model_ram_label: str, input_copy: int = 0,
-               stack_bytes: int | None = None) -> Budget:
-    parts = [Part(model_ram_label, model_ram_bytes)]
-    if input_copy:
-        parts.append(Part(INPUT_COPY_LABEL, input_copy))
-    return Budget("RAM", parts + [
+def ram_budget(board: Board, model_ram_bytes: int, model_ram_label: str, stack_bytes: int | None = None) -> Budget:
+    """The engine's RAM (inputs are loaded straight into the model's tensors: no copy of them besides), the core's
+    static RAM and the stack."""
+    return Budget("RAM", [
+        Part(model_ram_label, model_ram_bytes),
         Part(f"{board.name} core static RAM", board.core_ram_bytes),
         stack_part(board, stack_bytes),
     ], board.ram_bytes)

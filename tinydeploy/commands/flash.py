@@ -157,6 +157,9 @@ def flash(
     stimulus: Path = typer.Option(None, "--stimulus", help="Virtual board: replay this recording (.npz or .wav, "
                                   "docs/stimulus.md) through the simulated sensors into the model, window by window, "
                                   "and compare each output with host TFLM."),
+    profile: bool = typer.Option(False, "--profile", help="Native engine: time each op on the device (a build "
+                                 "that reads the clock between ops: its latencies include those reads) and print "
+                                 "the per-layer table."),
     data: Path = typer.Option(None, "--data", help="A test set (.npz with arrays x and optional y, or a folder of "
                               ".npy): run every sample on the device and report accuracy beside host int8 and the "
                               "float model (when MODEL is one), the confusion matrix and the samples that differ."),
@@ -208,7 +211,8 @@ def flash(
         report = flash_model(model, board, engine, out, force, port, samples, runs, warmup, progress, stages,
                              skip_fit_check, tflm_lib=tflm_lib, calibrate_arena=calibrate_arena,
                              fast_kernels=fast_kernels, stimulus=stimulus, runner=runner, data=data,
-                             float_source=float_source, on_sample=_sample_progress(console, status))
+                             float_source=float_source, on_sample=_sample_progress(console, status),
+                             profile=profile)
         if plot is not None and report.accuracy is not None:
             from tinydeploy.accuracy import plot_confusion
 
@@ -296,7 +300,10 @@ def monitor(
     with serial_target(port, place, coordinator, place_timeout) as url:
         timing = time_running_device(url, baud, runs, warmup, ready_timeout=10.0)
     ram = timing.ram
-    result = {"port": place or port, **{k: v for k, v in vars(timing.info).items()},
+    info = {k: v for k, v in vars(timing.info).items() if k not in ("inputs", "outputs")}
+    tensors = {side: [{"bytes": spec.bytes, "dtype": spec.dtype} for spec in getattr(timing.info, side)]
+               for side in ("inputs", "outputs")}
+    result = {"port": place or port, **info, **tensors,
               "latency_us": int(timing.latency_us.median), "latency_us_min": timing.latency_us.min,
               "runs": len(timing.latency_us.samples), "stack_bytes": ram.stack_high_water,
               "heap_bytes": ram.heap_high_water, "activation_bytes": ram.activation_bytes}
@@ -307,5 +314,7 @@ def monitor(
     table.add_column("field")
     table.add_column("value", justify="right")
     for key, value in result.items():
+        if key in tensors:
+            value = ", ".join(f"{tensor['bytes']:,} B {tensor['dtype']}".strip() for tensor in value)
         table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
     Console().print(table)

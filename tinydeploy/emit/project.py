@@ -87,8 +87,9 @@ def _model_info(model: TfliteModel, board: Board, engine: str) -> dict:
         "model_name": model.name,
         "model_sha256": model.sha256,
         "baud": board.baud,
-        # the protocol keeps its own copy of the input: engines may overwrite the input buffer while running
-        "input_bytes": model.tensors[model.inputs[0]].nbytes,
+        # the identify reply reports them; the protocol loads inputs straight into the engine's tensors (no copy)
+        "input_types": ",".join(model.tensors[i].dtype for i in model.inputs),
+        "output_types": ",".join(model.tensors[i].dtype for i in model.outputs),
     }
 
 

@@ -142,7 +142,7 @@ def _render_call(lowered, plan: MemoryPlan) -> str:
     return f"{lowered.function}({', '.join(arg(a) for a in lowered.args)});"
 
 
-def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryPlan) -> str:
+def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryPlan, profile: bool = False) -> str:
     from tinydeploy.emit.render import render
 
     tensors = model.tensors
@@ -165,7 +165,7 @@ def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryP
         lower_bound_bytes=plan.lower_bound_bytes, flash_bytes=lowered.constants.flash_bytes,
         kernels=lowered.kernels, offset_lines=offset_lines, arrays=arrays, structs=lowered.constants.structs,
         calls=calls, state_resets=state_resets, inputs=[_io_entry(model, plan, t) for t in model.inputs],
-        outputs=[_io_entry(model, plan, t) for t in model.outputs])
+        outputs=[_io_entry(model, plan, t) for t in model.outputs], profile=profile)
 
 
 def _io_entry(model: TfliteModel, plan: MemoryPlan, tensor: int) -> dict:
@@ -340,14 +340,14 @@ def _plan_lowered(model: TfliteModel, lowered: LoweredModel) -> tuple[LoweredMod
     return lowered, best
 
 
-def native_plan(model: TfliteModel, fast_kernels: bool = True,
-                reference_ops: frozenset[int] = frozenset()) -> NativePlan:
+def native_plan(model: TfliteModel, fast_kernels: bool = True, reference_ops: frozenset[int] = frozenset(),
+                profile: bool = False) -> NativePlan:
     """The complete plan, its C source rendered (fast_kernels=False: reference kernels only, the oracle the fast
-    ones are tested against; reference_ops: ops that get their reference kernel in a fast build). Writes nothing;
-    raises TinydeployError when the model has an op the engine lacks."""
+    ones are tested against; reference_ops: ops that get their reference kernel in a fast build; profile: each op
+    timed, td_engine_profile_*). Writes nothing; raises TinydeployError when the model has an op the engine lacks."""
     lowered, plan = plan_native(model, fast_kernels, reference_ops)
     model = lowered.model  # pruned (fast kernels): the tensors as the kernels see them
-    return NativePlan(render_model_source(model, lowered, plan), plan.activation_bytes, plan.peak_op,
+    return NativePlan(render_model_source(model, lowered, plan, profile), plan.activation_bytes, plan.peak_op,
                       plan.lower_bound_bytes, lowered.constants.flash_bytes, plan.offsets, plan.scratch,
                       kernel_files(lowered.kernels), [op.op for op in model.operators], _steps(model, lowered, plan),
                       pruning=lowered.pruning, kernel_stack_bytes=_kernel_stack_bytes(lowered, plan))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ClassVar
 
-from tinydeploy.analysis.fit import Budget, flash_budget, input_copy_bytes, ram_budget
+from tinydeploy.analysis.fit import Budget, flash_budget, ram_budget
 from tinydeploy.boards import Board
 from tinydeploy.emit.arduino import ArduinoLibrary
 from tinydeploy.model.tflite import TfliteModel
@@ -27,6 +27,7 @@ class EngineOptions:
     fast_kernels: bool = True  # native: Cortex-M4 DSP kernels where a layer allows (False: reference kernels)
     tflm_lib: str | Path | None = None  # tflm: a local copy of the Arduino TFLM library
     arena: object | None = None  # tflm: an ArenaSizing to use as is (a calibration build's generous arena)
+    profile: bool = False  # time each op on the device (flash --profile; engines that can)
 
 
 @dataclass
@@ -78,6 +79,7 @@ class Engine:
     ram_label: ClassVar[str] = ""  # what its model RAM is, in the RAM budget
     chooses_kernels: ClassVar[bool] = False  # --kernels applies
     measures_arena: ClassVar[bool] = False  # --calibrate-arena applies: its RAM is measured on a device
+    profiles_ops: ClassVar[bool] = False  # --profile applies: a build of it times each op on the device
     bit_exact: ClassVar[bool] = False  # outputs equal host TFLM's byte for byte by design (flash --data requires it)
 
     # ---- the model -------------------------------------------------------------------------------------------
@@ -123,7 +125,7 @@ class Engine:
         """Flash and RAM of the model on the board with this engine: the one definition analyze and flash share."""
         model_data = None if constants_bytes is None else ("weights and quantization constants", constants_bytes)
         flash = flash_budget(board, model, self.code_bytes(model), self.code_label, model_data)
-        return flash, ram_budget(board, ram_bytes, self.ram_label, input_copy_bytes(model))
+        return flash, ram_budget(board, ram_bytes, self.ram_label)
 
     def plan_budgets(self, plan: EnginePlan) -> tuple[Budget, Budget]:
         return self.budgets(plan.board, plan.model, plan.ram_bytes, plan.constants_bytes)

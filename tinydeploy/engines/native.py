@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tinydeploy.analysis.fit import Budget, flash_budget, input_copy_bytes, ram_budget
+from tinydeploy.analysis.fit import Budget, flash_budget, ram_budget
 from tinydeploy.boards import Board, get_board
 from tinydeploy.engines.base import Engine, EngineFiles, EngineOptions, EnginePlan, PlanReport
 from tinydeploy.errors import TinydeployError
@@ -18,6 +18,7 @@ class NativeEngine(Engine):
     code_label = "native kernels + protocol"
     ram_label = "native activation buffer (incl. scratch)"
     chooses_kernels = True
+    profiles_ops = True
     bit_exact = True  # the kernels follow TFLM's reference arithmetic (tests/test_engine_conformance.py)
 
     def blockers(self, model: TfliteModel) -> list[str]:
@@ -39,17 +40,17 @@ class NativeEngine(Engine):
         from tinydeploy.engine import native_plan
 
         try:
-            native = native_plan(model, options.fast_kernels)
+            native = native_plan(model, options.fast_kernels, profile=options.profile)
         except TinydeployError:
             self.check(model)  # every reason and what works, rather than the first lowering's complaint
             raise
         # the layout is a tinydeploy.engine.NativePlan: offsets, steps, kernels and the rendered C source
         plan = EnginePlan(self.name, model, board, native.activation_bytes, native.flash_bytes, native)
         if options.fast_kernels and not all(b.fits for b in self.plan_budgets(plan)):
-            plan = self._fit_aware(plan)
+            plan = self._fit_aware(plan, options.profile)
         return plan
 
-    def _fit_aware(self, fast: EnginePlan) -> EnginePlan:
+    def _fit_aware(self, fast: EnginePlan, profile: bool) -> EnginePlan:
         from tinydeploy.analysis.compute import op_costs
         from tinydeploy.engine import describe_plan, native_plan
 
@@ -64,7 +65,7 @@ class NativeEngine(Engine):
         reference_ops: set[int] = set()
         for family in sorted(families, key=lambda f: (sum(macs.get(i, 0) for i in families[f]), f)):
             reference_ops |= set(families[family])
-            native = native_plan(model, True, frozenset(reference_ops))
+            native = native_plan(model, True, frozenset(reference_ops), profile)
             plan = EnginePlan(self.name, model, board, native.activation_bytes, native.flash_bytes, native)
             flash_after, ram_after = self.plan_budgets(plan)
             if flash_after.fits and ram_after.fits:
@@ -127,8 +128,7 @@ class NativeEngine(Engine):
         board, model = plan.board, plan.model
         flash = flash_budget(board, model, self.plan_code_bytes(plan), self.code_label,
                              ("weights and quantization constants", plan.constants_bytes))
-        return flash, ram_budget(board, plan.ram_bytes, self.ram_label, input_copy_bytes(model),
-                                 self.stack_bytes(plan))
+        return flash, ram_budget(board, plan.ram_bytes, self.ram_label, self.stack_bytes(plan))
 
     def files(self, plan: EnginePlan) -> EngineFiles:
         from tinydeploy.engine.codegen import MODEL_SOURCE

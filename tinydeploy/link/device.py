@@ -19,7 +19,7 @@ from tinydeploy.errors import EXIT_FAILED, TinydeployError
 from tinydeploy.link.framing import (CorruptLine, FrameError, LineSplitter, NoiseLine, Reply, encode_command,
                                      parse_reply, printable)
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 POLL_SECONDS = 0.05  # how long one read waits; deadlines are kept by the link, not by the port
 LINE_OVERHEAD = 48  # "td <id> in <offset> " and "*<crc>" in a command line, generously
 MAX_INPUT_CHUNK = 128
@@ -31,6 +31,17 @@ MAX_IDLE_LINES = 32  # lines of a run's answer that bring no progress (no new la
 MAX_TENSOR_BYTES = 64 << 20  # no microcontroller holds a tensor near this; larger sizes are a device's garbage
 MAX_TEXT = 200  # characters kept of a device-provided name
 DRAIN_LINES = 4096  # lines drain() returns at most (it keeps reading, dropping the rest)
+MAX_PROFILE_STEPS = 4096  # ops a profile may report
+MAX_TENSORS = 1024  # input or output tensors a device may report; more is garbage, not a model
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output tensor as the device reports it: its size in bytes and element type ("int8", ...; empty
+    when the firmware does not say)."""
+
+    bytes: int
+    dtype: str = ""
 
 
 @dataclass(frozen=True)
@@ -41,11 +52,20 @@ class DeviceInfo:
     model_hash: str
     build_id: str
     protocol: int
-    input_bytes: int
-    output_bytes: int
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
     line_max: int  # longest command line the device accepts
     max_runs: int
     engine_status: int  # td_engine_init()'s result; 0 = ready
+
+    @property
+    def input_bytes(self) -> int:
+        """Size of input tensor 0 (0 when the engine did not start)."""
+        return self.inputs[0].bytes if self.inputs else 0
+
+    @property
+    def output_bytes(self) -> int:
+        return self.outputs[0].bytes if self.outputs else 0
 
 
 @dataclass(frozen=True)
@@ -54,9 +74,25 @@ class RamReport:
 
     stack_high_water: int  # deepest stack use since boot (painted stack), 0 = not measured on this board
     heap_high_water: int  # largest heap extent since boot, 0 = not measured
-    activation_bytes: int  # the engine's activation buffer or TFLM arena
+    activation_bytes: int  # the engine's activation buffer or TFLM arena (holds the input tensors too)
     used_bytes: int  # the part of it the engine used
-    staging_bytes: int  # the protocol's copy of the input tensor (part of static RAM)
+
+
+def _tensor_specs(reply: Reply, count_key: str, sizes_key: str, types_key: str) -> tuple[TensorSpec, ...]:
+    """The `inputs=2 in=16,4 intype=int8,int16` fields of an identify reply; CorruptLine when they disagree or lie
+    out of range."""
+    count = reply.int_field(count_key, 0, MAX_TENSORS)
+    if count == 0:  # the engine did not start: it reports no tensors (the types come from the build)
+        return ()
+    sizes = [text for text in reply.fields[sizes_key].split(",") if text]
+    types = [text for text in reply.fields.get(types_key, "").split(",") if text]
+    if len(sizes) != count or (types and len(types) != count) or \
+            not all(text.isdigit() and int(text) <= MAX_TENSOR_BYTES for text in sizes) or \
+            not all(re.fullmatch(r"[a-z0-9]{1,16}", text) for text in types):
+        raise CorruptLine(f"{sizes_key}={printable(reply.fields[sizes_key], 80)} "
+                          f"{types_key}={printable(reply.fields.get(types_key, ''), 80)} do not describe "
+                          f"{count} tensors")
+    return tuple(TensorSpec(int(size), types[i] if types else "") for i, size in enumerate(sizes))
 
 
 class DeviceLink:
@@ -336,41 +372,60 @@ class DeviceLink:
         what = "identity"
         try:
             texts = {key: reply.fields[key] for key in ("board", "engine", "model", "sha256", "build")}
+            protocol = self._number(reply, "proto", what, 0, 1 << 16)
+            if protocol != PROTOCOL_VERSION:
+                raise TinydeployError(f"the device on {self.url} speaks protocol {protocol}, this tinydeploy "
+                                      f"speaks {PROTOCOL_VERSION}", "rebuild and flash the firmware")
+            inputs = _tensor_specs(reply, "inputs", "in", "intype")
+            outputs = _tensor_specs(reply, "outputs", "out", "outtype")
         except KeyError:
             raise TinydeployError(f"the device on {self.url} sent an incomplete identity: "
                                   f"{printable(reply.payload)}",
                                   "its firmware may be from another tinydeploy version; rebuild it") from None
+        except CorruptLine as exc:
+            raise TinydeployError(f"the device on {self.url} sent a malformed {what}: {exc}",
+                                  "its firmware may be from another tinydeploy version, or not a tinydeploy "
+                                  "firmware; rebuild and flash it") from None
         if not re.fullmatch(r"[0-9a-f]{0,64}", texts["sha256"]):
             raise TinydeployError(f"the device on {self.url} sent a malformed model hash "
                                   f"{printable(texts['sha256'], 80)!r}", "rebuild and flash the firmware")
         info = DeviceInfo(
             board=printable(texts["board"], MAX_TEXT), engine=printable(texts["engine"], MAX_TEXT),
             model=printable(texts["model"], MAX_TEXT), model_hash=texts["sha256"],
-            build_id=printable(texts["build"], MAX_TEXT),
-            protocol=self._number(reply, "proto", what, 0, 1 << 16),
-            input_bytes=self._number(reply, "in", what, 0, MAX_TENSOR_BYTES),
-            output_bytes=self._number(reply, "out", what, 0, MAX_TENSOR_BYTES),
+            build_id=printable(texts["build"], MAX_TEXT), protocol=protocol, inputs=inputs, outputs=outputs,
             line_max=self._number(reply, "line", what, LINE_OVERHEAD + 2, 1 << 20),
             max_runs=self._number(reply, "maxruns", what, 1),
             engine_status=self._number(reply, "status", what, -(1 << 31), (1 << 31) - 1))
-        if info.protocol != PROTOCOL_VERSION:
-            raise TinydeployError(f"the device on {self.url} speaks protocol {info.protocol}, this tinydeploy "
-                                  f"speaks {PROTOCOL_VERSION}", "rebuild and flash the firmware")
         self.info = info
         return info
 
-    def load_input(self, data: bytes) -> None:
+    def load_input(self, data: bytes, index: int = 0) -> None:
+        """Load input tensor `index`. Inputs load in index order (loading input i again makes the later ones need
+        loading too), and every `run` consumes them: load all of them before each run (see load_inputs)."""
         info = self.info or self.identify()
-        if len(data) != info.input_bytes:
-            raise TinydeployError(f"input has {len(data)} bytes but the model on {self.url} takes "
-                                  f"{info.input_bytes}", "give an input of the model's input size")
+        if not 0 <= index < len(info.inputs):
+            raise TinydeployError(f"the model on {self.url} has {len(info.inputs)} input(s); there is no input "
+                                  f"{index}", f"give one input per tensor ({len(info.inputs)})")
+        if len(data) != info.inputs[index].bytes:
+            raise TinydeployError(f"input {index} has {len(data)} bytes but the model on {self.url} takes "
+                                  f"{info.inputs[index].bytes}", "give an input of the model's input size")
         chunk = max(1, min(MAX_INPUT_CHUNK, (info.line_max - LINE_OVERHEAD) // 2))
         for offset in range(0, len(data), chunk):
             piece = data[offset:offset + chunk]
-            reply = self._checked("in", offset, piece.hex().upper())[-1]
+            reply = self._checked("in", index, offset, piece.hex().upper())[-1]
             if self._number(reply, "next", "answer to `in`", 0, len(data)) != offset + len(piece):
                 raise TinydeployError(f"the device on {self.url} lost input bytes at offset {offset}",
                                       "retry; if it persists the serial line drops data")
+
+    def load_inputs(self, tensors) -> None:
+        """Load every input tensor (a sequence of bytes in model order; bytes alone for a model with one input)."""
+        tensors = [tensors] if isinstance(tensors, (bytes, bytearray)) else list(tensors)
+        info = self.info or self.identify()
+        if len(tensors) != len(info.inputs):
+            raise TinydeployError(f"{len(tensors)} input tensor(s) given; the model on {self.url} takes "
+                                  f"{len(info.inputs)}", "give one input per tensor, in the model's order")
+        for index, data in enumerate(tensors):
+            self.load_input(bytes(data), index)
 
     def run(self, runs: int, warmup: int = 0, timeout: float | None = None) -> list[int]:
         """Run `warmup` untimed and `runs` timed inferences; the latency of each timed run in microseconds.
@@ -414,12 +469,15 @@ class DeviceLink:
                                   "retry; the serial line may drop data")
         return latencies
 
-    def read_output(self) -> bytes:
-        """The output tensor of the last inference."""
+    def read_output(self, index: int = 0) -> bytes:
+        """Output tensor `index` of the last run (a run of one inference: later ones ran on consumed inputs)."""
         info = self.info or self.identify()  # its size bounds the answer
-        expected = info.output_bytes
+        if not 0 <= index < len(info.outputs):
+            raise TinydeployError(f"the model on {self.url} has {len(info.outputs)} output(s); there is no output "
+                                  f"{index}", f"read outputs 0 to {len(info.outputs) - 1}")
+        expected = info.outputs[index].bytes
         output = bytearray()
-        replies = self._checked("out", data_bytes=2 * expected + 48 * (expected // 32 + 1))
+        replies = self._checked("out", index, data_bytes=2 * expected + 48 * (expected // 32 + 1))
         for reply in replies:
             if reply.kind == "data" and reply.name == "out":
                 if len(reply.args) != 2 or reply.args[0] != str(len(output)) or \
@@ -427,11 +485,48 @@ class DeviceLink:
                     raise TinydeployError(f"output lines from {self.url} are out of order or malformed: "
                                           f"{printable(reply.payload, 80)}", "retry; the serial line may drop data")
                 output.extend(bytes.fromhex(reply.args[1]))
-        total = self._number(replies[-1], "bytes", "answer to `out`", 0, MAX_TENSOR_BYTES)
-        if len(output) != total or total != expected:
-            raise TinydeployError(f"the device on {self.url} sent {len(output)} of {total} output bytes (the model "
-                                  f"has {expected})", "retry")
+        final = replies[-1]
+        what = "answer to `out`"
+        total = self._number(final, "bytes", what, 0, MAX_TENSOR_BYTES)
+        sent_index = self._number(final, "index", what, 0, MAX_TENSORS)
+        if sent_index != index or len(output) != total or total != expected:
+            raise TinydeployError(f"the device on {self.url} sent {len(output)} of {total} bytes of output "
+                                  f"{sent_index} for output {index} (which has {expected})", "retry")
         return bytes(output)
+
+    def read_outputs(self) -> list[bytes]:
+        """Every output tensor of the last run, in model order."""
+        info = self.info or self.identify()
+        return [self.read_output(index) for index in range(len(info.outputs))]
+
+    def infer(self, tensors) -> list[bytes]:
+        """One inference: every input loaded (bytes for a model with one input), run once, every output read."""
+        self.load_inputs(tensors)
+        self.run(1, 0)
+        return self.read_outputs()
+
+    def profile(self) -> tuple[int, list[int]]:
+        """(inferences, microseconds per op summed over them) of the last `run`, from a profiling build (`prof`);
+        (0, []) when the firmware does not profile."""
+        # each op's total is at most 10 digits and a space; 4,096 ops is far beyond a microcontroller's model
+        replies = self._checked("prof", data_bytes=11 * MAX_PROFILE_STEPS)
+        totals: list[int] = []
+        for reply in replies:
+            if reply.kind == "data" and reply.name == "prof":
+                if not reply.args or not all(arg.isdigit() and len(arg) <= 10 for arg in reply.args):
+                    raise TinydeployError(f"malformed profile line from {self.url}: {printable(reply.payload, 80)}",
+                                          "retry; the serial line may drop data")
+                first, *values = (int(arg) for arg in reply.args)
+                if first != len(totals) or first + len(values) > MAX_PROFILE_STEPS:
+                    raise TinydeployError(f"profile lines from {self.url} are out of order", "retry")
+                totals.extend(values)
+        final = replies[-1]
+        what = "answer to `prof`"
+        steps = self._number(final, "steps", what, 0, MAX_PROFILE_STEPS)
+        if len(totals) != steps:
+            raise TinydeployError(f"the device on {self.url} sent {len(totals)} of {steps} profile steps",
+                                  "retry; the serial line may drop data")
+        return self._number(final, "runs", what), totals
 
     def ram(self) -> RamReport:
         reply = self._checked("ram")[-1]
@@ -439,8 +534,7 @@ class DeviceLink:
         return RamReport(stack_high_water=self._number(reply, "stack", what),
                          heap_high_water=self._number(reply, "heap", what),
                          activation_bytes=self._number(reply, "act", what),
-                         used_bytes=self._number(reply, "used", what),
-                         staging_bytes=self._number(reply, "staging", what))
+                         used_bytes=self._number(reply, "used", what))
 
 
 _ERROR_HINTS = {
@@ -449,8 +543,9 @@ _ERROR_HINTS = {
     "unknown": "the firmware does not know this command; is it from another tinydeploy version?",
     "args": "the command's arguments are malformed; see docs/protocol.md",
     "range": "a number is outside what the device allows (input size, run count)",
-    "gap": "an input chunk was lost; load the input again from offset 0",
-    "state": "load a whole input before `run`, and run before reading the output",
+    "gap": "an input chunk was lost or inputs came out of order; load the inputs again from input 0",
+    "state": "load every input before each `run` (a run consumes them), and read outputs after a run of one "
+             "inference",
     "engine": "the inference engine failed to start; check the arena size and the board's output",
     "invoke": "the engine returned an error during inference",
     "too-long": "the command line exceeded the device's line buffer",

@@ -116,7 +116,10 @@ def _op_precision(model: TfliteModel, op: Operator) -> tuple[str | None, bool]:
     """(precision of the op's arithmetic, whether it is a hybrid layer)."""
     if op.op == "QUANTIZE":  # float or int16 -> int8 at the input edge; int16 -> int32 at the output edge is
         # decided by the op before it (an int8 SOFTMAX may write int16)
-        return (_precision(model.tensors[op.outputs[0]]) if op.outputs else None), False
+        result = _precision(model.tensors[op.outputs[0]]) if op.outputs else None
+        if result == "uint8":  # int8 -> uint8 at the output edge of an int8 model: the compute is the input's
+            return _precision(_tensor(model, op, 0)), False
+        return result, False
     if op.op == "DEQUANTIZE":
         source = _tensor(model, op, 0)
         # dequantizing a constant decompresses weights for float ops after it: those ops decide

@@ -40,10 +40,6 @@ TFLM_OP_METHODS: dict[str, str] = {
 }
 
 
-# Tensors the TFLM firmware (firmware/tflm/td_tflm_engine.cpp and the serial protocol) carries each way.
-TFLM_FIRMWARE_MAX_IO_TENSORS = 1
-
-
 def tflm_problems(model: TfliteModel) -> list[str]:
     """Why the TFLM firmware tinydeploy generates cannot run a model ([] when it can)."""
     problems = []
@@ -51,9 +47,6 @@ def tflm_problems(model: TfliteModel) -> list[str]:
     if missing:
         problems.append(f"the pinned TFLM library ({TFLM_LIBRARY_COMMIT[:7]}) has no kernel for "
                         f"{', '.join(missing)}")
-    if len(model.inputs) > TFLM_FIRMWARE_MAX_IO_TENSORS or len(model.outputs) > TFLM_FIRMWARE_MAX_IO_TENSORS:
-        problems.append(f"its firmware carries one input and one output tensor; this model has "
-                        f"{len(model.inputs)} input(s) and {len(model.outputs)} output(s)")
     return problems
 
 
