@@ -230,9 +230,11 @@ def test_profile_times_every_op_on_the_device(tmp_path):
     from tests.conftest import mlperf_model, run_cli
 
     path = mlperf_model("ad")
+    chart = tmp_path / "ops.png"
     result = run_cli("flash", path, "--board", "virtual", "--engine", "native", "--out", tmp_path / "ad",
-                     "--json", "--runs", "4", "--samples", "1", "--profile")
+                     "--json", "--runs", "4", "--samples", "1", "--profile", "--plot", chart)
     assert result.returncode == 0, result.stderr[-1500:]
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5_000
     report = json.loads(result.stdout)
     rows = report["profile"]
     assert [row["op"] for row in rows] == ["FULLY_CONNECTED"] * 10 and [row["index"] for row in rows] == list(range(10))
@@ -251,3 +253,14 @@ def test_profile_on_the_tflm_engine_is_refused_naming_the_way(tmp_path):
                      "--profile")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "--engine native" in result.stderr and not (tmp_path / "ad").exists()
+
+
+def test_plot_draws_one_chart_and_says_which_before_building(tmp_path):
+    from tests.conftest import mlperf_model, run_cli
+
+    for extra, fragment in (([], "neither was given"), (["--profile", "--data", tmp_path / "d.npz"], "both")):
+        result = run_cli("flash", mlperf_model("ad"), "--board", "virtual", "--out", tmp_path / "ad", "--plot",
+                         tmp_path / "x.png", *extra)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-800:]
+        assert fragment in result.stderr and "--plot draws one chart" in result.stderr
+        assert not (tmp_path / "ad").exists() and not (tmp_path / "x.png").exists()
