@@ -203,7 +203,7 @@ def test_io_types_and_two_outputs_on_tflm(case, io_models, projects):
     _runs_like_host_tflm(io_models[case], "tflm", projects, _tflm_library())
 
 
-@pytest.mark.parametrize("name", ["simple_add_model.tflite", "keyword_scrambled.tflite"])
+@pytest.mark.parametrize("name", sorted(RUNS))
 def test_zoo_model_runs_on_tflm_like_host_tflm(name, projects):
     from tinydeploy.model.tflite import load_tflite
 
