@@ -244,6 +244,15 @@ def test_profile_times_every_op_on_the_device(tmp_path):
     # the 640x128 layers (81,920 MACs) take longer than the 128x8 one (1,024 MACs)
     assert rows[0]["us"] > 10 * rows[4]["us"] and rows[0]["macs"] == 81_920
     assert all(row["instructions"] > 0 and row["instructions_per_mac"] > 0 for row in rows)
+    # bench reads the same profile from the running profiling build
+    from tinydeploy.runners.qemu import QemuBoard
+
+    with QemuBoard(tmp_path / "ad") as board:
+        bench = run_cli("bench", "--port", board.port_url, "--model", path, "--runs", "3", "--json")
+    assert bench.returncode == 0, bench.stderr[-1500:]
+    timed = json.loads(bench.stdout)
+    assert timed["ops"] == ["FULLY_CONNECTED"] * 10 and len(timed["op_us"]) == 10
+    assert abs(sum(timed["op_us"]) - timed["latency_us"]) <= 0.05 * timed["latency_us"] + 5
 
 
 def test_profile_on_the_tflm_engine_is_refused_naming_the_way(tmp_path):
