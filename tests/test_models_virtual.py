@@ -244,10 +244,29 @@ def test_profile_times_every_op_on_the_device(tmp_path):
     assert all(row["instructions"] > 0 and row["instructions_per_mac"] > 0 for row in rows)
 
 
-def test_profile_on_the_tflm_engine_is_refused_naming_the_way(tmp_path):
-    from tests.conftest import mlperf_model, run_cli
+def test_profile_times_every_op_on_the_tflm_engine(tmp_path):
+    """TFLM's own profiler events (one per operator of the main subgraph) timed by the firmware's clock."""
+    import json
 
-    result = run_cli("flash", mlperf_model("ad"), "--board", "virtual", "--engine", "tflm", "--out", tmp_path / "ad",
-                     "--profile")
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert "--engine native" in result.stderr and not (tmp_path / "ad").exists()
+    from tests.conftest import mlperf_model, run_cli
+    from tinydeploy.analysis.compute import op_costs
+    from tinydeploy.model.tflite import load_tflite
+
+    library = _tflm_library()
+    path = mlperf_model("kws")
+    model = load_tflite(path)
+    result = run_cli("flash", path, "--board", "virtual", "--engine", "tflm", "--tflm-lib", library,
+                     "--out", tmp_path / "kws", "--json", "--runs", "4", "--samples", "1", "--profile", timeout=1800)
+    assert result.returncode == 0, result.stderr[-1500:]
+    report = json.loads(result.stdout)
+    rows = report["profile"]
+    assert [row["op"] for row in rows] == model.op_names and [row["index"] for row in rows] == \
+        list(range(len(model.operators)))
+    # the events cover each operator's invoke: only TFLM's loop between them lies outside
+    assert abs(sum(row["us"] for row in rows) - report["latency_us"]) <= 0.02 * report["latency_us"] + 5
+    assert all(row["instructions"] > 0 for row in rows)
+    # the steps are the operators in order: the first CONV_2D (320,000 MACs) outweighs RESHAPE and SOFTMAX
+    costs = op_costs(model)
+    heaviest = max(range(len(rows)), key=lambda i: costs[i].macs or 0)
+    lightest = model.op_names.index("RESHAPE")
+    assert rows[heaviest]["us"] > 100 * rows[lightest]["us"]

@@ -16,6 +16,14 @@
 #include "td_engine.h"
 #include "td_tflm_model.h"
 
+#if defined(TD_TFLM_PROFILE_STEPS)
+#include "tensorflow/lite/micro/compatibility.h"
+#include "tensorflow/lite/micro/micro_profiler_interface.h"
+
+/* The clock of the per-op profile, the same the native engine's profile reads (the sketch defines it). */
+extern "C" uint32_t td_profile_micros(void);
+#endif
+
 namespace {
 
 alignas(16) uint8_t tensor_arena[kTensorArenaSize];
@@ -23,6 +31,87 @@ alignas(td_tflm_op_resolver) uint8_t resolver_storage[sizeof(td_tflm_op_resolver
 alignas(tflite::MicroInterpreter) uint8_t interpreter_storage[sizeof(tflite::MicroInterpreter)];
 
 tflite::MicroInterpreter *interpreter = nullptr;
+
+#if defined(TD_TFLM_PROFILE_STEPS)
+/* A `flash --profile` build: TFLM's MicroGraph::InvokeSubgraph opens one profiler event around each operator's
+ * invoke, in the subgraph's order (none during Init or Prepare). Step k is the k-th outermost event of an
+ * Invoke(), i.e. operator k of the main subgraph; events an operator opens inside its own (a subgraph that
+ * WHILE, IF or CALL_ONCE invokes) are counted in that operator's time, not as steps. */
+class td_op_profiler : public tflite::MicroProfilerInterface {
+public:
+    uint32_t BeginEvent(const char *tag) override
+    {
+        (void)tag;
+        if (depth_++ != 0u) {
+            return kNestedEvent;
+        }
+        started_ = td_profile_micros();
+        return next_step_++;
+    }
+
+    void EndEvent(uint32_t handle) override
+    {
+        uint32_t now = td_profile_micros();
+        if (depth_ > 0u) {
+            --depth_;
+        }
+        /* more events than the model has operators must not write past the totals */
+        if (handle != kNestedEvent && depth_ == 0u && handle < TD_TFLM_PROFILE_STEPS) {
+            totals_[handle] += now - started_;
+        }
+    }
+
+    void begin_invoke()
+    {
+        next_step_ = 0u;
+        depth_ = 0u;
+    }
+
+    /* After a successful Invoke(): an event count other than the model's operators means the steps do not map
+     * onto them, and the profile says how many it saw instead (the host refuses a count that differs). */
+    void end_invoke()
+    {
+        if (next_step_ != TD_TFLM_PROFILE_STEPS) {
+            unmapped_events_ = next_step_ == 0u ? kNoEvents : next_step_;
+        }
+    }
+
+    uint32_t steps() const
+    {
+        if (unmapped_events_ == 0u) {
+            return TD_TFLM_PROFILE_STEPS;
+        }
+        return unmapped_events_ == kNoEvents ? 0u : unmapped_events_;
+    }
+
+    uint32_t total_us(uint32_t step) const
+    {
+        return unmapped_events_ == 0u && step < TD_TFLM_PROFILE_STEPS ? totals_[step] : 0u;
+    }
+
+    void reset()
+    {
+        for (uint32_t step = 0u; step < TD_TFLM_PROFILE_STEPS; ++step) {
+            totals_[step] = 0u;
+        }
+        unmapped_events_ = 0u;
+    }
+
+private:
+    static constexpr uint32_t kNestedEvent = UINT32_MAX;
+    static constexpr uint32_t kNoEvents = UINT32_MAX;
+    uint32_t totals_[TD_TFLM_PROFILE_STEPS] = {};
+    uint32_t started_ = 0u;
+    uint32_t next_step_ = 0u;
+    uint32_t depth_ = 0u;
+    uint32_t unmapped_events_ = 0u;  // 0: the events map onto the operators; else the count seen (kNoEvents: none)
+
+    TF_LITE_REMOVE_VIRTUAL_DELETE
+};
+
+alignas(td_op_profiler) uint8_t profiler_storage[sizeof(td_op_profiler)];
+td_op_profiler *profiler = nullptr;
+#endif
 
 enum : int {
     kSchemaMismatch = -1,
@@ -60,8 +149,14 @@ extern "C" int td_engine_init(void)
     if (td_tflm_register_ops(*resolver) != kTfLiteOk) {
         return kOpsNotRegistered;
     }
+#if defined(TD_TFLM_PROFILE_STEPS)
+    profiler = new (profiler_storage) td_op_profiler();
+    tflite::MicroInterpreter *candidate = new (interpreter_storage)
+        tflite::MicroInterpreter(model, *resolver, tensor_arena, kTensorArenaSize, nullptr, profiler);
+#else
     tflite::MicroInterpreter *candidate =
         new (interpreter_storage) tflite::MicroInterpreter(model, *resolver, tensor_arena, kTensorArenaSize);
+#endif
     if (candidate->AllocateTensors() != kTfLiteOk) {
         return kAllocationFailed;
     }
@@ -74,7 +169,16 @@ extern "C" int td_engine_invoke(void)
     if (interpreter == nullptr) {
         return -1;
     }
+#if defined(TD_TFLM_PROFILE_STEPS)
+    profiler->begin_invoke();
+    if (interpreter->Invoke() != kTfLiteOk) {
+        return -2;
+    }
+    profiler->end_invoke();
+    return 0;
+#else
     return interpreter->Invoke() == kTfLiteOk ? 0 : -2;
+#endif
 }
 
 extern "C" uint32_t td_engine_input_count(void)
@@ -120,19 +224,34 @@ extern "C" uint32_t td_engine_used_bytes(void)
     return interpreter == nullptr ? 0u : static_cast<uint32_t>(interpreter->arena_used_bytes());
 }
 
-/* No per-op profile from the TFLM engine yet (TFLM's MicroProfiler would give one). */
+/* The per-op profile of a `flash --profile` build (TD_TFLM_PROFILE_STEPS); other builds time nothing. */
 extern "C" uint32_t td_engine_profile_steps(void)
 {
+#if defined(TD_TFLM_PROFILE_STEPS)
+    return profiler == nullptr ? 0u : profiler->steps();
+#else
     return 0u;
+#endif
 }
 
 extern "C" uint32_t td_engine_profile_us(uint32_t step)
 {
+#if defined(TD_TFLM_PROFILE_STEPS)
+    return profiler == nullptr ? 0u : profiler->total_us(step);
+#else
     (void)step;
     return 0u;
+#endif
 }
 
-extern "C" void td_engine_profile_reset(void) {}
+extern "C" void td_engine_profile_reset(void)
+{
+#if defined(TD_TFLM_PROFILE_STEPS)
+    if (profiler != nullptr) {
+        profiler->reset();
+    }
+#endif
+}
 
 extern "C" const char *td_engine_name(void)
 {
