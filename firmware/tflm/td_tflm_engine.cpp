@@ -113,6 +113,54 @@ alignas(td_op_profiler) uint8_t profiler_storage[sizeof(td_op_profiler)];
 td_op_profiler *profiler = nullptr;
 #endif
 
+/* A new interpreter on the first `arena_bytes` of the arena (with the profiler in a profiling build). An earlier
+ * one in the same storage is not destroyed: it owns nothing outside the arena, and a half-allocated one's kernels
+ * must not be asked to free what they never set up. */
+tflite::MicroInterpreter *new_interpreter(const tflite::Model *model, const td_tflm_op_resolver &resolver,
+                                          size_t arena_bytes)
+{
+#if defined(TD_TFLM_PROFILE_STEPS)
+    return new (interpreter_storage)
+        tflite::MicroInterpreter(model, resolver, tensor_arena, arena_bytes, nullptr, profiler);
+#else
+    return new (interpreter_storage) tflite::MicroInterpreter(model, resolver, tensor_arena, arena_bytes);
+#endif
+}
+
+#if defined(TD_TFLM_CALIBRATION)
+/* The calibration build reports the smallest arena with which AllocateTensors() succeeds, not arena_used_bytes():
+ * while it plans memory TFLM holds buffers it frees before it returns (the planner's lists and the allocation
+ * info, ~64 B per tensor on a 32-bit core), so on a model of many small tensors the smallest arena that allocates
+ * lies hundreds of bytes above arena_used_bytes(). */
+size_t smallest_arena_bytes = 0u;
+bool quiet_log = false;  // the probes that fail are expected: their messages are not sent
+
+bool allocates(const tflite::Model *model, const td_tflm_op_resolver &resolver, size_t arena_bytes)
+{
+    return new_interpreter(model, resolver, arena_bytes)->AllocateTensors() == kTfLiteOk;
+}
+
+/* Bisection between arena_used_bytes() and the whole arena. Smaller sizes are never tried: there the kernels'
+ * persistent buffers could fail to allocate, and not every kernel checks (TFLM's DCHECKs are compiled out). */
+size_t smallest_allocating_arena(const tflite::Model *model, const td_tflm_op_resolver &resolver, size_t used)
+{
+    if (allocates(model, resolver, used)) {
+        return used;
+    }
+    size_t fails = used;
+    size_t works = kTensorArenaSize;
+    while (works - fails > 1u) {
+        size_t middle = fails + (works - fails) / 2u;
+        if (allocates(model, resolver, middle)) {
+            works = middle;
+        } else {
+            fails = middle;
+        }
+    }
+    return works;
+}
+#endif
+
 enum : int {
     kSchemaMismatch = -1,
     kOpsNotRegistered = -2,
@@ -151,15 +199,20 @@ extern "C" int td_engine_init(void)
     }
 #if defined(TD_TFLM_PROFILE_STEPS)
     profiler = new (profiler_storage) td_op_profiler();
-    tflite::MicroInterpreter *candidate = new (interpreter_storage)
-        tflite::MicroInterpreter(model, *resolver, tensor_arena, kTensorArenaSize, nullptr, profiler);
-#else
-    tflite::MicroInterpreter *candidate =
-        new (interpreter_storage) tflite::MicroInterpreter(model, *resolver, tensor_arena, kTensorArenaSize);
 #endif
+    tflite::MicroInterpreter *candidate = new_interpreter(model, *resolver, kTensorArenaSize);
     if (candidate->AllocateTensors() != kTfLiteOk) {
         return kAllocationFailed;
     }
+#if defined(TD_TFLM_CALIBRATION)
+    quiet_log = true;
+    smallest_arena_bytes = smallest_allocating_arena(model, *resolver, candidate->arena_used_bytes());
+    quiet_log = false;
+    candidate = new_interpreter(model, *resolver, kTensorArenaSize);  // the build runs on the whole arena
+    if (candidate->AllocateTensors() != kTfLiteOk) {
+        return kAllocationFailed;
+    }
+#endif
     interpreter = candidate;
     return 0;
 }
@@ -219,9 +272,17 @@ extern "C" uint32_t td_engine_activation_bytes(void)
     return static_cast<uint32_t>(kTensorArenaSize);
 }
 
+/* arena_used_bytes(); in a calibration build the smallest arena that allocates (what an arena must hold). */
 extern "C" uint32_t td_engine_used_bytes(void)
 {
-    return interpreter == nullptr ? 0u : static_cast<uint32_t>(interpreter->arena_used_bytes());
+    if (interpreter == nullptr) {
+        return 0u;
+    }
+#if defined(TD_TFLM_CALIBRATION)
+    return static_cast<uint32_t>(smallest_arena_bytes);
+#else
+    return static_cast<uint32_t>(interpreter->arena_used_bytes());
+#endif
 }
 
 /* The per-op profile of a `flash --profile` build (TD_TFLM_PROFILE_STEPS); other builds time nothing. */
@@ -264,6 +325,11 @@ extern "C" const char *td_engine_name(void)
 
 extern "C" void DebugLog(const char *text)
 {
+#if defined(TD_TFLM_CALIBRATION)
+    if (quiet_log) {
+        return;
+    }
+#endif
     if (text != nullptr) {
         Serial.write(text);
     }
