@@ -16,6 +16,15 @@
 #include "td_engine.h"
 #include "td_tflm_model.h"
 
+#if defined(TD_TFLM_CALIBRATION)
+#include "tensorflow/lite/micro/arena_allocator/single_arena_buffer_allocator.h"
+#include "tensorflow/lite/micro/compatibility.h"
+#include "tensorflow/lite/micro/memory_helpers.h"
+#include "tensorflow/lite/micro/memory_planner/greedy_memory_planner.h"
+#include "tensorflow/lite/micro/micro_allocator.h"
+#include "tensorflow/lite/micro/micro_arena_constants.h"
+#endif
+
 #if defined(TD_TFLM_PROFILE_STEPS)
 #include "tensorflow/lite/micro/compatibility.h"
 #include "tensorflow/lite/micro/micro_profiler_interface.h"
@@ -129,35 +138,84 @@ tflite::MicroInterpreter *new_interpreter(const tflite::Model *model, const td_t
 
 #if defined(TD_TFLM_CALIBRATION)
 /* The calibration build reports the smallest arena with which AllocateTensors() succeeds, not arena_used_bytes():
- * while it plans memory TFLM holds buffers it frees before it returns (the planner's lists and the allocation
- * info, ~64 B per tensor on a 32-bit core), so on a model of many small tensors the smallest arena that allocates
- * lies hundreds of bytes above arena_used_bytes(). */
+ * while it commits the memory plan TFLM holds buffers it frees before it returns (the allocation info and the
+ * planner's lists, ~64 B per tensor on a 32-bit core), so the need can lie hundreds of bytes above
+ * arena_used_bytes(). Smaller arenas are not probed: in that window the pinned library does not always fail
+ * cleanly (its persistent allocations are checked against the head, not against live temporary buffers, so the
+ * planner can be handed a negative size and write outside the arena: a HardFault on keyword_scrambled.tflite).
+ * Instead a planner that records the room it was given measures the commit's need on the whole arena. */
 size_t smallest_arena_bytes = 0u;
-bool quiet_log = false;  // the probes that fail are expected: their messages are not sent
+int planner_room_bytes = 0;  // scratch bytes the planner was given at its last Init
+bool quiet_log = false;      // a probe that fails is expected: its messages are not sent
+
+class td_measuring_planner : public tflite::GreedyMemoryPlanner {
+public:
+    TfLiteStatus Init(unsigned char *scratch_buffer, int scratch_buffer_size) override
+    {
+        planner_room_bytes = scratch_buffer_size;
+        /* no room (or "negative" room, see above): plan nothing, so AddBuffer fails cleanly */
+        return GreedyMemoryPlanner::Init(scratch_buffer, scratch_buffer_size > 0 ? scratch_buffer_size : 0);
+    }
+
+private:
+    TF_LITE_REMOVE_VIRTUAL_DELETE
+};
+static_assert(sizeof(td_measuring_planner) == sizeof(tflite::GreedyMemoryPlanner),
+              "the measuring planner must take the arena bytes the default one takes");
+td_measuring_planner *measuring_planner = nullptr;  // the last one made
+
+/* An interpreter laid out in the arena exactly as MicroInterpreter's own constructor lays it out (allocator,
+ * then the planner in the persistent tail), with the measuring planner. */
+tflite::MicroInterpreter *new_measuring_interpreter(const tflite::Model *model, const td_tflm_op_resolver &resolver,
+                                                    size_t arena_bytes)
+{
+    uint8_t *start = tflite::AlignPointerUp(tensor_arena, tflite::MicroArenaBufferAlignment());
+    size_t usable = static_cast<size_t>(tensor_arena + arena_bytes - start);
+    tflite::SingleArenaBufferAllocator *buffers = tflite::SingleArenaBufferAllocator::Create(start, usable);
+    uint8_t *slot = buffers->AllocatePersistentBuffer(sizeof(td_measuring_planner), alignof(td_measuring_planner));
+    if (slot == nullptr) {
+        return nullptr;
+    }
+    measuring_planner = new (slot) td_measuring_planner();
+    tflite::MicroAllocator *allocator = tflite::MicroAllocator::Create(buffers, measuring_planner);
+    if (allocator == nullptr) {
+        return nullptr;
+    }
+#if defined(TD_TFLM_PROFILE_STEPS)
+    return new (interpreter_storage) tflite::MicroInterpreter(model, resolver, allocator, nullptr, profiler);
+#else
+    return new (interpreter_storage) tflite::MicroInterpreter(model, resolver, allocator);
+#endif
+}
 
 bool allocates(const tflite::Model *model, const td_tflm_op_resolver &resolver, size_t arena_bytes)
 {
-    return new_interpreter(model, resolver, arena_bytes)->AllocateTensors() == kTfLiteOk;
+    tflite::MicroInterpreter *probe = new_measuring_interpreter(model, resolver, arena_bytes);
+    return probe != nullptr && probe->AllocateTensors() == kTfLiteOk;
 }
 
-/* Bisection between arena_used_bytes() and the whole arena. Smaller sizes are never tried: there the kernels'
- * persistent buffers could fail to allocate, and not every kernel checks (TFLM's DCHECKs are compiled out). */
-size_t smallest_allocating_arena(const tflite::Model *model, const td_tflm_op_resolver &resolver, size_t used)
+/* On the whole arena: the commit's need is what was taken when the planner started plus the planner's lists,
+ * one alignment step for where a shorter arena's tail falls; at least arena_used_bytes(). Then confirmed by one
+ * allocation at that size, moving up in alignment steps (at most 1 KB) if TFLM still wants more. */
+size_t smallest_allocating_arena(const tflite::Model *model, const td_tflm_op_resolver &resolver)
 {
-    if (allocates(model, resolver, used)) {
-        return used;
+    const size_t step = tflite::MicroArenaBufferAlignment();
+    tflite::MicroInterpreter *whole = new_measuring_interpreter(model, resolver, kTensorArenaSize);
+    if (whole == nullptr || whole->AllocateTensors() != kTfLiteOk || planner_room_bytes <= 0) {
+        return kTensorArenaSize;
     }
-    size_t fails = used;
-    size_t works = kTensorArenaSize;
-    while (works - fails > 1u) {
-        size_t middle = fails + (works - fails) / 2u;
-        if (allocates(model, resolver, middle)) {
-            works = middle;
-        } else {
-            fails = middle;
+    size_t used = whole->arena_used_bytes();
+    size_t lists = static_cast<size_t>(measuring_planner->GetBufferCount()) *
+                   tflite::GreedyMemoryPlanner::per_buffer_size();
+    size_t commit = kTensorArenaSize - static_cast<size_t>(planner_room_bytes) + lists + step;
+    size_t candidate = (commit > used ? commit : used);
+    candidate = (candidate + step - 1u) / step * step;
+    for (size_t tries = 0u; tries <= 1024u / step && candidate <= kTensorArenaSize; ++tries, candidate += step) {
+        if (allocates(model, resolver, candidate)) {
+            return candidate;
         }
     }
-    return works;
+    return kTensorArenaSize;
 }
 #endif
 
@@ -206,7 +264,7 @@ extern "C" int td_engine_init(void)
     }
 #if defined(TD_TFLM_CALIBRATION)
     quiet_log = true;
-    smallest_arena_bytes = smallest_allocating_arena(model, *resolver, candidate->arena_used_bytes());
+    smallest_arena_bytes = smallest_allocating_arena(model, *resolver);
     quiet_log = false;
     candidate = new_interpreter(model, *resolver, kTensorArenaSize);  // the build runs on the whole arena
     if (candidate->AllocateTensors() != kTfLiteOk) {
