@@ -33,7 +33,7 @@ def corpus(tmp_path_factory):
     directory = tmp_path_factory.mktemp("fit-corpus")
     models = {"ad": mlperf_model("ad"), "kws": mlperf_model("kws")}
     pytest.importorskip("tensorflow")
-    for name, channels in (("conv-under-the-limit", 58), ("conv-over-the-limit", 60)):
+    for name, channels in (("conv-under-the-limit", 62), ("conv-over-the-limit", 64)):
         path = directory / f"{name}.tflite"
         path.write_bytes(_near_limit_model(channels))
         models[name] = path

@@ -216,7 +216,7 @@ def test_io_types_and_two_outputs_on_tflm(case, io_models, projects):
     _runs_like_host_tflm(io_models[f"{case}_per_tensor"], "tflm", projects, library)
 
 
-@pytest.mark.parametrize("name", ["simple_add_model.tflite", "keyword_scrambled.tflite"])
+@pytest.mark.parametrize("name", sorted(RUNS))
 def test_zoo_model_runs_on_tflm_like_host_tflm(name, projects):
     from tinydeploy.model.tflite import load_tflite
 
@@ -243,9 +243,11 @@ def test_profile_times_every_op_on_the_device(tmp_path):
     from tests.conftest import mlperf_model, run_cli
 
     path = mlperf_model("ad")
+    chart = tmp_path / "ops.png"
     result = run_cli("flash", path, "--board", "virtual", "--engine", "native", "--out", tmp_path / "ad",
-                     "--json", "--runs", "4", "--samples", "1", "--profile")
+                     "--json", "--runs", "4", "--samples", "1", "--profile", "--plot", chart)
     assert result.returncode == 0, result.stderr[-1500:]
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5_000
     report = json.loads(result.stdout)
     rows = report["profile"]
     assert [row["op"] for row in rows] == ["FULLY_CONNECTED"] * 10 and [row["index"] for row in rows] == list(range(10))
@@ -255,6 +257,15 @@ def test_profile_times_every_op_on_the_device(tmp_path):
     # the 640x128 layers (81,920 MACs) take longer than the 128x8 one (1,024 MACs)
     assert rows[0]["us"] > 10 * rows[4]["us"] and rows[0]["macs"] == 81_920
     assert all(row["instructions"] > 0 and row["instructions_per_mac"] > 0 for row in rows)
+    # bench reads the same profile from the running profiling build
+    from tinydeploy.runners.qemu import QemuBoard
+
+    with QemuBoard(tmp_path / "ad") as board:
+        bench = run_cli("bench", "--port", board.port_url, "--model", path, "--runs", "3", "--json")
+    assert bench.returncode == 0, bench.stderr[-1500:]
+    timed = json.loads(bench.stdout)
+    assert timed["ops"] == ["FULLY_CONNECTED"] * 10 and len(timed["op_us"]) == 10
+    assert abs(sum(timed["op_us"]) - timed["latency_us"]) <= 0.05 * timed["latency_us"] + 5
 
 
 def test_profile_times_every_op_on_the_tflm_engine(tmp_path):
@@ -283,3 +294,14 @@ def test_profile_times_every_op_on_the_tflm_engine(tmp_path):
     heaviest = max(range(len(rows)), key=lambda i: costs[i].macs or 0)
     lightest = model.op_names.index("RESHAPE")
     assert rows[heaviest]["us"] > 100 * rows[lightest]["us"]
+
+
+def test_plot_draws_one_chart_and_says_which_before_building(tmp_path):
+    from tests.conftest import mlperf_model, run_cli
+
+    for extra, fragment in (([], "neither was given"), (["--profile", "--data", tmp_path / "d.npz"], "both")):
+        result = run_cli("flash", mlperf_model("ad"), "--board", "virtual", "--out", tmp_path / "ad", "--plot",
+                         tmp_path / "x.png", *extra)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-800:]
+        assert fragment in result.stderr and "--plot draws one chart" in result.stderr
+        assert not (tmp_path / "ad").exists() and not (tmp_path / "x.png").exists()

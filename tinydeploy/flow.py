@@ -606,6 +606,7 @@ class DeviceTiming:
     latency_us: LatencyStats
     outputs: list[bytes]  # every output tensor of one inference on `input`
     ram: object  # tinydeploy.link.RamReport
+    op_us: list[float] | None = None  # a profiling build: each op's µs per inference over the timed runs
 
     @property
     def output(self) -> bytes:
@@ -645,9 +646,11 @@ def time_running_device(port: str, baud: int, runs: int, warmup: int, data=None,
         else:
             tensors = list(data)
         stats = LatencyStats(tuple(timed_runs(link, tensors, runs, warmup)))
+        profiled, totals = link.profile()  # of those runs (steps=0 unless the firmware times its ops)
         outputs = link.infer(tensors)  # an output of the loaded input: the timed runs consumed it
         ram = link.ram()
-    return DeviceTiming(info, tensors, stats, outputs, ram)
+    op_us = [total / profiled for total in totals] if totals and profiled > 0 else None
+    return DeviceTiming(info, tensors, stats, outputs, ram, op_us)
 
 
 # ---- flash: the whole loop -----------------------------------------------------------------------------------

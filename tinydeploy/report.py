@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -129,7 +130,12 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
     for budget in (verdict.flash, verdict.ram):
         console.print(budget_bar(budget))
         console.print("      " + ", ".join(f"{p.label} {p.nbytes:,} B" for p in budget.parts), style="dim")
-    if verdict.fits:
+    if not analysis.runs:
+        memory = "its memory would fit" if verdict.fits else "it would not fit either"
+        console.print(f"[bold red]DOES NOT RUN[/] on {board.name} as it is: "
+                      f"{'no engine' if refusal is not None else f'the {analysis.engine} engine'} runs it (above); "
+                      f"the figures are what it would need ({memory})")
+    elif verdict.fits:
         spare = min(verdict.flash.available - verdict.flash.used, verdict.ram.available - verdict.ram.used)
         console.print(f"[bold green]FITS[/] on {board.name} (flash {verdict.flash.available - verdict.flash.used:,} B "
                       f"and RAM {verdict.ram.available - verdict.ram.used:,} B to spare)" if spare >= 0 else "")
@@ -186,9 +192,15 @@ def render_flash(report, console: Console) -> None:
                       (" ..." if len(runs) > 8 else ""), "class x consecutive windows")
     console.print(table)
     if report.profile:
-        render_profile(report.profile, console, f"{report.model.name}: time per op on {board.name}{emulated}")
+        render_profile(report.profile, console, profile_title(report))
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.stage_seconds.items())
     console.print(f"project: {report.project_dir}   stages: {stages}", style="dim")
+
+
+def profile_title(report) -> str:
+    """What a profile shows: model, board, engine and how the board keeps time (tinydeploy.flow.FlashReport)."""
+    emulated = f" ({report.timing_note})" if report.timing_note else ""
+    return f"{report.model.name}: time per op on {report.board.name}, {report.engine} engine{emulated}"
 
 
 def render_profile(rows, console: Console, title: str) -> None:
@@ -206,3 +218,36 @@ def render_profile(rows, console: Console, title: str) -> None:
                       f"{data['instructions_per_mac']:.2f}" if data["instructions_per_mac"] else "-",
                       f"{100 * row.share:.1f}%", "█" * max(0, round(24 * row.share / widest)))
     console.print(table)
+
+
+def plot_profile(rows, path: Path, title: str) -> None:
+    """`flash --profile --plot`: one horizontal bar per op (µs per inference), labelled with its share and, where
+    the board counts instructions, instructions per MAC; written atomically as .png, .svg or .pdf."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tinydeploy.fsutil import atomic_write_bytes
+
+    fig, ax = plt.subplots(figsize=(10, 1.5 + 0.28 * len(rows)))
+    positions = list(range(len(rows)))
+    ax.barh(positions, [row.microseconds for row in rows], color="tab:blue")
+    ax.set_yticks(positions)
+    ax.set_yticklabels([f"{row.index} {row.op}" for row in rows], fontsize=8)
+    ax.invert_yaxis()  # op 0 at the top, as in the table
+    widest = max((row.microseconds for row in rows), default=0.0) or 1.0
+    for position, row in zip(positions, rows):
+        per_mac = row.to_json()["instructions_per_mac"]
+        label = f" {100 * row.share:.1f}%" + (f", {per_mac:.2f} instr/MAC" if per_mac else "")
+        ax.text(row.microseconds, position, label, va="center", fontsize=7)
+    ax.set_xlim(0, widest * 1.35)
+    ax.set_xlabel("µs per inference")
+    ax.set_title(title, loc="left", fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".").lower() or "png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())

@@ -32,6 +32,13 @@ class Analysis:
     support: dict | None = None  # engine name -> tinydeploy.engines.support.EngineSupport (does it run, why not)
 
     @property
+    def runs(self) -> bool:
+        """Whether the analysed engine runs the model as it is (the figures of one that does not are what the model
+        would need)."""
+        support = (self.support or {}).get(self.engine)
+        return support is None or support.runs
+
+    @property
     def macs(self) -> int:
         """MACs of the ops whose arithmetic tinydeploy knows (unknown_mac_ops names the others)."""
         return total_macs(self.costs)
@@ -82,6 +89,7 @@ class Analysis:
             "ram_parts": [{"label": p.label, "bytes": p.nbytes} for p in v.ram.parts],
             "activation_live_bytes": list(self.profile.live_bytes),
             "fits": v.fits,
+            "runs": self.runs,
             "flash_overshoot_bytes": v.flash.overshoot,
             "ram_overshoot_bytes": v.ram.overshoot,
             "suggestions": v.suggestions,

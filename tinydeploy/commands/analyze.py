@@ -25,7 +25,7 @@ def analyze(
 ) -> int:
     """Ops, MACs, weights, the measured TFLM arena, and whether the model fits the board.
 
-    Exits 0 when the model fits, 1 when it does not, 2 on bad input."""
+    Exits 0 when the model runs and fits, 1 when it does not fit or no engine runs it as it is, 2 on bad input."""
     from tinydeploy.commands.flash import _check_kernels, _resolve
     from tinydeploy.engines import EngineOptions, get_engine
     from tinydeploy.flow import analyze as analyze_model
@@ -67,4 +67,4 @@ def analyze(
             console.print(f"memory plot written to {plot}")
         if report_path is not None:
             console.print(f"report written to {report_path}")
-    return EXIT_OK if result.verdict.fits else EXIT_FAILED
+    return EXIT_OK if result.verdict.fits and result.runs else EXIT_FAILED

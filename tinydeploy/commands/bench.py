@@ -64,7 +64,8 @@ def bench(
         table = Table(title=f"bench {place or port} ({protocol})", show_header=False)
         for key, value in report.items():
             if isinstance(value, list):
-                text = ", ".join(f"{v:g}" for v in value[:12]) + (f" ... ({len(value)} values)" if len(value) > 12 else "")
+                shown = (f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in value[:12])
+                text = ", ".join(shown) + (f" ... ({len(value)} values)" if len(value) > 12 else "")
             else:
                 text = str(value)
             table.add_row(key, text)
@@ -148,6 +149,10 @@ def _bench_tinydeploy(port, baud, timeout, data, runs, warmup, model) -> dict:
               "model": info.model, "runs": runs, "warmup": warmup, "latency_us": stats.median,
               "latency_us_p95": stats.p95, "latency_us_min": stats.min, "latency_us_max": stats.max,
               "stack_bytes": ram.stack_high_water, "activation_bytes": ram.activation_bytes}
+    if timing.op_us is not None:  # a profiling build (flash --profile, --td-profile): each op's time
+        report["op_us"] = [round(us, 1) for us in timing.op_us]
+        if model is not None and len(model.operators) == len(timing.op_us):
+            report["ops"] = [op.op for op in model.operators]
     if model is not None:
         from tinydeploy.golden import tflm_sample_outputs
 

@@ -163,8 +163,8 @@ def flash(
     data: Path = typer.Option(None, "--data", help="A test set (.npz with arrays x and optional y, or a folder of "
                               ".npy): run every sample on the device and report accuracy beside host int8 and the "
                               "float model (when MODEL is one), the confusion matrix and the samples that differ."),
-    plot: Path = typer.Option(None, "--plot", help="With --data: draw the confusion matrices into this image "
-                              "(.png, .svg, .pdf; needs matplotlib)."),
+    plot: Path = typer.Option(None, "--plot", help="With --profile: draw the time of each op; with --data: the "
+                              "confusion matrices; into this image (.png, .svg, .pdf; needs matplotlib)."),
 ) -> int:
     """Convert, check the fit, generate, build, start the board and measure it over serial."""
     from rich.console import Console
@@ -185,8 +185,11 @@ def flash(
     if report_path is not None:
         check_output_path(report_path, force)
     if plot is not None:
-        if data is None:
-            raise TinydeployError("--plot draws the confusion matrix of a --data run", "add --data test.npz")
+        if (data is None) == (not profile):
+            raise TinydeployError("--plot draws one chart: the per-op times of --profile or the confusion matrix "
+                                  "of --data" + (", and both were given" if profile else ", and neither was given"),
+                                  "keep one of --profile and --data with --plot" if profile else
+                                  "add --profile or --data test.npz")
         _check_plot(plot)
         check_output_path(plot, force)
     conversion: dict = {}
@@ -201,7 +204,7 @@ def flash(
                                      warn=lambda text: console.print(f"[yellow]warning:[/] {text}"),
                                      conversion=conversion, engine=engine)
         stages["convert"] = time.monotonic() - started
-        if plot is not None:
+        if plot is not None and data is not None:
             from tinydeploy.accuracy import load_dataset, prepare
 
             if prepare(model, load_dataset(data)).kind != "classifier":
@@ -218,6 +221,11 @@ def flash(
 
             progress(f"drawing the confusion matrices into {plot}")
             plot_confusion(report.accuracy, plot)
+        if plot is not None and report.profile:
+            from tinydeploy.report import plot_profile, profile_title
+
+            progress(f"drawing the per-op times into {plot}")
+            plot_profile(report.profile, plot, profile_title(report))
         if report_path is not None:
             from tinydeploy.htmlreport import write_flash_report
 
@@ -234,7 +242,7 @@ def flash(
         if report_path is not None:
             Console().print(f"report written to {report_path}")
         if plot is not None:
-            Console().print(f"confusion matrices drawn into {plot}")
+            Console().print(f"{'per-op times' if profile else 'confusion matrices'} drawn into {plot}")
     return EXIT_OK if report.passed else EXIT_FAILED
 
 
