@@ -134,9 +134,10 @@ def test_what_no_engine_runs_is_refused_before_building(name, projects):
 # ---- IO types and several outputs: small Keras models converted here --------------------------------------------
 
 
-def _two_in_two_out_tflite(io_type: str, int16x8: bool = False) -> bytes:
+def _two_in_two_out_tflite(io_type: str, int16x8: bool = False, per_channel_dense: bool = True) -> bytes:
     """A Keras model with two inputs (4 and 3 values) and two outputs (softmax over 3, a regression of 2), full
-    integer with `io_type` inputs and outputs (int8, uint8, int16 with int16x8, float32)."""
+    integer with `io_type` inputs and outputs (int8, uint8, int16 with int16x8, float32); dense weights per channel
+    (the converter's default) or per tensor."""
     import tensorflow as tf
 
     rng = np.random.default_rng(5)
@@ -158,6 +159,7 @@ def _two_in_two_out_tflite(io_type: str, int16x8: bool = False) -> bytes:
     converter.target_spec.supported_ops = [
         ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 if int16x8 else ops.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = converter.inference_output_type = getattr(tf, io_type)
+    converter._experimental_disable_per_channel_quantization_for_dense_layers = not per_channel_dense
     return converter.convert()
 
 
@@ -176,9 +178,11 @@ def io_models(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("io-models")
     models = {}
     for case, (io_type, int16x8, _) in IO_CASES.items():
-        path = folder / f"two_in_two_out_{case}.tflite"
-        path.write_bytes(_two_in_two_out_tflite(io_type, int16x8))
-        models[case] = load_tflite(path)
+        for per_channel in (True, False):
+            name = f"two_in_two_out_{case}{'' if per_channel else '_per_tensor'}"
+            path = folder / f"{name}.tflite"
+            path.write_bytes(_two_in_two_out_tflite(io_type, int16x8, per_channel))
+            models[case if per_channel else f"{case}_per_tensor"] = load_tflite(path)
     return models
 
 
@@ -200,7 +204,16 @@ def test_io_types_and_two_outputs_natively(case, io_models, projects):
 
 @pytest.mark.parametrize("case", sorted(IO_CASES))
 def test_io_types_and_two_outputs_on_tflm(case, io_models, projects):
-    _runs_like_host_tflm(io_models[case], "tflm", projects, _tflm_library())
+    from tinydeploy.engines import get_engine
+
+    library = _tflm_library()
+    # the pinned library's FULLY_CONNECTED scales per tensor: per-channel dense weights are refused before any build
+    model = io_models[case]
+    dense = ", ".join(str(op.index) for op in model.operators if op.op == "FULLY_CONNECTED")
+    problems = "; ".join(get_engine("tflm").problems(model))
+    assert f"FULLY_CONNECTED ops {dense} have per-channel weights" in problems, problems
+    assert "per_channel_quantization_for_dense_layers" in problems
+    _runs_like_host_tflm(io_models[f"{case}_per_tensor"], "tflm", projects, library)
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))
@@ -257,13 +270,32 @@ def test_profile_times_every_op_on_the_device(tmp_path):
     assert abs(sum(timed["op_us"]) - timed["latency_us"]) <= 0.05 * timed["latency_us"] + 5
 
 
-def test_profile_on_the_tflm_engine_is_refused_naming_the_way(tmp_path):
-    from tests.conftest import mlperf_model, run_cli
+def test_profile_times_every_op_on_the_tflm_engine(tmp_path):
+    """TFLM's own profiler events (one per operator of the main subgraph) timed by the firmware's clock."""
+    import json
 
-    result = run_cli("flash", mlperf_model("ad"), "--board", "virtual", "--engine", "tflm", "--out", tmp_path / "ad",
-                     "--profile")
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert "--engine native" in result.stderr and not (tmp_path / "ad").exists()
+    from tests.conftest import mlperf_model, run_cli
+    from tinydeploy.analysis.compute import op_costs
+    from tinydeploy.model.tflite import load_tflite
+
+    library = _tflm_library()
+    path = mlperf_model("kws")
+    model = load_tflite(path)
+    result = run_cli("flash", path, "--board", "virtual", "--engine", "tflm", "--tflm-lib", library,
+                     "--out", tmp_path / "kws", "--json", "--runs", "4", "--samples", "1", "--profile", timeout=1800)
+    assert result.returncode == 0, result.stderr[-1500:]
+    report = json.loads(result.stdout)
+    rows = report["profile"]
+    assert [row["op"] for row in rows] == model.op_names and [row["index"] for row in rows] == \
+        list(range(len(model.operators)))
+    # the events cover each operator's invoke: only TFLM's loop between them lies outside
+    assert abs(sum(row["us"] for row in rows) - report["latency_us"]) <= 0.02 * report["latency_us"] + 5
+    assert all(row["instructions"] > 0 for row in rows)
+    # the steps are the operators in order: the first CONV_2D (320,000 MACs) outweighs RESHAPE and SOFTMAX
+    costs = op_costs(model)
+    heaviest = max(range(len(rows)), key=lambda i: costs[i].macs or 0)
+    lightest = model.op_names.index("RESHAPE")
+    assert rows[heaviest]["us"] > 100 * rows[lightest]["us"]
 
 
 def test_plot_draws_one_chart_and_says_which_before_building(tmp_path):

@@ -456,8 +456,8 @@ def profile_on_device(device: "Device", sample: list[bytes], runs: int) -> list[
     profiled, totals = device._guard(device.link.profile)
     if not totals or profiled <= 0:
         raise TinydeployError(f"the {device.firmware.engine} firmware on {device.runner.label} times no ops",
-                              "--profile times the native engine's ops (the TFLM engine has no per-op profile "
-                              "yet): add --engine native", exit_code=EXIT_FAILED)
+                              "flash it with --profile (a TFLM library compiled with TF_LITE_STRIP_ERROR_STRINGS "
+                              "reports no op events: use one without it)", exit_code=EXIT_FAILED)
     if len(totals) != len(model.operators):
         raise TinydeployError(f"the device timed {len(totals)} ops; {model.name} has {len(model.operators)}",
                               "the firmware is from another model: flash again", exit_code=EXIT_FAILED)
@@ -821,8 +821,8 @@ def _flash_model(model: TfliteModel, board: Board, engine: str, out_dir: Path, f
             "td_engine_output_tensor() (firmware/include/td_engine.h)")
     chosen = _engine(engine, board)
     if profile and not chosen.profiles_ops:
-        raise TinydeployError(f"--profile times the native engine's ops; the {chosen.name} engine has no per-op "
-                              "profile yet", "add --engine native, or leave out --profile")
+        raise TinydeployError(f"--profile times each op; the {chosen.name} engine has no per-op profile",
+                              "add --engine native or --engine tflm, or leave out --profile")
     options = EngineOptions(fast_kernels=fast_kernels, tflm_lib=tflm_lib, profile=profile)
     runner = runner or runner_for(board, port)
     app = replay = mapping = None

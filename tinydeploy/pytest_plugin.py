@@ -9,9 +9,9 @@
 
 Options: --td-board NAME (default virtual), --td-port PORT (repeatable or comma-separated: one real board
 each), --td-virtual N (N virtual boards), --td-place PLACE (repeatable or comma-separated: boards of a labgrid
-farm; or the RemotePlaces of labgrid's --lg-env), --td-coordinator, --td-engine, --td-profile (native firmware
-timing each op: device.profile()), --td-build-dir, --td-log-dir (a log per test), --td-metrics FILE (OpenMetrics
-text). With several boards the `board` fixture is parametrised (one test per board; with places and pytest-xdist's
+farm; or the RemotePlaces of labgrid's --lg-env), --td-coordinator, --td-engine, --td-profile (firmware
+timing each op, native or TFLM: device.profile()), --td-build-dir, --td-log-dir (a log per test), --td-metrics
+FILE (OpenMetrics text). With several boards the `board` fixture is parametrised (one test per board; with places and pytest-xdist's
 `-n N`, one worker per place shares out the tests instead); `all_boards` gives all of them to one test. The plugin does nothing unless a test uses its fixtures.
 """
 
@@ -45,8 +45,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seconds to wait while a place is busy (default 300)")
     group.addoption("--td-engine", default=None, metavar="ENGINE", help="native or tflm (default: the board's)")
     group.addoption("--td-profile", action="store_true", default=False,
-                    help="build native firmware that times each op (device.profile(); latencies then include the "
-                         "clock reads between ops)")
+                    help="build firmware that times each op, native or TFLM (device.profile(); latencies then "
+                         "include the clock reads between ops)")
     group.addoption("--td-build-dir", default=None, metavar="DIR",
                     help="where firmware projects are built (default: in pytest's temporary directory)")
     group.addoption("--td-log-dir", default=None, metavar="DIR",
@@ -326,8 +326,8 @@ class HilDevice:
         return result
 
     def profile(self, runs: int = 10):
-        """Each op's time on the device (tinydeploy.flow.OpProfile rows), from a --td-profile build of the native
-        engine; recorded as td_op<i>_us properties."""
+        """Each op's time on the device (tinydeploy.flow.OpProfile rows), from a --td-profile build (native or
+        TFLM engine); recorded as td_op<i>_us properties."""
         from tinydeploy.flow import profile_on_device
         from tinydeploy.golden import random_samples
 

@@ -157,9 +157,9 @@ def flash(
     stimulus: Path = typer.Option(None, "--stimulus", help="Virtual board: replay this recording (.npz or .wav, "
                                   "docs/stimulus.md) through the simulated sensors into the model, window by window, "
                                   "and compare each output with host TFLM."),
-    profile: bool = typer.Option(False, "--profile", help="Native engine: time each op on the device (a build "
-                                 "that reads the clock between ops: its latencies include those reads) and print "
-                                 "the per-layer table."),
+    profile: bool = typer.Option(False, "--profile", help="Time each op on the device (native engine: a build "
+                                 "that reads the clock between ops; TFLM: through its profiler interface; the "
+                                 "latencies include those reads) and print the per-layer table."),
     data: Path = typer.Option(None, "--data", help="A test set (.npz with arrays x and optional y, or a folder of "
                               ".npy): run every sample on the device and report accuracy beside host int8 and the "
                               "float model (when MODEL is one), the confusion matrix and the samples that differ."),

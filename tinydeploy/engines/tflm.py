@@ -22,6 +22,7 @@ class TflmEnginePlan(EnginePlan):
     arena: object = None  # tinydeploy.tflm.arena.ArenaSizing
     library: object = None  # tinydeploy.tflm.library.TflmLibrary
     ops: list[tuple[str, str]] | None = None  # (op, resolver method)
+    profile: bool = False  # time each operator through TFLM's profiler interface (flash --profile)
 
 
 def c_byte_array_body(data: bytes, per_line: int = 16) -> str:
@@ -34,6 +35,7 @@ class TflmEngine(Engine):
     code_label = "TFLM runtime + kernels"
     ram_label = "TFLM tensor arena (32-bit, with margin)"
     measures_arena = True
+    profiles_ops = True
 
     def blockers(self, model: TfliteModel) -> list[str]:
         from tinydeploy.tflm.resolver import TFLM_OP_METHODS
@@ -54,7 +56,8 @@ class TflmEngine(Engine):
         self.check(model)  # refuse what the firmware cannot run before measuring anything
         ops = resolver_methods(model)
         arena = options.arena if options.arena is not None else self.arena(model, board, library, options, measure)
-        return TflmEnginePlan(self.name, model, board, arena.arena_bytes, arena=arena, library=library, ops=ops)
+        return TflmEnginePlan(self.name, model, board, arena.arena_bytes, arena=arena, library=library, ops=ops,
+                              profile=options.profile)
 
     def arena(self, model: TfliteModel, board: Board, library, options: EngineOptions = EngineOptions(),
               measure: Measure | None = None):
@@ -83,7 +86,8 @@ class TflmEngine(Engine):
 
         model, board = plan.model, plan.board
         context = {"model_name": model.name, "board_name": board.name, "model_sha256": model.sha256,
-                   "ops": plan.ops, "arena": plan.arena, "model_bytes": len(model.raw)}
+                   "ops": plan.ops, "arena": plan.arena, "model_bytes": len(model.raw),
+                   "profile_steps": len(model.operators) if plan.profile else 0}
         files = {
             "src/td_tflm_model.h": render("tflm/td_tflm_model.h.j2", **context).encode(),
             "src/td_tflm_model.cpp": render("tflm/td_tflm_model.cpp.j2", model_array=c_byte_array_body(model.raw),

@@ -541,6 +541,9 @@ def _convert_saved_model(tf, export_dir: Path, calib: np.ndarray) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
+    # One scale per dense layer, as before TF 2.16: the pinned Arduino TFLM library's FULLY_CONNECTED applies a
+    # single scale, so per-channel dense weights would be refused by the TFLM engine (tinydeploy.tflm.resolver).
+    converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     captured: list[str] = []
     try:
         with _native_output_captured() as captured:

@@ -2,8 +2,8 @@
 
 Generation receives an ArenaSizing from here: a figure read on a device (cached per model, board and library
 version), else analyze's 32-bit estimate, an upper bound, with the reason it was not measured. Measuring (build
-a generous firmware, run it, read arena_used_bytes()) is the pipeline's job: tinydeploy.flow.calibrate_on_board
-(on the virtual board: measure_on_virtual_board).
+a generous firmware, run it, read the smallest arena that allocates, which that firmware bisects for) is the
+pipeline's job: tinydeploy.flow.calibrate_on_board (on the virtual board: measure_on_virtual_board).
 """
 
 from __future__ import annotations
@@ -21,11 +21,16 @@ from tinydeploy.tflm.library import TFLM_LIB_ENV, TflmLibrary
 MAX_DEVICE_ARENA_BYTES = 16 << 20  # more than any board's RAM: a cached figure above it is damage
 
 ARENA_ALIGN = 16
-# The stated margin over a measured arena_used_bytes(): that figure is below the smallest arena that allocates
-# (TFLM holds temporary buffers while it prepares the ops and plans memory), by 12 B for KWS/VWW/IC and ~380 B
-# for AD on the pinned library (FACTS.md). kTensorArenaSize = used + this, rounded up to 16 B (so the margin
+# What a device measures is the smallest arena with which AllocateTensors() succeeds (the calibration firmware
+# bisects for it), not arena_used_bytes(): that is below it by the buffers TFLM holds only while it prepares the
+# ops and plans memory, 12 B for KWS/VWW/IC, ~380 B for AD and ~600 B for a float-IO model of 17 small tensors on
+# the pinned library (~64 B per tensor of planning lists), so used + a fixed margin did not always allocate.
+# The stated margin over that figure: kTensorArenaSize = smallest + this, rounded up to 16 B (so the margin
 # written into a sketch is 512..527 B).
 CALIBRATION_MARGIN_BYTES = 512
+# What the device figure is; cached figures of another kind (arena_used_bytes() of earlier versions) are measured
+# again.
+DEVICE_FIGURE = "smallest-allocating-arena"
 # Arena for the calibration build: large, so allocation cannot fail, and still within the board's RAM.
 CALIBRATION_ARENA_FRACTION = 0.5
 # The virtual board (QEMU mps2-an386) measures arenas for boards with the same core: the same library source
@@ -45,10 +50,11 @@ class ArenaSizing:
     """kTensorArenaSize and where it comes from."""
 
     arena_bytes: int  # kTensorArenaSize
-    base_bytes: int  # the figure it rests on: analyze's 32-bit estimate, or arena_used_bytes() read on a device
+    base_bytes: int  # the figure it rests on: analyze's 32-bit estimate, or the smallest arena that allocated on a
+    # device
     margin_bytes: int  # arena_bytes - base_bytes: the stated margin
     source: str  # "analyze" (host TFLM, an upper bound), "device" (measured) or "calibration" (generous)
-    measured_on: str = ""  # for "device": the board whose arena_used_bytes() it is
+    measured_on: str = ""  # for "device": the board it was measured on
     note: str = ""  # why an "analyze" figure was not measured
 
     @property
@@ -59,7 +65,7 @@ class ArenaSizing:
         if self.source == "device":
             where = ("the virtual board (Cortex-M4, the same TFLM library)" if self.measured_on == VIRTUAL_BOARD
                      else self.measured_on)
-            return (f"{self.base_bytes} B arena_used_bytes() measured on {where} "
+            return (f"{self.base_bytes} B smallest arena that allocates, measured on {where} "
                     f"+ {self.margin_bytes} B margin (at most {CALIBRATION_MARGIN_BYTES + ARENA_ALIGN - 1} B)")
         if self.source == "calibration":
             return f"generous arena of the calibration build ({self.base_bytes} B estimate + {self.margin_bytes} B)"
@@ -79,7 +85,7 @@ def arena_from_analysis(model: TfliteModel, note: str = "") -> ArenaSizing:
 def arena_from_device(used_bytes: int, measured_on: str = "") -> ArenaSizing:
     """used + the stated margin, rounded up to 16 B: what a sketch gets once its arena was measured."""
     if used_bytes <= 0:
-        raise ValueError(f"arena_used_bytes() must be positive, got {used_bytes}")
+        raise ValueError(f"the measured arena must be positive, got {used_bytes}")
     arena = _align(used_bytes + CALIBRATION_MARGIN_BYTES)
     return ArenaSizing(arena, used_bytes, arena - used_bytes, "device", measured_on)
 
@@ -100,7 +106,7 @@ def _calibration_key(model: TfliteModel, board_name: str, library: TflmLibrary) 
 
 
 class DeviceArenaEntry(Entry):
-    """arena_used_bytes() read on a device, as the cache keeps it."""
+    """The smallest arena that allocated on a device, as the cache keeps it."""
 
     used_bytes: Annotated[int, Field(ge=1, le=MAX_DEVICE_ARENA_BYTES)]
     model: Annotated[str, Field(max_length=400)]
@@ -109,7 +115,7 @@ class DeviceArenaEntry(Entry):
 
 
 def _device_arena_made_with(model: TfliteModel, board_name: str, library: TflmLibrary) -> dict[str, str]:
-    return {"model_sha256": model.sha256, "board": board_name, "library": library.version}
+    return {"model_sha256": model.sha256, "board": board_name, "library": library.version, "figure": DEVICE_FIGURE}
 
 
 def cached_device_arena(model: TfliteModel, board_name: str, library: TflmLibrary) -> ArenaSizing | None:
@@ -163,7 +169,7 @@ def virtual_measurement_unavailable(library: TflmLibrary) -> str:
 
 
 def arena_for(model: TfliteModel, board_name: str, library: TflmLibrary) -> ArenaSizing:
-    """The arena a build gets without measuring now: arena_used_bytes() read on this board (--calibrate-arena) or
+    """The arena a build gets without measuring now: the smallest that allocated on this board (--calibrate-arena) or
     on the virtual board (same core), from the cache; else analyze's estimate, an upper bound, with the reason.
     tinydeploy.flow.tflm_arena measures on the virtual board first where it can."""
     cached = cached_device_arena(model, board_name, library)

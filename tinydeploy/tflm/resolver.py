@@ -47,7 +47,29 @@ def tflm_problems(model: TfliteModel) -> list[str]:
     if missing:
         problems.append(f"the pinned TFLM library ({TFLM_LIBRARY_COMMIT[:7]}) has no kernel for "
                         f"{', '.join(missing)}")
+    per_channel = per_channel_fully_connected(model)
+    if per_channel:
+        shown = ", ".join(map(str, per_channel[:5])) + (" ..." if len(per_channel) > 5 else "")
+        which = f"op {shown} has" if len(per_channel) == 1 else f"ops {shown} have"
+        problems.append(f"FULLY_CONNECTED {which} per-channel weights, and the pinned TFLM library "
+                        f"({TFLM_LIBRARY_COMMIT[:7]}) applies the first channel's scale to every output (wrong "
+                        "outputs); convert with per-tensor dense layers (TFLiteConverter's "
+                        "_experimental_disable_per_channel_quantization_for_dense_layers = True)")
     return problems
+
+
+def per_channel_fully_connected(model: TfliteModel) -> list[int]:
+    """FULLY_CONNECTED ops whose quantized weights carry one scale per output channel: the pinned library's
+    FULLY_CONNECTED kernels (reference and CMSIS-NN, int8 and int16) compute with a single multiplier from the
+    tensor's first scale. Newer TFLM (the host's tflite_micro) scales per channel, so the outputs would differ."""
+    found = []
+    for op in model.operators:
+        if op.op != "FULLY_CONNECTED" or len(op.inputs) < 2 or op.inputs[1] < 0:
+            continue
+        weights = model.tensors[op.inputs[1]]
+        if weights.dtype in ("int8", "int4", "int16") and weights.quant is not None and weights.quant.per_channel:
+            found.append(op.index)
+    return found
 
 
 def resolver_methods(model: TfliteModel) -> list[tuple[str, str]]:
