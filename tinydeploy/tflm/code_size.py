@@ -129,9 +129,9 @@ def read_symbols(owners: list[str], project_dir: Path, nm: str = "arm-none-eabi-
 
 
 def _add_symbol(table: SymbolTable, owner: str, kind: str, symbol: str) -> None:
-    if kind == "U":
+    if kind in ("U", "w", "v"):  # undefined (w, v: weak undefined)
         table.uses.setdefault(owner, set()).add(symbol)
-    elif kind not in ("N", "a", "t", "d", "b", "r") or kind.isupper():
+    elif kind.isupper():  # a global definition (a local one resolves nothing outside its object)
         table.defines.setdefault(owner, set()).add(symbol)
 
 
