@@ -1,18 +1,21 @@
-"""Flash taken by a TFLM firmware's code, measured on the virtual board: a runtime figure (interpreter, allocator,
-flatbuffer reader, protocol, sketch, board support, C/C++ libraries) plus one figure per op (its kernel objects
-and the CMSIS-NN and math-library objects only it reaches). The fit verdict reads the table this writes
-(tinydeploy.analysis.fit.tflm_code_bytes).
+"""Flash taken by a TFLM firmware's code, and the sketch's static RAM besides the tensor arena, measured on the
+virtual board. The fit verdict reads the table this writes (tinydeploy.analysis.fit: tflm_code_bytes,
+tflm_sketch_ram_bytes).
 
 How: each model of a set covering many ops is built for the virtual board the way `flash` builds it
 (tinydeploy.flow.build_firmware, engine "tflm", the local library given) and linked with a map file. Every linked
-object's flash (its kept input sections) is read from the map; which object an op needs comes from the symbols
-the objects define and use (nm): an op owns the objects its registration (tflite::Register_<OP>) reaches that
-the rest of the firmware does not. An object two ops reach counts in both (the estimate errs on the safe side).
-The runtime is what the largest firmware has beyond its ops: measured code (flash - model - the board's core
-figure) - the ops' figures, the largest over the models, rounded up. Re-run with a local library after changing
-the library, the TFLM sketch or the protocol:
+object's flash (its kept input sections) is read from the map; which objects an op needs comes from the symbols
+the objects define and use (nm): an op owns the objects its registration (tflite::Register_<OP>) reaches that the
+rest of the firmware (sketch, protocol, board support, interpreter) does not. Objects one op alone reaches make its
+figure; objects several ops reach form a shared group, counted once when a model has any of them; each object at
+its largest over the models (an upper bound: the linker keeps fewer of a shared object's functions for fewer ops).
+The runtime is the rest: measured code (flash - model - the board's core figure) - the ops' figures, fitted as
+base + per op (resolver entries and flatbuffer parsers grow with the ops) and raised until it covers every model.
+The sketch's static RAM (interpreter, resolver, protocol buffers) is static RAM - arena - core, fitted the same
+way. Re-run with a local library after changing the library, the TFLM sketch or the protocol:
 
     python -m tinydeploy.tflm.code_size /path/to/Arduino_TensorFlowLite   # rewrites tflm_code_size.toml
+    python -m tinydeploy.tflm.code_size LIBRARY some.tflite --print        # one model, the table printed
 """
 
 from __future__ import annotations
@@ -199,7 +202,6 @@ def _short(owner: str) -> str:
 
 def measure_model(path: Path, library: str, work: Path, log=print) -> FirmwareCode:
     from tinydeploy.boards import get_board
-    from tinydeploy.build.platformio import elf_sizes
     from tinydeploy.engines.base import EngineOptions
     from tinydeploy.flow import build_firmware
     from tinydeploy.model.tflite import load_tflite
@@ -224,7 +226,7 @@ def measure_model(path: Path, library: str, work: Path, log=print) -> FirmwareCo
     ops = list(dict.fromkeys(model.op_names))
     objects = attribute(files, symbols, ops)
     code = firmware.flash_bytes - model.size_bytes - board.core_flash_bytes
-    sketch_ram = elf_sizes(firmware.elf_path)[1] - firmware.plan.arena.arena_bytes - board.core_ram_bytes
+    sketch_ram = firmware.static_ram_bytes - firmware.plan.arena.arena_bytes - board.core_ram_bytes
     log(f"{model.name}: flash {firmware.flash_bytes:,} B, code {code:,} B, "
         f"{sum(n for n, _ in objects.values()):,} B of it op code ({', '.join(ops)})")
     return FirmwareCode(model.name, ops, code, objects, sketch_ram)
@@ -335,22 +337,35 @@ MODELS = [
 
 
 def main(argv: list[str]) -> int:  # pragma: no cover - a maintainer's tool (needs a local library, ~15 s a model)
-    if len(argv) != 1:
-        print("usage: python -m tinydeploy.tflm.code_size /path/to/Arduino_TensorFlowLite", file=sys.stderr)
-        return 2
+    import argparse
+
+    from tinydeploy.fsutil import atomic_write_text
+
+    parser = argparse.ArgumentParser(prog="python -m tinydeploy.tflm.code_size", description=__doc__.split("\n")[0])
+    parser.add_argument("library", help="a local copy of the Arduino TFLM library")
+    parser.add_argument("models", nargs="*", type=Path, help=f"models to measure (default: {len(MODELS)} "
+                        "covering many ops, from ../shared/models)")
+    parser.add_argument("--print", action="store_true", help="print the table instead of rewriting it")
+    args = parser.parse_args(argv)
     measured = []
     with tempfile.TemporaryDirectory(prefix="tflm-code-size-") as work:
-        for relative in MODELS:
-            path = SHARED / relative
+        for path in args.models or [SHARED / relative for relative in MODELS]:
             if not path.is_file():
-                print(f"skipped {relative}: not found", file=sys.stderr)
+                print(f"skipped {path}: not found", file=sys.stderr)
                 continue
             try:
-                measured.append(measure_model(path, argv[0], Path(work)))
+                measured.append(measure_model(path, args.library, Path(work)))
             except Exception as exc:  # noqa: BLE001 - a model that fails to build is reported and left out
-                print(f"skipped {relative}: {exc}", file=sys.stderr)
-    TFLM_CODE_TABLE.write_text(render_table(measured, build_table(measured)))
-    print(f"wrote {TFLM_CODE_TABLE}")
+                print(f"skipped {path}: {exc}", file=sys.stderr)
+    if not measured:
+        print("error: no model was measured", file=sys.stderr)
+        return 1
+    text = render_table(measured, build_table(measured))
+    if args.print:
+        print(text, end="")
+    else:
+        atomic_write_text(TFLM_CODE_TABLE, text)
+        print(f"wrote {TFLM_CODE_TABLE}")
     return 0
 
 
