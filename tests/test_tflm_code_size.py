@@ -1,5 +1,5 @@
 """The TFLM engine's measured code and RAM table (tinydeploy/analysis/tflm_code_size.toml, written by
-`python -m tinydeploy.tflm.code_size`): well-formed, covering every op the resolver registers (measured or the
+`python -m tinydeploy.hil.tflm_code_size`): well-formed, covering every op the resolver registers (measured or the
 safe default), and read the same way by the fit verdict and the tool that wrote it. The map-file parser and the
 per-op attribution are checked on small hand-written inputs (unit tests of one function each, as named)."""
 

@@ -11,7 +11,7 @@ from tinydeploy.boards import Board
 from tinydeploy.model.tflite import TfliteModel
 
 
-TFLM_CODE_TABLE = Path(__file__).parent / "tflm_code_size.toml"  # measured: python -m tinydeploy.tflm.code_size
+TFLM_CODE_TABLE = Path(__file__).parent / "tflm_code_size.toml"  # measured: python -m tinydeploy.hil.tflm_code_size
 
 
 @lru_cache(maxsize=1)
@@ -21,7 +21,7 @@ def _tflm_code_table() -> dict:
 
 def tflm_code_bytes(ops: list[str]) -> int:
     """Flash of a TFLM firmware's code beyond the board's core: the runtime (with the protocol and sketch), each op's
-    own kernel code, and the code several ops share, counted once (measured: tinydeploy.tflm.code_size)."""
+    own kernel code, and the code several ops share, counted once (measured: tinydeploy.hil.tflm_code_size)."""
     table = _tflm_code_table()
     distinct = set(ops)
     return table["runtime_bytes"] + table["runtime_bytes_per_op"] * len(distinct) + \
@@ -92,7 +92,7 @@ def stack_part(board: Board, estimated_bytes: int | None = None) -> Part:
 
 def tflm_sketch_ram_bytes(ops: list[str]) -> int:
     """Static RAM of a TFLM sketch beyond its tensor arena and the board's core: the interpreter and op resolver
-    objects and the protocol's buffers (measured: tinydeploy.tflm.code_size)."""
+    objects and the protocol's buffers (measured: tinydeploy.hil.tflm_code_size)."""
     table = _tflm_code_table()
     return table["sketch_ram_bytes"] + table["sketch_ram_bytes_per_op"] * len(set(ops))
 

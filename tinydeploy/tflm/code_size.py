@@ -12,26 +12,23 @@ its largest over the models (an upper bound: the linker keeps fewer of a shared 
 The runtime is the rest: measured code (flash - model - the board's core figure) - the ops' figures, fitted as
 base + per op (resolver entries and flatbuffer parsers grow with the ops) and raised until it covers every model.
 The sketch's static RAM (interpreter, resolver, protocol buffers) is static RAM - arena - core, fitted the same
-way. Re-run with a local library after changing the library, the TFLM sketch or the protocol:
+way. The builds are tinydeploy.hil.tflm_code_size's (this module reads their map files and writes the table); re-run
+with a local library after changing the library, the TFLM sketch or the protocol:
 
-    python -m tinydeploy.tflm.code_size /path/to/Arduino_TensorFlowLite   # rewrites tflm_code_size.toml
-    python -m tinydeploy.tflm.code_size LIBRARY some.tflite --print        # one model, the table printed
+    python -m tinydeploy.hil.tflm_code_size /path/to/Arduino_TensorFlowLite   # rewrites tflm_code_size.toml
+    python -m tinydeploy.hil.tflm_code_size LIBRARY some.tflite --print        # one model, the table printed
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
-import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinydeploy.analysis.fit import TFLM_CODE_TABLE
 
-MAP_FLAG_VAR = "PLATFORMIO_BUILD_FLAGS"  # PlatformIO adds these to every build; -Wl,... goes to the link only
 ROUND_BYTES = 64
 _REGISTER = re.compile(r"^_ZN6tflite(?:3ops5micro)?\d+Register_([A-Z0-9_]+)Ev$")
 _NM_LINE = re.compile(r"^(.*?):([^:]+):\s*([0-9a-fA-F]*)\s+([A-Za-z])\s+(\S+)$")
@@ -200,38 +197,6 @@ def _short(owner: str) -> str:
     return f"{Path(member[0]).name}({member[1]})" if member else owner
 
 
-def measure_model(path: Path, library: str, work: Path, log=print) -> FirmwareCode:
-    from tinydeploy.boards import get_board
-    from tinydeploy.engines.base import EngineOptions
-    from tinydeploy.flow import build_firmware
-    from tinydeploy.model.tflite import load_tflite
-
-    model = load_tflite(path)
-    board = get_board("virtual")
-    project = work / model.name
-    project.mkdir(parents=True, exist_ok=True)
-    map_path = project / "firmware.map"
-    before = os.environ.get(MAP_FLAG_VAR)
-    os.environ[MAP_FLAG_VAR] = f"-Wl,-Map,{map_path.resolve()}"
-    try:
-        firmware = build_firmware(model, board, "tflm", project / "project", log=lambda _m: None,
-                                  options=EngineOptions(tflm_lib=library), fit_check=False)
-    finally:
-        if before is None:
-            os.environ.pop(MAP_FLAG_VAR, None)
-        else:
-            os.environ[MAP_FLAG_VAR] = before
-    files = parse_map(map_path.read_text())
-    symbols = read_symbols(sorted(files), firmware.project_dir)
-    ops = list(dict.fromkeys(model.op_names))
-    objects = attribute(files, symbols, ops)
-    code = firmware.flash_bytes - model.size_bytes - board.core_flash_bytes
-    sketch_ram = firmware.static_ram_bytes - firmware.plan.arena.arena_bytes - board.core_ram_bytes
-    log(f"{model.name}: flash {firmware.flash_bytes:,} B, code {code:,} B, "
-        f"{sum(n for n, _ in objects.values()):,} B of it op code ({', '.join(ops)})")
-    return FirmwareCode(model.name, ops, code, objects, sketch_ram)
-
-
 @dataclass
 class CodeTable:
     runtime_bytes: int
@@ -300,8 +265,8 @@ def _round_up(n: int, step: int = ROUND_BYTES) -> int:
 def render_table(measured: list[FirmwareCode], table: CodeTable) -> str:
     lines = [
         "# Flash of a TFLM firmware's code on a Cortex-M4 (Arduino TFLM library 7948b85 with CMSIS-NN, -Os), measured",
-        "# on the virtual board by `python -m tinydeploy.tflm.code_size LIBRARY` (tinydeploy/tflm/code_size.py: each",
-        "# model built as `flash` builds it and linked with a map file; the objects an op's registration alone",
+        "# on the virtual board by `python -m tinydeploy.hil.tflm_code_size LIBRARY` (tinydeploy/tflm/code_size.py:",
+        "# each model built as `flash` builds it and linked with a map file; the objects an op's registration alone",
         "# reaches make its figure, objects several ops reach a shared group counted once; the largest over the",
         "# models). Estimate = runtime_bytes + runtime_bytes_per_op x ops + each op's figure (default_op_bytes if not",
         "# measured: the largest op with its shared groups) + every shared group one of the ops is in.",
@@ -314,60 +279,12 @@ def render_table(measured: list[FirmwareCode], table: CodeTable) -> str:
               f"default_op_bytes = {table.default_op_bytes}",
               "# The sketch's static RAM beyond the tensor arena and the board's core figure (interpreter, resolver,",
               "# protocol buffers): firmware static RAM - arena - core, fitted as base + per op and raised to cover",
-              "# every model: " + ", ".join(f"{fw.model} {fw.sketch_ram_bytes:,} B" for fw in measured) + ".",
+              "# every model:", *(f"#   {fw.model}: {fw.sketch_ram_bytes:,} B ({len(set(fw.ops))} ops)" for fw in measured),
               f"sketch_ram_bytes = {table.sketch_ram_bytes}",
               f"sketch_ram_bytes_per_op = {table.sketch_ram_bytes_per_op}", "", "[op_bytes]"]
     lines += [f"{op} = {n}" for op, n in sorted(table.op_bytes.items())]
     for ops, nbytes, objects in table.shared:
-        lines += ["", "[[shared]]", f"# {', '.join(objects)}", f"ops = {json.dumps(ops)}", f"bytes = {nbytes}"]
+        lines += ["", "[[shared]]", *textwrap.wrap(", ".join(objects), 116, initial_indent="# ",
+                                                    subsequent_indent="# "),
+                  f"ops = {json.dumps(ops)}", f"bytes = {nbytes}"]
     return "\n".join(lines) + "\n"
-
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "models"
-MODELS = [
-    "mlperf-tiny/kws_ref_model.tflite", "mlperf-tiny/vww_96_int8.tflite", "mlperf-tiny/pretrainedResnet_quant.tflite",
-    "mlperf-tiny/ad01_int8.tflite", "tflm-examples/person_detect.tflite", "tflm-examples/simple_add_model.tflite",
-    "tflm-examples/micro_speech_lstm.tflite", "tflm-examples/dtln_noise_suppression.tflite",
-    "tflm-examples/keyword_scrambled_8bit.tflite", "mlperf-tiny-extra/str_ww_ref_model.tflite",
-    "tflm-examples/seanet/conv/conv1.tflite", "tflm-examples/seanet/add/add1.tflite",
-    "tflm-examples/seanet/leaky_relu/leaky_relu0.tflite", "tflm-examples/seanet/pad/pad0.tflite",
-    "tflm-examples/seanet/quantize/quantize0.tflite", "tflm-examples/seanet/strided_slice/strided_slice0.tflite",
-    "tflm-examples/seanet/sub/sub0.tflite",
-]
-
-
-def main(argv: list[str]) -> int:  # pragma: no cover - a maintainer's tool (needs a local library, ~15 s a model)
-    import argparse
-
-    from tinydeploy.fsutil import atomic_write_text
-
-    parser = argparse.ArgumentParser(prog="python -m tinydeploy.tflm.code_size", description=__doc__.split("\n")[0])
-    parser.add_argument("library", help="a local copy of the Arduino TFLM library")
-    parser.add_argument("models", nargs="*", type=Path, help=f"models to measure (default: {len(MODELS)} "
-                        "covering many ops, from ../shared/models)")
-    parser.add_argument("--print", action="store_true", help="print the table instead of rewriting it")
-    args = parser.parse_args(argv)
-    measured = []
-    with tempfile.TemporaryDirectory(prefix="tflm-code-size-") as work:
-        for path in args.models or [SHARED / relative for relative in MODELS]:
-            if not path.is_file():
-                print(f"skipped {path}: not found", file=sys.stderr)
-                continue
-            try:
-                measured.append(measure_model(path, args.library, Path(work)))
-            except Exception as exc:  # noqa: BLE001 - a model that fails to build is reported and left out
-                print(f"skipped {path}: {exc}", file=sys.stderr)
-    if not measured:
-        print("error: no model was measured", file=sys.stderr)
-        return 1
-    text = render_table(measured, build_table(measured))
-    if args.print:
-        print(text, end="")
-    else:
-        atomic_write_text(TFLM_CODE_TABLE, text)
-        print(f"wrote {TFLM_CODE_TABLE}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main(sys.argv[1:]))
