@@ -8,7 +8,7 @@ from __future__ import annotations
 import tomllib
 
 from tinydeploy.analysis.fit import TFLM_CODE_TABLE, tflm_code_bytes, tflm_sketch_ram_bytes
-from tinydeploy.tflm.code_size import CodeTable, LinkedFile, SymbolTable, attribute, parse_map
+from tinydeploy.tflm.code_size import CodeTable, LinkedFile, attribute, parse_map
 from tinydeploy.tflm.resolver import TFLM_OP_METHODS
 
 
@@ -86,20 +86,73 @@ def test_parse_map_counts_each_linked_byte_once_unit():
     files = parse_map(MAP_TEXT)
     assert sum(f.flash for f in files.values()) == 0x130 + 0x10  # .text + .data's initial values
     assert files["/lib/libtflm.a(conv.cpp.o)"].flash == 0x30 + 0x50
+    assert files["/lib/libtflm.a(conv.cpp.o)"].sections == {".text._ZN6tflite16Register_CONV_2DEv": 0x30,
+                                                           ".rodata.a.str1.1": 0x50}
     assert files["main.o"].flash == 0x20 + 0x10 and files["main.o"].ram == 0x110
     assert "*fill*" in files and all(f.ram == 0 for name, f in files.items() if name != "main.o")
 
 
-def test_attribute_gives_an_op_only_the_objects_the_rest_of_the_firmware_does_not_reach_unit():
-    conv, fc, shared, util = ("/l/libtflm.a(conv.o)", "/l/libtflm.a(fc.o)", "/l/libtflm.a(matmul.o)",
-                              "/l/libtflm.a(util.o)")
-    files = {"main.o": LinkedFile(100), conv: LinkedFile(10), fc: LinkedFile(20), shared: LinkedFile(40),
-             util: LinkedFile(8)}
-    symbols = SymbolTable(
-        defines={"main.o": {"main"}, conv: {"_ZN6tflite16Register_CONV_2DEv"},
-                 fc: {"_ZN6tflite24Register_FULLY_CONNECTEDEv"}, shared: {"matmul"}, util: {"util"}},
-        uses={"main.o": {"_ZN6tflite16Register_CONV_2DEv", "_ZN6tflite24Register_FULLY_CONNECTEDEv", "util"},
-              conv: {"matmul", "util"}, fc: {"matmul"}, shared: {"util"}})
-    owned = attribute(files, symbols, ["CONV_2D", "FULLY_CONNECTED"])
-    assert owned == {"libtflm.a(conv.o)": (10, {"CONV_2D"}), "libtflm.a(fc.o)": (20, {"FULLY_CONNECTED"}),
-                     "libtflm.a(matmul.o)": (40, {"CONV_2D", "FULLY_CONNECTED"})}
+OBJDUMP_TEXT = """In archive /l/libtflm.a:
+
+conv.o:     file format elf32-littlearm
+
+SYMBOL TABLE:
+00000000 l    d  .text.eval\t00000000 .text.eval
+00000000 l     F .text.eval\t00000010 _ZN12_GLOBAL__N_14EvalEv
+00000000 g     F .text._ZN6tflite16Register_CONV_2DEv\t00000024 _ZN6tflite16Register_CONV_2DEv
+00000000         *UND*\t00000000 matmul
+
+
+RELOCATION RECORDS FOR [.text._ZN6tflite16Register_CONV_2DEv]:
+OFFSET   TYPE              VALUE
+00000004 R_ARM_ABS32       _ZN12_GLOBAL__N_14EvalEv
+
+
+RELOCATION RECORDS FOR [.text.eval]:
+OFFSET   TYPE              VALUE
+00000002 R_ARM_THM_CALL    matmul
+00000008 R_ARM_ABS32       .rodata.table
+
+fc.o:     file format elf32-littlearm
+
+SYMBOL TABLE:
+00000000 g     F .text._ZN6tflite24Register_FULLY_CONNECTEDEv\t00000024 _ZN6tflite24Register_FULLY_CONNECTEDEv
+
+
+RELOCATION RECORDS FOR [.text._ZN6tflite24Register_FULLY_CONNECTEDEv]:
+OFFSET   TYPE              VALUE
+00000002 R_ARM_THM_CALL    matmul
+00000004 R_ARM_THM_CALL    util
+
+matmul.o:     file format elf32-littlearm
+
+SYMBOL TABLE:
+00000000 g     F .text.matmul\t00000040 matmul
+00000000 g     F .text.unused\t00000040 unused
+
+util.o:     file format elf32-littlearm
+
+SYMBOL TABLE:
+00000000 g     F .text.util\t00000008 util
+"""
+
+
+def test_attribute_gives_an_op_only_the_sections_the_rest_of_the_firmware_does_not_reach_unit():
+    """Sections reached through relocations from an op's registration, short of the runtime's (main.o reaches
+    util and the registrations, which are not followed); a section shared by two ops is reported with both."""
+    from tinydeploy.tflm.code_size import ObjectSymbols, parse_objdump
+
+    objects: dict = {}
+    parse_objdump(OBJDUMP_TEXT, "/l/libtflm.a", True, objects)
+    objects["main.o"] = ObjectSymbols(relocations={".text.main": {"_ZN6tflite16Register_CONV_2DEv", "util",
+                                                                  "_ZN6tflite24Register_FULLY_CONNECTEDEv"}})
+    conv, fc, matmul, util = (f"/l/libtflm.a({name}.o)" for name in ("conv", "fc", "matmul", "util"))
+    files = {"main.o": LinkedFile(100, 0, {".text.main": 100}),
+             conv: LinkedFile(40, 0, {".text._ZN6tflite16Register_CONV_2DEv": 24, ".text.eval": 16}),
+             fc: LinkedFile(20, 0, {".text._ZN6tflite24Register_FULLY_CONNECTEDEv": 20}),
+             matmul: LinkedFile(64, 0, {".text.matmul": 64}), util: LinkedFile(8, 0, {".text.util": 8})}
+    owned = attribute(files, objects, ["CONV_2D", "FULLY_CONNECTED"])
+    assert owned == {"libtflm.a(conv.o):.text._ZN6tflite16Register_CONV_2DEv": (24, {"CONV_2D"}),
+                     "libtflm.a(conv.o):.text.eval": (16, {"CONV_2D"}),
+                     "libtflm.a(fc.o):.text._ZN6tflite24Register_FULLY_CONNECTEDEv": (20, {"FULLY_CONNECTED"}),
+                     "libtflm.a(matmul.o):.text.matmul": (64, {"CONV_2D", "FULLY_CONNECTED"})}

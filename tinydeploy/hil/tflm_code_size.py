@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 
 from tinydeploy.analysis.fit import TFLM_CODE_TABLE
-from tinydeploy.tflm.code_size import (FirmwareCode, attribute, build_table, parse_map, read_symbols,
-                                        render_table)
+from tinydeploy.tflm.code_size import (FirmwareCode, attribute, build_table, parse_map, parser_bytes,
+                                        read_objects, render_table)
 
 MAP_FLAG_VAR = "PLATFORMIO_BUILD_FLAGS"  # PlatformIO adds these to every build; -Wl,... goes to the link only
 
@@ -42,14 +42,14 @@ def measure_model(path: Path, library: str, work: Path, log=print) -> FirmwareCo
         else:
             os.environ[MAP_FLAG_VAR] = before
     files = parse_map(map_path.read_text())
-    symbols = read_symbols(sorted(files), firmware.project_dir)
+    objects = read_objects(sorted(files), firmware.project_dir)
     ops = list(dict.fromkeys(model.op_names))
-    objects = attribute(files, symbols, ops)
+    owned = attribute(files, objects, ops)
     code = firmware.flash_bytes - model.size_bytes - board.core_flash_bytes
     sketch_ram = firmware.static_ram_bytes - firmware.plan.arena.arena_bytes - board.core_ram_bytes
     log(f"{model.name}: flash {firmware.flash_bytes:,} B, code {code:,} B, "
-        f"{sum(n for n, _ in objects.values()):,} B of it op code ({', '.join(ops)})")
-    return FirmwareCode(model.name, ops, code, objects, sketch_ram)
+        f"{sum(n for n, _ in owned.values()):,} B of it op code ({', '.join(ops)})")
+    return FirmwareCode(model.name, ops, code, owned, sketch_ram, parser_bytes(files))
 
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "models"

@@ -3,14 +3,14 @@ virtual board. The fit verdict reads the table this writes (tinydeploy.analysis.
 tflm_sketch_ram_bytes).
 
 How: each model of a set covering many ops is built for the virtual board the way `flash` builds it
-(tinydeploy.flow.build_firmware, engine "tflm", the local library given) and linked with a map file. Every linked
-object's flash (its kept input sections) is read from the map; which objects an op needs comes from the symbols
-the objects define and use (nm): an op owns the objects its registration (tflite::Register_<OP>) reaches that the
-rest of the firmware (sketch, protocol, board support, interpreter) does not. Objects one op alone reaches make its
-figure; objects several ops reach form a shared group, counted once when a model has any of them; each object at
-its largest over the models (an upper bound: the linker keeps fewer of a shared object's functions for fewer ops).
-The runtime is the rest: measured code (flash - model - the board's core figure) - the ops' figures, fitted as
-base + per op (resolver entries and flatbuffer parsers grow with the ops) and raised until it covers every model.
+(tinydeploy.flow.build_firmware, engine "tflm", the local library given) and linked with a map file. The flash of
+every kept input section is read from the map; which sections an op needs comes from the objects' symbols and
+relocations (objdump -rt): an op owns the sections its registration (tflite::Register_<OP>) reaches that the rest
+of the firmware (sketch, protocol, board support, interpreter, and what they reach) does not. Sections one op alone
+reaches make its figure; sections several ops reach form a shared group, counted once when a model has any of
+those ops; each section at its largest over the models. The runtime is the rest: measured code (flash - model -
+the board's core figure) - the ops' figures, as base + per op (the sketch's resolver reaches each op's flatbuffer
+parser: the largest parser bytes per op measured) covering every model measured.
 The sketch's static RAM (interpreter, resolver, protocol buffers) is static RAM - arena - core, fitted the same
 way. The builds are tinydeploy.hil.tflm_code_size's (this module reads their map files and writes the table); re-run
 with a local library after changing the library, the TFLM sketch or the protocol:
@@ -31,8 +31,10 @@ from pathlib import Path
 
 ROUND_BYTES = 64
 _REGISTER = re.compile(r"^_ZN6tflite(?:3ops5micro)?\d+Register_([A-Z0-9_]+)Ev$")
-_NM_LINE = re.compile(r"^(.*?):([^:]+):\s*([0-9a-fA-F]*)\s+([A-Za-z])\s+(\S+)$")
-_NM_OBJECT_LINE = re.compile(r"^(.*?):\s*([0-9a-fA-F]*)\s+([A-Za-z])\s+(\S+)$")
+_FILE = re.compile(r"^(.+?):\s+file format ")
+_SYMBOL = re.compile(r"^[0-9a-f]{8} (.{7}) (\S+)\t[0-9a-f]{8} (.*)$")
+_RELOCATIONS = re.compile(r"^RELOCATION RECORDS FOR \[(.+)\]:$")
+_RELOCATION = re.compile(r"^[0-9a-f]{8} \S+\s+(\S+)$")
 _INPUT_SECTION = re.compile(r"^ (\S+)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s*(.*)$")
 _CONTINUED = re.compile(r"^\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$")
 _NOT_LOADED = re.compile(r"^\.(debug|comment|ARM\.attributes|stack_reserve|heap)")
@@ -43,7 +45,7 @@ RAM_START = 0x2000_0000
 class LinkedFile:
     flash: int = 0  # text, rodata and data's initial values
     ram: int = 0    # data and bss
-    sections: set[str] = field(default_factory=set)  # the names of its kept input sections
+    sections: dict[str, int] = field(default_factory=dict)  # its kept input sections' flash, by name
 
 
 def parse_map(text: str) -> dict[str, LinkedFile]:
@@ -82,18 +84,18 @@ def parse_map(text: str) -> dict[str, LinkedFile]:
         input_pending = None
         if size:
             rows.append((in_ram, int(match.group(2) if match else cont.group(1), 16), size, name, owner or "*fill*"))
-            files.setdefault(owner or "*fill*", LinkedFile()).sections.add(name)
     # merged string sections overlap (the map gives each its size before merging): count every byte once
     covered = 0
     for in_ram, address, size, name, owner in sorted(rows, key=lambda r: (r[1], -r[2])):
         size, covered = max(0, address + size - max(address, covered)), max(covered, address + size)
         entry = files.setdefault(owner, LinkedFile())
+        flash = size
         if in_ram:
             entry.ram += size
-            if not (name.startswith(".bss") or name == "COMMON" or name.startswith(".noinit")):
-                entry.flash += size  # .data's initial values are in flash too
-        else:
-            entry.flash += size
+            if name.startswith(".bss") or name == "COMMON" or name.startswith(".noinit"):
+                flash = 0  # .data's initial values are in flash too, .bss is not
+        entry.flash += flash
+        entry.sections[name] = entry.sections.get(name, 0) + flash
     return files
 
 
@@ -104,97 +106,127 @@ def _member(owner: str) -> tuple[str, str] | None:
 
 
 @dataclass
-class SymbolTable:
-    defines: dict[str, set[str]] = field(default_factory=dict)  # file -> symbols it defines
-    uses: dict[str, set[str]] = field(default_factory=dict)     # file -> symbols it leaves undefined
+class ObjectSymbols:
+    """What one linked object (or archive member) defines and where its sections point (objdump -rt)."""
+
+    globals: dict[str, str] = field(default_factory=dict)  # global or weak symbol -> its section
+    locals: dict[str, str] = field(default_factory=dict)   # local symbol -> its section
+    relocations: dict[str, set[str]] = field(default_factory=dict)  # section -> symbols or sections it refers to
 
 
-def read_symbols(owners: list[str], project_dir: Path, nm: str = "arm-none-eabi-nm") -> SymbolTable:
-    table = SymbolTable()
+def read_objects(owners: list[str], project_dir: Path, objdump: str = "arm-none-eabi-objdump") \
+        -> dict[str, ObjectSymbols]:
+    """ObjectSymbols of every linked file ("archive(member)" or an object path relative to the project)."""
+    result: dict[str, ObjectSymbols] = {}
     archives = sorted({m[0] for o in owners if (m := _member(o))})
     objects = [o for o in owners if _member(o) is None and o != "*fill*"]
-    for archive in archives:
-        out = subprocess.run([nm, "-A", archive], capture_output=True, text=True, cwd=project_dir).stdout
-        for line in out.splitlines():
-            match = _NM_LINE.match(line)
-            if match:
-                _add_symbol(table, f"{match.group(1)}({match.group(2)})", match.group(4), match.group(5))
-    for obj in objects:
-        out = subprocess.run([nm, "-A", obj], capture_output=True, text=True, cwd=project_dir).stdout
-        for line in out.splitlines():
-            match = _NM_OBJECT_LINE.match(line)
-            if match:
-                _add_symbol(table, obj, match.group(3), match.group(4))
-    return table
+    for path, is_archive in [(a, True) for a in archives] + [(o, False) for o in objects]:
+        out = subprocess.run([objdump, "-rt", path], capture_output=True, text=True, cwd=project_dir,
+                             check=True).stdout
+        parse_objdump(out, path, is_archive, result)
+    return result
 
 
-def _add_symbol(table: SymbolTable, owner: str, kind: str, symbol: str) -> None:
-    if kind in ("U", "w", "v"):  # undefined (w, v: weak undefined)
-        table.uses.setdefault(owner, set()).add(symbol)
-    elif kind.isupper():  # a global definition (a local one resolves nothing outside its object)
-        table.defines.setdefault(owner, set()).add(symbol)
+def parse_objdump(text: str, path: str, is_archive: bool, result: dict[str, ObjectSymbols]) -> None:
+    entry: ObjectSymbols | None = None
+    section: str | None = None
+    for line in text.splitlines():
+        if (match := _FILE.match(line)) is not None:
+            owner = f"{path}({match.group(1)})" if is_archive else path
+            entry, section = result.setdefault(owner, ObjectSymbols()), None
+        elif entry is None:
+            continue
+        elif (match := _RELOCATIONS.match(line)) is not None:
+            section = match.group(1)
+        elif section is not None:
+            if (match := _RELOCATION.match(line)) is not None:
+                entry.relocations.setdefault(section, set()).add(re.sub(r"[+-]0x[0-9a-f]+$", "", match.group(1)))
+        elif (match := _SYMBOL.match(line)) is not None:
+            flags, where, name = match.group(1), match.group(2), match.group(3).split()[-1]
+            if where in ("*UND*", "*ABS*", "*COM*"):
+                continue
+            if flags[0] in "gu" or flags[1] == "w":
+                entry.globals.setdefault(name, where)
+            else:
+                entry.locals[name] = where
 
 
-@dataclass
-class FirmwareCode:
-    """One measured firmware: its code (flash - model - board core) and each of its ops' own objects' flash."""
-
-    model: str
-    ops: list[str]
-    code_bytes: int
-    objects: dict[str, tuple[int, set[str]]]  # the objects only ops reach: (flash, the ops that reach it)
-    sketch_ram_bytes: int = 0  # static RAM - tensor arena - the board's core figure (interpreter, resolver, protocol)
-
-
-def attribute(files: dict[str, LinkedFile], symbols: SymbolTable, ops: list[str]) -> dict[str, tuple[int, set[str]]]:
-    """{object: (its flash, the ops that reach it)} for the objects only ops reach. The runtime's objects: every
-    linked file that is not a member of a library archive (the TFLM library, the toolchain's C/C++/math libraries)
-    and what those use."""
+def attribute(files: dict[str, LinkedFile], objects: dict[str, ObjectSymbols], ops: list[str]) \
+        -> dict[str, tuple[int, set[str]]]:
+    """{"object:section": (its flash, the ops that reach it)} for the kept sections only ops reach: the sections
+    an op's registration reaches through relocations, short of what the runtime reaches (every section of the
+    files that are not library archive members: sketch, protocol, board support, and what they use). Another op's
+    registration is not followed (the sketch's resolver is what reaches each op)."""
     linked = {o for o in files if o != "*fill*"}
-    # a symbol several objects define (an inline function, a template, a vtable: weak, one copy kept) resolves
-    # to the object whose section of it the linker kept
-    kept = {section.rsplit(".", 1)[-1]: owner for owner in linked for section in files[owner].sections}
-    definer: dict[str, str] = {}
+    empty = ObjectSymbols()
+    # a symbol several objects define (weak: inline functions, templates, vtables) resolves to the kept copy
+    definer: dict[str, tuple[str, str]] = {}
     for owner in sorted(linked):
-        for symbol in symbols.defines.get(owner, ()):
-            definer.setdefault(symbol, owner)
-    for symbol in definer:
-        if kept.get(symbol) is not None and symbol in symbols.defines.get(kept[symbol], ()):
-            definer[symbol] = kept[symbol]
+        for symbol, where in objects.get(owner, empty).globals.items():
+            if where in files[owner].sections:
+                definer.setdefault(symbol, (owner, where))
 
-    def reach(starts: set[str], known: frozenset[str] = frozenset()) -> set[str]:
-        """The objects `starts` use, directly or not, short of `known`; another op's registration is not
-        followed (the sketch's resolver is what reaches each op)."""
+    def targets(node: tuple[str, str]):
+        owner, where = node
+        symbols = objects.get(owner, empty)
+        for value in symbols.relocations.get(where, ()):
+            if _REGISTER.match(value):
+                continue
+            if value in symbols.locals:
+                target = (owner, symbols.locals[value])
+            elif value in definer:
+                target = definer[value]
+            else:
+                target = (owner, value)  # a section of its own, by name
+            if target[1] in files[target[0]].sections:
+                yield target
+
+    def reach(starts: set[tuple[str, str]], known: frozenset = frozenset()) -> set[tuple[str, str]]:
         seen, stack = set(starts), list(starts)
         while stack:
-            for symbol in symbols.uses.get(stack.pop(), ()):
-                target = definer.get(symbol)
-                if _REGISTER.match(symbol) or target is None or target in seen or target in known:
-                    continue
-                seen.add(target)
-                stack.append(target)
+            for target in targets(stack.pop()):
+                if target not in seen and target not in known:
+                    seen.add(target)
+                    stack.append(target)
         return seen
 
     def is_library(owner: str) -> bool:
         member = _member(owner)
         return member is not None and not member[0].startswith(".pio")
 
-    runtime = frozenset(reach({o for o in linked if not is_library(o)}))
-    registered = {m.group(1): owner for owner in linked for s in symbols.defines.get(owner, ())
-                  if (m := _REGISTER.match(s))}
+    runtime = frozenset(reach({(o, s) for o in linked if not is_library(o) for s in files[o].sections}))
+    registered = {m.group(1): node for symbol, node in definer.items() if (m := _REGISTER.match(symbol))}
     owned: dict[str, tuple[int, set[str]]] = {}
     for op in ops:
-        root = registered.get(op)
-        if root is None:
+        if op not in registered:
             raise RuntimeError(f"no linked object registers {op} (tflite::Register_{op})")
-        for obj in reach({root}, runtime):
-            owned.setdefault(_short(obj), (files[obj].flash, set()))[1].add(op)
+        for owner, where in reach({registered[op]}, runtime):
+            owned.setdefault(f"{_short(owner)}:{where}", (files[owner].sections[where], set()))[1].add(op)
     return owned
+
+
+def parser_bytes(files: dict[str, LinkedFile]) -> int:
+    """Flash of the flatbuffer parsers of the model's ops (tflite::Parse*: the sketch's resolver reaches one per op,
+    so the runtime grows with the ops by about this much)."""
+    return sum(n for owner, f in files.items() if owner.endswith("(flatbuffer_conversions.cpp.o)")
+               for name, n in f.sections.items() if re.match(r"^\.text\._ZN6tflite\d+Parse", name))
 
 
 def _short(owner: str) -> str:
     member = _member(owner)
     return f"{Path(member[0]).name}({member[1]})" if member else owner
+
+
+@dataclass
+class FirmwareCode:
+    """One measured firmware: its code (flash - model - board core) and the sections only its ops reach."""
+
+    model: str
+    ops: list[str]
+    code_bytes: int
+    objects: dict[str, tuple[int, set[str]]]  # "object:section" -> (flash, the ops that reach it)
+    sketch_ram_bytes: int = 0  # static RAM - tensor arena - the board's core figure (interpreter, resolver, protocol)
+    parser_bytes: int = 0  # flash of the ops' flatbuffer parsers (in the runtime; one per op)
 
 
 @dataclass
@@ -216,10 +248,9 @@ class CodeTable:
 
 
 def build_table(measured: list[FirmwareCode]) -> CodeTable:
-    """Objects one op alone reaches make its figure; objects several ops reach form shared groups (counted once
-    when the model has any of those ops); each object at its largest over the models. The runtime is the rest,
-    fitted as base + per op (the resolver and the flatbuffer parser grow with the ops) and raised until it covers
-    every model measured."""
+    """Sections one op alone reaches make its figure; sections several ops reach form shared groups (counted once
+    when the model has any of those ops); each section at its largest over the models. The runtime is the rest:
+    base + per op (the largest flatbuffer parser per op measured) covering every model measured."""
     sizes: dict[str, int] = {}
     reachers: dict[str, set[str]] = {}
     for fw in measured:
@@ -234,12 +265,11 @@ def build_table(measured: list[FirmwareCode]) -> CodeTable:
         else:
             groups.setdefault(tuple(sorted(ops)), []).append(obj)
     op_bytes = {op: _round_up(n) for op, n in op_bytes.items()}
-    shared = sorted(([list(key), _round_up(sum(sizes[o] for o in objs)), sorted(objs)]
+    shared = sorted(([list(key), _round_up(sum(sizes[o] for o in objs)), sorted({o.split(":")[0] for o in objs})]
                      for key, objs in groups.items()), key=lambda g: (-g[1], g[0]))
     table = CodeTable(0, 0, op_bytes, [tuple(g) for g in shared], 0)
-    rest = [(len(set(fw.ops)), fw.code_bytes - table.estimate(fw.ops)) for fw in measured]
-    table.runtime_bytes_per_op = _slope(rest)
-    table.runtime_bytes = _round_up(max(r - table.runtime_bytes_per_op * n for n, r in rest))
+    table.runtime_bytes_per_op = max(-(-fw.parser_bytes // len(set(fw.ops)) // 8) * 8 for fw in measured)
+    table.runtime_bytes = _round_up(max(fw.code_bytes - table.estimate(fw.ops) for fw in measured))
     ram = [(len(set(fw.ops)), fw.sketch_ram_bytes) for fw in measured]
     table.sketch_ram_bytes_per_op = _slope(ram)
     table.sketch_ram_bytes = _round_up(max(r - table.sketch_ram_bytes_per_op * n for n, r in ram), 16)
@@ -265,10 +295,11 @@ def _round_up(n: int, step: int = ROUND_BYTES) -> int:
 def render_table(measured: list[FirmwareCode], table: CodeTable) -> str:
     lines = [
         "# Flash of a TFLM firmware's code on a Cortex-M4 (Arduino TFLM library 7948b85 with CMSIS-NN, -Os), measured",
-        "# on the virtual board by `python -m tinydeploy.hil.tflm_code_size LIBRARY` (tinydeploy/tflm/code_size.py:",
-        "# each model built as `flash` builds it and linked with a map file; the objects an op's registration alone",
-        "# reaches make its figure, objects several ops reach a shared group counted once; the largest over the",
-        "# models). Estimate = runtime_bytes + runtime_bytes_per_op x ops + each op's figure (default_op_bytes if not",
+        "# on the virtual board by `python -m tinydeploy.hil.tflm_code_size LIBRARY` (tinydeploy/tflm/code_size.py):",
+        "# each model built as `flash` builds it, linked with a map file; the kept sections an op's registration",
+        "# reaches (relocations) and the rest of the firmware does not make its figure, sections several ops reach a",
+        "# shared group counted once; each at its largest over the models. Estimate = runtime_bytes +",
+        "# runtime_bytes_per_op x ops (the ops' flatbuffer parsers) + each op's figure (default_op_bytes if not",
         "# measured: the largest op with its shared groups) + every shared group one of the ops is in.",
         "# runtime: interpreter, allocator, flatbuffer reader, resolver, protocol, sketch, board support beyond the",
         "# board's core figure, C/C++ runtime. Measured code (flash - model - core) -> this table's estimate:",
