@@ -310,7 +310,8 @@ def render_table(measured: list[FirmwareCode], table: CodeTable) -> str:
               f"default_op_bytes = {table.default_op_bytes}",
               "# The sketch's static RAM beyond the tensor arena and the board's core figure (interpreter, resolver,",
               "# protocol buffers): firmware static RAM - arena - core, fitted as base + per op and raised to cover",
-              "# every model:", *(f"#   {fw.model}: {fw.sketch_ram_bytes:,} B ({len(set(fw.ops))} ops)" for fw in measured),
+              "# every model:",
+              *(f"#   {fw.model}: {fw.sketch_ram_bytes:,} B ({len(set(fw.ops))} ops)" for fw in measured),
               f"sketch_ram_bytes = {table.sketch_ram_bytes}",
               f"sketch_ram_bytes_per_op = {table.sketch_ram_bytes_per_op}", "", "[op_bytes]"]
     lines += [f"{op} = {n}" for op, n in sorted(table.op_bytes.items())]
