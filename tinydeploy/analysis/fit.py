@@ -92,7 +92,7 @@ def stack_part(board: Board, estimated_bytes: int | None = None) -> Part:
 
 def tflm_sketch_ram_bytes(ops: list[str]) -> int:
     """Static RAM of a TFLM sketch beyond its tensor arena and the board's core: the interpreter and op resolver
-    objects and the protocol's buffers (measured: tinydeploy.hil.tflm_code_size)."""
+    objects beyond the core figure (measured: tinydeploy.hil.tflm_code_size)."""
     table = _tflm_code_table()
     return table["sketch_ram_bytes"] + table["sketch_ram_bytes_per_op"] * len(set(ops))
 

@@ -90,9 +90,10 @@ class TflmEngine(Engine):
 
     def budgets(self, board: Board, model: TfliteModel, ram_bytes: int,
                 constants_bytes: int | None = None) -> tuple[Budget, Budget]:
-        """The arena and, measured, what the sketch holds besides: interpreter, op resolver, protocol buffers."""
+        """The arena and what the sketch holds besides (the interpreter and op resolver objects: static RAM beyond
+        the arena and the board's core figure, measured per op count by tinydeploy.hil.tflm_code_size)."""
         flash = flash_budget(board, model, self.code_bytes(model), self.code_label)
-        sketch = Part("TFLM interpreter, op resolver + protocol buffers (measured)",
+        sketch = Part("TFLM interpreter + op resolver objects (estimate)",
                       tflm_sketch_ram_bytes(model.op_names))
         return flash, ram_budget(board, ram_bytes, self.ram_label, engine_parts=(sketch,))
 

@@ -11,8 +11,8 @@ reaches make its figure; sections several ops reach form a shared group, counted
 those ops; each section at its largest over the models. The runtime is the rest: measured code (flash - model -
 the board's core figure) - the ops' figures, as base + per op (the sketch's resolver reaches each op's flatbuffer
 parser: the largest parser bytes per op measured) covering every model measured.
-The sketch's static RAM (interpreter, resolver, protocol buffers) is static RAM - arena - core, fitted the same
-way. The builds are tinydeploy.hil.tflm_code_size's (this module reads their map files and writes the table); re-run
+The sketch's static RAM beyond the arena and the core figure (interpreter and resolver objects) is static RAM -
+arena - core, fitted as base + per op. The builds are tinydeploy.hil.tflm_code_size's (this module reads their map files and writes the table); re-run
 with a local library after changing the library, the TFLM sketch or the protocol:
 
     python -m tinydeploy.hil.tflm_code_size /path/to/Arduino_TensorFlowLite   # rewrites tflm_code_size.toml
@@ -308,8 +308,8 @@ def render_table(measured: list[FirmwareCode], table: CodeTable) -> str:
         lines.append(f"#   {fw.model}: {fw.code_bytes:,} B -> {table.estimate(fw.ops):,} B ({len(set(fw.ops))} ops)")
     lines += [f"runtime_bytes = {table.runtime_bytes}", f"runtime_bytes_per_op = {table.runtime_bytes_per_op}",
               f"default_op_bytes = {table.default_op_bytes}",
-              "# The sketch's static RAM beyond the tensor arena and the board's core figure (interpreter, resolver,",
-              "# protocol buffers): firmware static RAM - arena - core, fitted as base + per op and raised to cover",
+              "# The sketch's static RAM beyond the tensor arena and the board's core figure (interpreter and resolver",
+              "# objects): firmware static RAM - arena - core, fitted as base + per op and raised to cover",
               "# every model:",
               *(f"#   {fw.model}: {fw.sketch_ram_bytes:,} B ({len(set(fw.ops))} ops)" for fw in measured),
               f"sketch_ram_bytes = {table.sketch_ram_bytes}",
