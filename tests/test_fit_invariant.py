@@ -2,7 +2,8 @@
 board's default engine, as `flash`) says FITS exactly when the firmware links and runs on the virtual board, and the
 RAM the running firmware uses (static RAM + stack high water) is within 5% of the estimate; flash likewise, never
 under the estimate. Two convolutions sized to either side of the board's RAM limit check the verdict where it
-matters; the native plan's fit-aware kernel choice is checked on a board profile with less flash."""
+matters; the TFLM engine likewise where a local library is given ($TINYDEPLOY_TFLM_LIB); the native plan's
+fit-aware kernel choice is checked on a board profile with less flash."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import mlperf_model, run_cli
+from tests.conftest import local_tflm_library, mlperf_model, run_cli
 
 TOLERANCE = 0.05
 
@@ -40,19 +41,26 @@ def corpus(tmp_path_factory):
     return models
 
 
+CASES = [("native", name) for name in ("ad", "kws", "conv-under-the-limit", "conv-over-the-limit")] + \
+    [("tflm", name) for name in ("ad", "kws", "conv-over-the-limit")]
+
+
 @pytest.mark.slow
 @pytest.mark.virtual
-@pytest.mark.parametrize("name", ["ad", "kws", "conv-under-the-limit", "conv-over-the-limit"])
-def test_analyze_fits_exactly_when_the_firmware_links_and_runs(name, corpus, tmp_path):
-    analyzed = run_cli("analyze", corpus[name], "--board", "virtual", "--json")
+@pytest.mark.parametrize("engine,name", CASES, ids=[f"{e}-{n}" for e, n in CASES])
+def test_analyze_fits_exactly_when_the_firmware_links_and_runs(engine, name, corpus, tmp_path):
+    engine_args = ["--engine", "tflm"] if engine == "tflm" else []
+    flash_args = [*engine_args, "--tflm-lib", local_tflm_library("to build the TFLM firmware")] \
+        if engine == "tflm" else []
+    analyzed = run_cli("analyze", corpus[name], "--board", "virtual", "--json", *engine_args)
     assert analyzed.returncode in (0, 1), analyzed.stderr[-2000:]
     analysis = json.loads(analyzed.stdout)
-    assert analysis["engine"] == "native"  # the virtual board's default, as flash's
-    if name.startswith("conv-"):  # the pair straddles the limit, else it checks nothing
+    assert analysis["engine"] == engine  # native: the virtual board's default, as flash's
+    if engine == "native" and name.startswith("conv-"):  # the pair straddles the limit, else it checks nothing
         assert analysis["fits"] == (name == "conv-under-the-limit")
         assert analysis["ram_bytes"] > 0.97 * analysis["ram_available"]
     flashed = run_cli("flash", corpus[name], "--board", "virtual", "--out", tmp_path / name, "--json",
-                      "--skip-fit-check", "--runs", "1", "--samples", "1")
+                      "--skip-fit-check", "--runs", "1", "--samples", "1", *flash_args)
     assert (flashed.returncode == 0) == analysis["fits"], (analysis["ram_parts"], flashed.stderr[-2000:])
     if not analysis["fits"]:
         assert "does not fit" in flashed.stderr  # the linker said so (region RAM overflowed)
@@ -60,10 +68,23 @@ def test_analyze_fits_exactly_when_the_firmware_links_and_runs(name, corpus, tmp
     device = json.loads(flashed.stdout)
     assert device["outputs_match"] is True
     # Flash: the estimate errs on the safe side, by little.
-    assert analysis["flash_bytes"] >= device["flash_bytes"] >= (1 - TOLERANCE) * analysis["flash_bytes"]
+    assert analysis["flash_bytes"] >= device["flash_bytes"] >= (1 - TOLERANCE) * analysis["flash_bytes"], \
+        (device["flash_bytes"], analysis["flash_parts"])
+    stack_part = analysis["ram_parts"][-1]["bytes"]
+    if engine == "tflm":
+        # TFLM's stack has no estimate: the verdict holds the reserve the linker keeps; the static RAM with that
+        # reserve is never over it, and the stack the firmware used fits the reserve.
+        in_use = device["static_ram_bytes"] + stack_part
+        assert analysis["ram_bytes"] >= in_use and device["stack_bytes"] <= stack_part, (device, analysis["ram_parts"])
+        # Before flash measured the arena on the virtual board, analyze's arena is the host's upper bound (AD: ~30%
+        # over); after, analyze uses the measured arena flash built with: within 5% of the device, never under it.
+        remeasured = json.loads(run_cli("analyze", corpus[name], "--board", "virtual", "--json", *engine_args).stdout)
+        assert remeasured["ram_bytes"] >= in_use >= (1 - TOLERANCE) * remeasured["ram_bytes"], \
+            (device, remeasured["ram_parts"])
+        assert remeasured["flash_bytes"] == analysis["flash_bytes"]
+        return
     # RAM: the verdict holds the stack reserve the linker keeps; the firmware's use (static + measured stack) is the
     # estimate with the estimated stack peak in place of that reserve.
-    stack_part = analysis["ram_parts"][-1]["bytes"]
     estimate_in_use = analysis["ram_bytes"] - stack_part + analysis["stack_estimate_bytes"]
     assert abs(device["ram_bytes"] - estimate_in_use) <= TOLERANCE * estimate_in_use, (device, analysis["ram_parts"])
     assert device["stack_bytes"] <= analysis["stack_estimate_bytes"]

@@ -32,8 +32,10 @@ ALIGNMENT_WINDOW = 32  # how much less than TFLM's reported total an arena may f
 HOST_TO_TARGET_PER_TENSOR = 12
 HOST_TO_TARGET_PER_OP = 46
 HOST_TO_TARGET_FIXED = 270
-# Slack for alignment and for allocations that differ between TFLM builds.
-TARGET_SLACK_BYTES = 512
+# Slack for alignment and for allocations that differ between TFLM builds: the margin a sketch gets over a measured
+# arena (512 B, rounded up to 16 B: tinydeploy.tflm.arena) plus the 32-bit conversion's error (~115 B), so that the
+# estimate before a measurement is not below the arena flash then builds with (KWS: 32 B below it with 512 B).
+TARGET_SLACK_BYTES = 640
 
 
 @dataclass(frozen=True)

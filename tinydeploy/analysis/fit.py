@@ -11,14 +11,22 @@ from tinydeploy.boards import Board
 from tinydeploy.model.tflite import TfliteModel
 
 
+TFLM_CODE_TABLE = Path(__file__).parent / "tflm_code_size.toml"  # measured: python -m tinydeploy.hil.tflm_code_size
+
+
 @lru_cache(maxsize=1)
 def _tflm_code_table() -> dict:
-    return tomllib.loads((Path(__file__).parent / "tflm_code_size.toml").read_text())
+    return tomllib.loads(TFLM_CODE_TABLE.read_text())
 
 
 def tflm_code_bytes(ops: list[str]) -> int:
+    """Flash of a TFLM firmware's code beyond the board's core: the runtime (with the protocol and sketch), each op's
+    own kernel code, and the code several ops share, counted once (measured: tinydeploy.hil.tflm_code_size)."""
     table = _tflm_code_table()
-    return table["runtime_bytes"] + sum(table["op_bytes"].get(op, table["default_op_bytes"]) for op in set(ops))
+    distinct = set(ops)
+    return table["runtime_bytes"] + table["runtime_bytes_per_op"] * len(distinct) + \
+        sum(table["op_bytes"].get(op, table["default_op_bytes"]) for op in distinct) + \
+        sum(group["bytes"] for group in table.get("shared", []) if distinct & set(group["ops"]))
 
 
 @dataclass(frozen=True)
@@ -82,11 +90,20 @@ def stack_part(board: Board, estimated_bytes: int | None = None) -> Part:
                 max(estimated_bytes, board.stack_bytes))
 
 
-def ram_budget(board: Board, model_ram_bytes: int, model_ram_label: str, stack_bytes: int | None = None) -> Budget:
-    """The engine's RAM (inputs are loaded straight into the model's tensors: no copy of them besides), the core's
-    static RAM and the stack."""
+def tflm_sketch_ram_bytes(ops: list[str]) -> int:
+    """Static RAM of a TFLM sketch beyond its tensor arena and the board's core: the interpreter and op resolver
+    objects beyond the core figure (measured: tinydeploy.hil.tflm_code_size)."""
+    table = _tflm_code_table()
+    return table["sketch_ram_bytes"] + table["sketch_ram_bytes_per_op"] * len(set(ops))
+
+
+def ram_budget(board: Board, model_ram_bytes: int, model_ram_label: str, stack_bytes: int | None = None,
+               engine_parts: tuple[Part, ...] = ()) -> Budget:
+    """The engine's RAM (inputs are loaded straight into the model's tensors: no copy of them besides) and its other
+    static RAM (`engine_parts`), the core's static RAM and the stack."""
     return Budget("RAM", [
         Part(model_ram_label, model_ram_bytes),
+        *engine_parts,
         Part(f"{board.name} core static RAM", board.core_ram_bytes),
         stack_part(board, stack_bytes),
     ], board.ram_bytes)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinydeploy.analysis.fit import tflm_code_bytes
+from tinydeploy.analysis.fit import Budget, Part, flash_budget, ram_budget, tflm_code_bytes, tflm_sketch_ram_bytes
 from tinydeploy.boards import Board
 from tinydeploy.emit.render import render
 from tinydeploy.engines.base import Engine, EngineFiles, EngineOptions, EnginePlan, Measure
@@ -32,7 +32,7 @@ def c_byte_array_body(data: bytes, per_line: int = 16) -> str:
 
 class TflmEngine(Engine):
     name = "tflm"
-    code_label = "TFLM runtime + kernels"
+    code_label = "TFLM runtime, protocol + kernels"
     ram_label = "TFLM tensor arena (32-bit, with margin)"
     measures_arena = True
     profiles_ops = True
@@ -59,6 +59,18 @@ class TflmEngine(Engine):
         return TflmEnginePlan(self.name, model, board, arena.arena_bytes, arena=arena, library=library, ops=ops,
                               profile=options.profile)
 
+    def analysis_plan(self, model: TfliteModel, board: Board,
+                      options: EngineOptions = EngineOptions()) -> TflmEnginePlan | None:
+        """The plan flash builds with, without measuring: its arena is the device figure where one is cached (the
+        RAM the firmware holds), else analyze's upper bound; None (analyze's own figures) for a model the firmware
+        cannot run or without a library to key the device figures by."""
+        if self.problems(model):
+            return None
+        try:
+            return self.plan(model, board, options)
+        except TinydeployError:
+            return None
+
     def arena(self, model: TfliteModel, board: Board, library, options: EngineOptions = EngineOptions(),
               measure: Measure | None = None):
         """A cached device figure, else measured now (with `measure`, on the virtual board) when that holds for
@@ -78,6 +90,15 @@ class TflmEngine(Engine):
 
     def code_bytes(self, model: TfliteModel) -> int:
         return tflm_code_bytes(model.op_names)
+
+    def budgets(self, board: Board, model: TfliteModel, ram_bytes: int,
+                constants_bytes: int | None = None) -> tuple[Budget, Budget]:
+        """The arena and what the sketch holds besides (the interpreter and op resolver objects: static RAM beyond
+        the arena and the board's core figure, measured per op count by tinydeploy.hil.tflm_code_size)."""
+        flash = flash_budget(board, model, self.code_bytes(model), self.code_label)
+        sketch = Part("TFLM interpreter + op resolver objects (estimate)",
+                      tflm_sketch_ram_bytes(model.op_names))
+        return flash, ram_budget(board, ram_bytes, self.ram_label, engine_parts=(sketch,))
 
     def files(self, plan: TflmEnginePlan) -> EngineFiles:
         from tinydeploy.emit.arduino import ArduinoLibrary
