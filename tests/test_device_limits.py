@@ -61,6 +61,8 @@ def honest(verb: str, command_id: str, args: list[str], **identity_changes: str)
     if verb == "out":
         return [encode_reply(command_id, "data", "out", "0", "01020304"), encode_reply(command_id, "ok", "out",
                                                                                           "index=0", "bytes=4")]
+    if verb == "prof":  # not a profiling build
+        return [encode_reply(command_id, "ok", "prof", "steps=0", "runs=0")]
     if verb == "ram":
         return [encode_reply(command_id, "ok", "ram", "stack=100", "heap=0", "act=64", "used=60")]
     return [encode_reply(command_id, "err", "unknown")]
