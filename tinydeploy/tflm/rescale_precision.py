@@ -99,17 +99,20 @@ def _leaky_relu(op: Operator, scales, zero_points, dtype: str) -> RescaleDiffere
     f32_in, f32_out = np.float32(in_scale), np.float32(out_scale)
     pinned = (_quantize_multiplier(float(f32_in * alpha / f32_out)), _quantize_multiplier(float(f32_in / f32_out)))
     current = (_quantize_multiplier(in_scale * float(alpha) / out_scale), _quantize_multiplier(in_scale / out_scale))
-    if pinned == current:
+    if pinned == current and alpha >= 0:  # a negative alpha is also applied differently (below)
         return None
     raw = np.arange(low, high + 1, dtype=np.int64)
     x = raw - in_zero
 
-    def outputs(multipliers):
+    def outputs(multipliers, negate_after: bool):
         (alpha_m, alpha_s), (identity_m, identity_s) = multipliers
-        negative = _multiply(x, abs(alpha_m), alpha_s) * (-1 if alpha_m < 0 else 1)
+        if negate_after and alpha_m < 0:  # current TFLM: a negative alpha's multiplier is applied as -(x * |m|)
+            negative = -_multiply(x, -alpha_m, alpha_s)
+        else:  # the pinned library multiplies by the negative multiplier (ties of the high multiply round up)
+            negative = _multiply(x, alpha_m, alpha_s)
         return np.clip(out_zero + np.where(x >= 0, _multiply(x, identity_m, identity_s), negative), low, high)
 
-    return _first_difference(op, dtype, outputs(pinned), outputs(current), (raw,))
+    return _first_difference(op, dtype, outputs(pinned, False), outputs(current, True), (raw,))
 
 
 def _sub(op: Operator, scales, zero_points, dtype: str) -> RescaleDifference | None:
