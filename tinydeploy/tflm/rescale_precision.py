@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -30,6 +31,8 @@ _SUB_LEFT_SHIFT = {"int8": 20, "int16": 15}
 _INT32_MIN = -(1 << 31)
 # int16 SUB: values of the operand with the larger scale tried against every value of the other one
 _SUB_INT16_SPREAD = 129
+# an input that shows a difference: (raw input values, the pinned library's output, current TFLM's)
+_Case = tuple[tuple[int, ...], int, int]
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,10 @@ class RescaleDifference:
     pinned: int  # the pinned library's output
     current: int  # current TFLM's output
 
-    def example(self) -> str:
-        if len(self.inputs) == 1:
-            return f"op {self.op_index}: input {self.inputs[0]} gives {self.pinned}, current TFLM {self.current}"
-        return (f"op {self.op_index}: inputs ({self.inputs[0]}, {self.inputs[1]}) give {self.pinned}, "
-                f"current TFLM {self.current}")
+    def example(self, name_op: bool = True) -> str:
+        shown = (f"input {self.inputs[0]} gives" if len(self.inputs) == 1
+                 else f"inputs ({self.inputs[0]}, {self.inputs[1]}) give")
+        return f"{f'op {self.op_index}: ' if name_op else ''}{shown} {self.pinned}, current TFLM {self.current}"
 
 
 def _quantize_multiplier(real: float) -> tuple[int, int]:
@@ -92,10 +94,11 @@ def _scales(model: TfliteModel, op: Operator) -> tuple[list[float], list[int]] |
     return [float(np.float32(t.quant.scales[0])) for t in tensors], [int(t.quant.zero_points[0]) for t in tensors]
 
 
-def _leaky_relu(op: Operator, scales, zero_points, dtype: str) -> RescaleDifference | None:
+@lru_cache(maxsize=256)
+def _leaky_relu(dtype: str, scales: tuple, zero_points: tuple, alpha: float) -> _Case | None:
     low, high = _RANGES[dtype]
     (in_scale, out_scale), (in_zero, out_zero) = scales, zero_points
-    alpha = np.float32(op.options.get("alpha", 0.0))
+    alpha = np.float32(alpha)
     f32_in, f32_out = np.float32(in_scale), np.float32(out_scale)
     pinned = (_quantize_multiplier(float(f32_in * alpha / f32_out)), _quantize_multiplier(float(f32_in / f32_out)))
     current = (_quantize_multiplier(in_scale * float(alpha) / out_scale), _quantize_multiplier(in_scale / out_scale))
@@ -112,10 +115,11 @@ def _leaky_relu(op: Operator, scales, zero_points, dtype: str) -> RescaleDiffere
             negative = _multiply(x, alpha_m, alpha_s)
         return np.clip(out_zero + np.where(x >= 0, _multiply(x, identity_m, identity_s), negative), low, high)
 
-    return _first_difference(op, dtype, outputs(pinned, False), outputs(current, True), (raw,))
+    return _first_difference(outputs(pinned, False), outputs(current, True), (raw,))
 
 
-def _sub(op: Operator, scales, zero_points, dtype: str) -> RescaleDifference | None:
+@lru_cache(maxsize=256)
+def _sub(dtype: str, scales: tuple, zero_points: tuple, activation: str) -> _Case | None:
     from tinydeploy.engine.quant import activation_range
 
     low, high = _RANGES[dtype]
@@ -130,7 +134,7 @@ def _sub(op: Operator, scales, zero_points, dtype: str) -> RescaleDifference | N
                                                  twice_d / ((1 << left_shift) * out_scale))]
     if pinned == current:
         return None
-    act_low, act_high = activation_range(op.activation, out_scale, out_zero, low, high)
+    act_low, act_high = activation_range(activation, out_scale, out_zero, low, high)
     every = np.arange(low, high + 1, dtype=np.int64)
     if dtype == "int8":
         others = every
@@ -147,21 +151,18 @@ def _sub(op: Operator, scales, zero_points, dtype: str) -> RescaleDifference | N
     for chunk in np.array_split(others, max(1, others.size // 16)):  # stop at the first chunk that shows one
         fixed, full = np.repeat(chunk, every.size), np.tile(every, chunk.size)
         first, second = (fixed, full) if wide_first else (full, fixed)
-        found = _first_difference(op, dtype, outputs(pinned, first, second), outputs(current, first, second),
-                                  (first, second))
+        found = _first_difference(outputs(pinned, first, second), outputs(current, first, second), (first, second))
         if found is not None:
             return found
     return None
 
 
-def _first_difference(op: Operator, dtype: str, pinned: np.ndarray, current: np.ndarray,
-                      inputs) -> RescaleDifference | None:
+def _first_difference(pinned: np.ndarray, current: np.ndarray, inputs) -> _Case | None:
     differ = np.flatnonzero(pinned != current)
     if differ.size == 0:
         return None
     at = int(differ[0])
-    return RescaleDifference(op.index, op.op, dtype, tuple(int(values[at]) for values in inputs), int(pinned[at]),
-                             int(current[at]))
+    return tuple(int(values[at]) for values in inputs), int(pinned[at]), int(current[at])
 
 
 def rescale_differences(model: TfliteModel) -> list[RescaleDifference]:
@@ -177,8 +178,11 @@ def rescale_differences(model: TfliteModel) -> list[RescaleDifference]:
         params = _scales(model, op)
         if params is None:
             continue
-        check = _leaky_relu if op.op == "LEAKY_RELU" else _sub
-        difference = check(op, *params, dtype)
-        if difference is not None:
-            found.append(difference)
+        scales, zero_points = (tuple(values) for values in params)
+        if op.op == "LEAKY_RELU":
+            case = _leaky_relu(dtype, scales, zero_points, float(op.options.get("alpha", 0.0)))
+        else:
+            case = _sub(dtype, scales, zero_points, op.activation)
+        if case is not None:
+            found.append(RescaleDifference(op.index, op.op, dtype, *case))
     return found

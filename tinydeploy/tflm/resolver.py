@@ -64,7 +64,7 @@ def tflm_problems(model: TfliteModel) -> list[str]:
         which = f"op {indices}" if len(found) == 1 else f"ops {indices}"
         problems.append(f"{found[0].dtype} {op_name} {which}: the pinned TFLM library ({TFLM_LIBRARY_COMMIT[:7]}) "
                         "rounds the op's rescale ratio to single precision before making its multiplier, so some "
-                        f"outputs differ from current TFLM's ({found[0].example()})")
+                        f"outputs differ from current TFLM's ({found[0].example(len(found) > 1)})")
     return problems
 
 
