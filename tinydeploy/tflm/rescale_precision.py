@@ -23,7 +23,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from tinydeploy.engine.quant import round_half_away
 from tinydeploy.model.tflite import Operator, TfliteModel
 
 _RANGES = {"int8": (-128, 127), "int16": (-32768, 32767)}
@@ -57,13 +56,30 @@ def _quantize_multiplier(real: float) -> tuple[int, int]:
     if real == 0.0:
         return 0, 0
     mantissa, shift = math.frexp(real)
-    fixed = round_half_away(mantissa * (1 << 31))
+    fixed = _round_half_away(mantissa * (1 << 31))
     if fixed == 1 << 31:
         fixed //= 2
         shift += 1
     if shift < -31:
         return 0, 0
     return fixed, shift
+
+
+def _round_half_away(value: float) -> int:
+    """TfLiteRound / std::round: to nearest, ties away from zero."""
+    return int(math.copysign(math.floor(abs(value) + 0.5), value))
+
+
+def _activation_range(activation: str, scale: float, zero_point: int, low: int, high: int) -> tuple[int, int]:
+    """A fused activation's clamp in the output's quantized domain (TFLite divides in float32)."""
+    bounds = {"NONE": (None, None), "RELU": (0.0, None), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
+    real_low, real_high = bounds.get(activation, (None, None))
+
+    def quantize(real: float) -> int:
+        return zero_point + _round_half_away(float(np.float32(real) / np.float32(scale)))
+
+    return (low if real_low is None else max(low, quantize(real_low)),
+            high if real_high is None else min(high, quantize(real_high)))
 
 
 def _wrap32(values: np.ndarray) -> np.ndarray:
@@ -120,8 +136,6 @@ def _leaky_relu(dtype: str, scales: tuple, zero_points: tuple, alpha: float) -> 
 
 @lru_cache(maxsize=256)
 def _sub(dtype: str, scales: tuple, zero_points: tuple, activation: str) -> _Case | None:
-    from tinydeploy.engine.quant import activation_range
-
     low, high = _RANGES[dtype]
     (scale1, scale2, out_scale), (zero1, zero2, out_zero) = scales, zero_points
     left_shift = _SUB_LEFT_SHIFT[dtype]
@@ -134,7 +148,7 @@ def _sub(dtype: str, scales: tuple, zero_points: tuple, activation: str) -> _Cas
                                                  twice_d / ((1 << left_shift) * out_scale))]
     if pinned == current:
         return None
-    act_low, act_high = activation_range(activation, out_scale, out_zero, low, high)
+    act_low, act_high = _activation_range(activation, out_scale, out_zero, low, high)
     every = np.arange(low, high + 1, dtype=np.int64)
     if dtype == "int8":
         others = every
