@@ -227,13 +227,49 @@ def test_zoo_model_runs_on_tflm_like_host_tflm(name, projects):
 
 @pytest.mark.parametrize("name", _seanet_names())
 def test_seanet_model_runs_on_tflm_like_host_tflm(name, projects):
+    from tinydeploy.engines import EngineOptions
+    from tinydeploy.flow import build_firmware
     from tinydeploy.model.tflite import load_tflite
+    from tinydeploy.tflm.rescale_precision import rescale_differences
 
     library = _tflm_library()
     model = load_tflite(_path(SEANET, name))
     if name.startswith(("add/", "sub/")):
         assert len(model.inputs) == 2
+    if rescale_differences(model):  # the pinned library gives other outputs for some inputs: refused before building
+        with pytest.raises(TinydeployError) as refused:
+            build_firmware(model, get_board("virtual"), "tflm", projects / "refused-tflm", force=True,
+                           options=EngineOptions(tflm_lib=library))
+        assert "single precision" in refused.value.one_line() and "--engine native" in refused.value.one_line()
+        return
     _runs_like_host_tflm(model, "tflm", projects, library, samples=1)
+
+
+@pytest.mark.parametrize("name", ["leaky_relu/leaky_relu20.tflite", "sub/sub1.tflite"])
+def test_pinned_tflm_gives_the_output_the_rescale_check_names(name, projects, monkeypatch):
+    """Built despite the refusal, the pinned library outputs what the check's single-precision arithmetic says for
+    the input it names, and host TFLM what its double-precision arithmetic says."""
+    from tinydeploy.engines import EngineOptions
+    from tinydeploy.engines.tflm import TflmEngine
+    from tinydeploy.flow import Device, build_firmware
+    from tinydeploy.golden import tflm_sample_outputs
+    from tinydeploy.model.tflite import load_tflite
+    from tinydeploy.runners import runner_for
+    from tinydeploy.tflm.rescale_precision import rescale_differences
+
+    library = _tflm_library()
+    model = load_tflite(_path(SEANET, name))
+    found = rescale_differences(model)[0]
+    monkeypatch.setattr(TflmEngine, "check", lambda self, model: None)  # to measure what the refusal prevents
+    board = get_board("virtual")
+    firmware = build_firmware(model, board, "tflm", projects / "tflm", force=True,
+                              options=EngineOptions(tflm_lib=library))
+    sample = [np.full(model.tensors[i].shape, value, dtype=model.tensors[i].dtype).tobytes()
+              for i, value in zip(model.inputs, found.inputs)]
+    with Device.start(firmware, runner_for(board, None)) as device:
+        got = np.frombuffer(device.infer_tensors(sample)[0], dtype=np.int16)
+    expected = np.frombuffer(tflm_sample_outputs(model, [sample])[0][0], dtype=np.int16)
+    assert set(got.tolist()) == {found.pinned} and set(expected.tolist()) == {found.current}
 
 
 # ---- flash --profile: each op timed on the device --------------------------------------------------------------

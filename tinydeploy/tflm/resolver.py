@@ -42,6 +42,8 @@ TFLM_OP_METHODS: dict[str, str] = {
 
 def tflm_problems(model: TfliteModel) -> list[str]:
     """Why the TFLM firmware tinydeploy generates cannot run a model ([] when it can)."""
+    from tinydeploy.tflm.rescale_precision import rescale_differences
+
     problems = []
     missing = [op for op in model.distinct_ops if op not in TFLM_OP_METHODS]
     if missing:
@@ -55,6 +57,14 @@ def tflm_problems(model: TfliteModel) -> list[str]:
                         f"({TFLM_LIBRARY_COMMIT[:7]}) applies the first channel's scale to every output (wrong "
                         "outputs); convert with per-tensor dense layers (TFLiteConverter's "
                         "_experimental_disable_per_channel_quantization_for_dense_layers = True)")
+    differences = rescale_differences(model)
+    for op_name in sorted({d.op for d in differences}):
+        found = [d for d in differences if d.op == op_name]
+        indices = ", ".join(str(d.op_index) for d in found[:5]) + (" ..." if len(found) > 5 else "")
+        which = f"op {indices}" if len(found) == 1 else f"ops {indices}"
+        problems.append(f"{found[0].dtype} {op_name} {which}: the pinned TFLM library ({TFLM_LIBRARY_COMMIT[:7]}) "
+                        "rounds the op's rescale ratio to single precision before making its multiplier, so some "
+                        f"outputs differ from current TFLM's ({found[0].example(len(found) > 1)})")
     return problems
 
 
