@@ -131,15 +131,14 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
         console.print(budget_bar(budget))
         console.print("      " + ", ".join(f"{p.label} {p.nbytes:,} B" for p in budget.parts), style="dim")
     if not analysis.runs:
-        memory = "its memory would fit" if verdict.fits else "it would not fit either"
         console.print(f"[bold red]DOES NOT RUN[/] on {board.name} as it is: "
                       f"{'no engine' if refusal is not None else f'the {analysis.engine} engine'} runs it (above); "
-                      f"the figures are what it would need ({memory})")
-    elif verdict.fits:
+                      "the figures are what it would need" + (" (its memory would fit)" if verdict.fits else ""))
+    if verdict.fits and analysis.runs:
         spare = min(verdict.flash.available - verdict.flash.used, verdict.ram.available - verdict.ram.used)
         console.print(f"[bold green]FITS[/] on {board.name} (flash {verdict.flash.available - verdict.flash.used:,} B "
                       f"and RAM {verdict.ram.available - verdict.ram.used:,} B to spare)" if spare >= 0 else "")
-    else:
+    elif not verdict.fits:
         over = []
         if not verdict.flash.fits:
             over.append(f"flash by {verdict.flash.overshoot:,} B")
