@@ -176,6 +176,18 @@ def test_bad_inputs_get_one_line_errors(tmp_path):
     _assert_one_line_error(run_cli("analyze", mlperf_model("ad"), "--plot", tmp_path), "directory")
 
 
+def test_command_line_mistakes_are_one_line_usage_errors(tmp_path):
+    for args, fragments in [(("analyze", "--no-such-option"), ("No such option: --no-such-option",
+                                                               "tinydeploy analyze --help")),
+                            (("analyze",), ("Missing argument 'MODEL'", "tinydeploy analyze --help")),
+                            (("flash", mlperf_model("ad"), "--board"), ("'--board' requires an argument",)),
+                            (("no-such-command",), ("No such command 'no-such-command'", "tinydeploy --help"))]:
+        result = run_cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        _assert_one_line_error(result, *fragments)
+        assert "internal error" not in result.stderr
+
+
 def test_debug_shows_the_traceback(tmp_path):
     result = run_cli("--debug", "analyze", tmp_path / "missing.tflite")
     assert result.returncode == 2 and "Traceback" in result.stderr

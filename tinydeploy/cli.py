@@ -12,8 +12,12 @@ import threading
 import traceback
 from typing import NoReturn
 
-import click
 import typer
+
+try:  # typer 0.2x carries its own copy of click; older typer uses click itself
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import ClickException, UsageError
 
 from tinydeploy.commands import analyze, boards, convert, flash
 from tinydeploy.commands import bench, doctor, farm, lab
@@ -80,6 +84,13 @@ def _interrupted() -> NoReturn:
     sys.exit(128 + signum)
 
 
+def _usage_error_line(exc: UsageError) -> str:
+    """One line: what was wrong on the command line and where the command's options are listed."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    command = exc.ctx.command_path if exc.ctx is not None else "tinydeploy"
+    return f"{message}; see `{command} --help`"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
@@ -91,17 +102,17 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         print(f"error: {exc.one_line()}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except click.exceptions.UsageError as exc:
-        exc.show()
+    except UsageError as exc:
+        print(f"error: {_usage_error_line(exc)}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         if _received_signals:
             _interrupted()
         sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         _interrupted()
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except ClickException as exc:
+        print(f"error: {' '.join(exc.format_message().split())}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug: still one line, the traceback only with --debug
         if debug:
