@@ -224,7 +224,8 @@ def test_generated_arena_holds_the_used_bytes_within_the_stated_margin(built_tfl
         arena = project.plan.arena
         assert arena.source == "device" and arena.measured_on == "virtual", arena
         header = (directory / "src" / "td_tflm_model.h").read_text()
-        assert f"+ {arena.margin_bytes} B margin" in header and f"kTensorArenaMarginBytes = {arena.margin_bytes}u" in header
+        assert f"+ {arena.margin_bytes} B margin" in header
+        assert f"kTensorArenaMarginBytes = {arena.margin_bytes}u" in header
         build_project(directory, project.env_name)
         with QemuBoard(directory, project.env_name) as board, DeviceLink(board.port_url, 115_200) as link:
             info = link.wait_ready(30.0)

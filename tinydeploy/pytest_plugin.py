@@ -11,8 +11,9 @@ Options: --td-board NAME (default virtual), --td-port PORT (repeatable or comma-
 each), --td-virtual N (N virtual boards), --td-place PLACE (repeatable or comma-separated: boards of a labgrid
 farm; or the RemotePlaces of labgrid's --lg-env), --td-coordinator, --td-engine, --td-profile (firmware
 timing each op, native or TFLM: device.profile()), --td-build-dir, --td-log-dir (a log per test), --td-metrics
-FILE (OpenMetrics text). With several boards the `board` fixture is parametrised (one test per board; with places and pytest-xdist's
-`-n N`, one worker per place shares out the tests instead); `all_boards` gives all of them to one test. The plugin does nothing unless a test uses its fixtures.
+FILE (OpenMetrics text). With several boards the `board` fixture is parametrised (one test per board; with
+places and pytest-xdist's `-n N`, one worker per place shares out the tests instead); `all_boards` gives all of
+them to one test. The plugin does nothing unless a test uses its fixtures.
 """
 
 from __future__ import annotations

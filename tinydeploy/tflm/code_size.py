@@ -12,8 +12,9 @@ those ops; each section at its largest over the models. The runtime is the rest:
 the board's core figure) - the ops' figures, as base + per op (the sketch's resolver reaches each op's flatbuffer
 parser: the largest parser bytes per op measured) covering every model measured.
 The sketch's static RAM beyond the arena and the core figure (interpreter and resolver objects) is static RAM -
-arena - core, fitted as base + per op. The builds are tinydeploy.hil.tflm_code_size's (this module reads their map files and writes the table); re-run
-with a local library after changing the library, the TFLM sketch or the protocol:
+arena - core, fitted as base + per op. The builds are tinydeploy.hil.tflm_code_size's (this module reads their
+map files and writes the table); re-run with a local library after changing the library, the TFLM sketch or the
+protocol:
 
     python -m tinydeploy.hil.tflm_code_size /path/to/Arduino_TensorFlowLite   # rewrites tflm_code_size.toml
     python -m tinydeploy.hil.tflm_code_size LIBRARY some.tflite --print        # one model, the table printed
