@@ -780,8 +780,8 @@ def model_warnings(model: TfliteModel) -> list[str]:
     float_ops = sorted({op.op for op in model.operators if op.op != "DEQUANTIZE"
                         and any(i >= 0 and model.tensors[i].dtype in ("float32", "float16") for i in op.outputs)})
     if float_ops:
-        found.append(f"ops without int8 kernels stay float ({', '.join(float_ops)}): the model is not full-int8 "
-                     "and will be slow or unsupported on the microcontroller")
+        found.append(f"ops stay float ({', '.join(float_ops)}): the TFLite converter did not quantize them, and "
+                     "tinydeploy's engines do not run a partly quantized model; replace the layer that makes them")
     for op in model.operators:
         if op.op != "SOFTMAX" or not op.inputs:
             continue
