@@ -218,3 +218,18 @@ def test_a_partly_quantized_model_with_int8_input_is_not_sent_back_to_convert(tm
     with pytest.raises(TinydeployError) as caught:
         require_engine(float_in, "native")
     assert "tinydeploy convert" in caught.value.one_line() and "--calib" in caught.value.one_line()
+
+
+def test_a_model_no_engine_runs_because_of_upsampling_names_the_layer_that_does():
+    """Keras 3's UpSampling2D converts to TILE, which neither TFLM (pinned or host) nor the native engine has."""
+    from tinydeploy.engines.support import require_engine
+    from tinydeploy.errors import TinydeployError
+
+    tile = parse_tflite(single_op_model("TILE", [((1, 2, 1, 3), "int8", False, True), ((4,), "int32", True, False)],
+                                        [((1, 2, 2, 3), "int8", True)]))
+    for engine in ("tflm", "native"):
+        with pytest.raises(TinydeployError) as caught:
+            require_engine(tile, engine)
+        line = caught.value.one_line()
+        assert "no tinydeploy engine runs" in line and "TILE" in line
+        assert "keras.layers.Resizing(height, width, interpolation='nearest')" in line
