@@ -168,7 +168,8 @@ def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryP
         model_name=model.name, sha256=model.sha256, activation_bytes=plan.activation_bytes, peak_op=plan.peak_op,
         lower_bound_bytes=plan.lower_bound_bytes, flash_bytes=lowered.constants.flash_bytes,
         kernels=lowered.kernels, offset_lines=offset_lines, arrays=arrays, structs=lowered.constants.structs,
-        pointer_arrays=pointer_arrays, calls=calls, state_resets=state_resets, inputs=[_io_entry(model, plan, t) for t in model.inputs],
+        pointer_arrays=pointer_arrays, calls=calls, state_resets=state_resets,
+        inputs=[_io_entry(model, plan, t) for t in model.inputs],
         outputs=[_io_entry(model, plan, t) for t in model.outputs], profile=profile)
 
 
