@@ -223,3 +223,23 @@ def test_analyze_native_engine_reports_the_plan_and_blocking_ops(tmp_path):
     _assert_one_line_error(refused, "CUSTOM:MyOp", "FULLY_CONNECTED")
     listed = json.loads(run_cli("analyze", custom, "--engine", "tflm", "--json").stdout)
     assert listed["native_blocking_ops"] == ["CUSTOM:MyOp"]
+
+
+def test_a_model_no_engine_runs_is_not_said_to_run_on_one(tmp_path):
+    """Keras's UpSampling2D converts to TILE, which neither engine has: the verdict must not name one as running it."""
+    import numpy as np
+
+    from tests.single_op_models import GraphSpec, OpSpec, TensorSpec, build_model
+
+    tensors = [TensorSpec("in", (1, 2, 1, 3), "int8", 0.05),
+               TensorSpec("multiples", (4,), "int32", data=np.array([1, 1, 2, 1], np.int32)),
+               TensorSpec("out", (1, 2, 2, 3), "int8", 0.05)]
+    (tmp_path / "tile.tflite").write_bytes(build_model(GraphSpec(tensors, [OpSpec("TILE", [0, 1], [2])], [0], [2])))
+    for engine_args in ([], ["--engine", "tflm"], ["--engine", "native"]):
+        result = run_cli("analyze", tmp_path / "tile.tflite", "--board", "virtual", *engine_args)
+        if engine_args == ["--engine", "native"]:
+            assert result.returncode == 2 and "no tinydeploy engine runs" in result.stderr
+            continue
+        text = " ".join(result.stdout.split())
+        assert result.returncode == 1 and "DOES NOT RUN on virtual as it is: no engine runs it" in text, text[-600:]
+        assert "tflm engine runs it" not in text and "native engine runs it" not in text

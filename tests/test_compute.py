@@ -175,3 +175,61 @@ def test_refusals_name_what_the_model_is_and_the_way_that_works():
         line = caught.value.one_line()
         assert "dynamic-range" in line and "tinydeploy convert" in line and "--calib" in line
         assert "--engine" not in line  # no engine runs it: converting does
+
+
+def _partly_quantized(input_dtype: str) -> bytes:
+    """input -> (QUANTIZE) -> DEQUANTIZE -> float RELU -> QUANTIZE -> int8 output: float32 arithmetic in the middle."""
+    from tests.single_op_models import GraphSpec, OpSpec, TensorSpec, build_model
+
+    tensors = [TensorSpec("in", (1, 4), input_dtype, 0.05 if input_dtype == "int8" else None),
+               TensorSpec("q", (1, 4), "int8", 0.05), TensorSpec("f", (1, 4), "float32"),
+               TensorSpec("r", (1, 4), "float32"), TensorSpec("out", (1, 4), "int8", 0.05)]
+    ops = [OpSpec("DEQUANTIZE", [1], [2]), OpSpec("RELU", [2], [3]), OpSpec("QUANTIZE", [3], [4])]
+    if input_dtype == "float32":
+        ops.insert(0, OpSpec("QUANTIZE", [0], [1]))
+    else:
+        ops[0] = OpSpec("DEQUANTIZE", [0], [2])
+    return build_model(GraphSpec(tensors, ops, [0], [4]))
+
+
+def test_a_partly_quantized_model_with_int8_input_is_not_sent_back_to_convert(tmp_path):
+    """convert calibrates float32 inputs only: for an int8-input model its hint would go round in a circle."""
+    from tinydeploy.engines.support import require_engine
+    from tinydeploy.errors import TinydeployError
+    from tinydeploy.model.convert import convert_to_int8
+    from tinydeploy.model.tflite import load_tflite
+
+    (tmp_path / "mixed.tflite").write_bytes(_partly_quantized("int8"))
+    mixed = load_tflite(tmp_path / "mixed.tflite")
+    assert mixed.classification.kind == "mixed" and mixed.classification.float_ops == ("RELU",)
+    for engine in ("tflm", "native"):
+        with pytest.raises(TinydeployError) as caught:
+            require_engine(mixed, engine)
+        line = caught.value.one_line()
+        assert "partly quantized" in line and "RELU" in line and "already int8" in line
+        assert "tinydeploy convert" not in line and "replace the layer" in line
+    with pytest.raises(TinydeployError) as caught:  # what the old hint led to
+        convert_to_int8(tmp_path / "mixed.tflite", "random")
+    assert "int8" in caught.value.one_line()
+
+    (tmp_path / "float_in.tflite").write_bytes(_partly_quantized("float32"))
+    float_in = load_tflite(tmp_path / "float_in.tflite")
+    assert float_in.classification.kind == "mixed"
+    with pytest.raises(TinydeployError) as caught:
+        require_engine(float_in, "native")
+    assert "tinydeploy convert" in caught.value.one_line() and "--calib" in caught.value.one_line()
+
+
+def test_a_model_no_engine_runs_because_of_upsampling_names_the_layer_that_does():
+    """Keras 3's UpSampling2D converts to TILE, which neither TFLM (pinned or host) nor the native engine has."""
+    from tinydeploy.engines.support import require_engine
+    from tinydeploy.errors import TinydeployError
+
+    tile = parse_tflite(single_op_model("TILE", [((1, 2, 1, 3), "int8", False, True), ((4,), "int32", True, False)],
+                                        [((1, 2, 2, 3), "int8", True)]))
+    for engine in ("tflm", "native"):
+        with pytest.raises(TinydeployError) as caught:
+            require_engine(tile, engine)
+        line = caught.value.one_line()
+        assert "no tinydeploy engine runs" in line and "TILE" in line
+        assert "keras.layers.Resizing(height, width, interpolation='nearest')" in line

@@ -323,3 +323,23 @@ def test_plain_tf_saved_model_and_ops_without_int8_kernels(tmp_path):
     assert model.tensors[model.inputs[0]].shape == (1, 4) and "FULLY_CONNECTED" in model.op_names
     assert any("stay float" in w and "SIN" in w for w in result.warnings)
     assert result.agreement.outputs[0].name == "y"
+
+
+@pytest.mark.slow
+def test_a_converter_crash_is_a_one_line_error_and_unrolling_the_lstm_converts(tmp_path):
+    """TensorFlow's int8 calibrator dies with SIGSEGV on a Keras LSTM's loop: convert survives it and names the way."""
+    from tests.models import keras
+
+    keras.utils.set_random_seed(0)
+    np.save(tmp_path / "calib.npy", np.random.default_rng(0).uniform(-1, 1, (16, 10, 5)).astype(np.float32))
+    for unroll in (False, True):
+        model = keras.Sequential([keras.Input((10, 5)), keras.layers.LSTM(8, unroll=unroll), keras.layers.Dense(3)])
+        model.save(tmp_path / f"lstm_{unroll}.keras")
+    result = run_cli("convert", tmp_path / "lstm_False.keras", "-o", tmp_path / "out.tflite", "--calib",
+                     tmp_path / "calib.npy")
+    _one_line_error(result, "the TFLite converter crashed (SIGSEGV)", "unroll=True")
+    assert not (tmp_path / "out.tflite").exists()
+    result = run_cli("convert", tmp_path / "lstm_True.keras", "-o", tmp_path / "out.tflite", "--calib",
+                     tmp_path / "calib.npy")
+    assert result.returncode == 0, result.stderr
+    assert load_tflite(tmp_path / "out.tflite").classification.kind == "int8"

@@ -145,3 +145,34 @@ def test_equal_constants_are_stored_once():
     other_values = constants.array("d", "int8_t", np.arange(-4, 6, dtype=np.int8))
     assert first == second and len({first, other_type, other_values}) == 3
     assert constants.flash_bytes == 10 + 20 + 10
+
+
+def _concatenation_model(count: int) -> bytes:
+    """CONCATENATION of `count` int8 inputs of 2 values each, along the last axis."""
+    from single_op_models import GraphSpec, OpSpec, TensorSpec, build_model, options
+
+    tensors = [TensorSpec(f"in{i}", (1, 2), "int8", 0.05) for i in range(count)]
+    tensors.append(TensorSpec("out", (1, 2 * count), "int8", 0.05))
+    op = OpSpec("CONCATENATION", list(range(count)), [count], "ConcatenationOptions",
+                options("ConcatenationOptionsT", axis=-1))
+    return build_model(GraphSpec(tensors, [op], list(range(count)), [count]))
+
+
+def test_a_concatenation_tflm_cannot_allocate_is_refused_by_both_engines():
+    """TFLM's CONCATENATION takes at most 10 inputs: beyond, host TFLM (flash's reference) fails to allocate, so
+    analyze must not say FITS for either engine."""
+    from tflite_micro import runtime
+
+    from tinydeploy.engines.support import engine_support, require_engine
+    from tinydeploy.model.tflite import parse_tflite
+
+    runtime.Interpreter.from_bytes(_concatenation_model(10), arena_size=16384)  # allocates
+    with pytest.raises(RuntimeError):
+        runtime.Interpreter.from_bytes(_concatenation_model(11), arena_size=16384)
+    assert engine_support(parse_tflite(_concatenation_model(10)), "native").runs
+    wide = parse_tflite(_concatenation_model(11))
+    with pytest.raises(TinydeployError) as caught:
+        require_engine(wide, "native")
+    line = caught.value.one_line()
+    assert "11 inputs" in line and "at most 10" in line and "no tinydeploy engine runs" in line
+    assert any("11 inputs" in problem for problem in engine_support(wide, "tflm").problems)

@@ -29,6 +29,20 @@ def _near_limit_model(channels: int) -> bytes:
                    [(64, 64, 4)], 3)
 
 
+def _split_concat_model() -> bytes:
+    """int16x8 SPLIT into 10 and CONCATENATION of the 10 (TFLM's most) in reverse: kernels that take arrays of
+    tensor addresses, which must not grow the stack beyond the estimate (they were compound literals on the invoke's
+    frame)."""
+    import tensorflow as tf
+    from conformance.harness import convert, keras_input
+
+    tf.keras.utils.set_random_seed(4)
+    source = keras_input((1000,))
+    parts = tf.keras.ops.split(source, 10, axis=-1)
+    joined = tf.keras.layers.Concatenate()(parts[::-1])
+    return convert(tf.keras.Model(source, tf.keras.layers.Dense(4)(joined)), [(1000,)], 4, int16=True)
+
+
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
     directory = tmp_path_factory.mktemp("fit-corpus")
@@ -38,10 +52,13 @@ def corpus(tmp_path_factory):
         path = directory / f"{name}.tflite"
         path.write_bytes(_near_limit_model(channels))
         models[name] = path
+    models["split-concat-int16"] = directory / "split-concat-int16.tflite"
+    models["split-concat-int16"].write_bytes(_split_concat_model())
     return models
 
 
-CASES = [("native", name) for name in ("ad", "kws", "conv-under-the-limit", "conv-over-the-limit")] + \
+CASES = [("native", name) for name in ("ad", "kws", "conv-under-the-limit", "conv-over-the-limit",
+                                       "split-concat-int16")] + \
     [("tflm", name) for name in ("ad", "kws", "conv-over-the-limit")]
 
 

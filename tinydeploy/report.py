@@ -131,8 +131,9 @@ def render_analysis(analysis: Analysis, console: Console) -> None:
         console.print(budget_bar(budget))
         console.print("      " + ", ".join(f"{p.label} {p.nbytes:,} B" for p in budget.parts), style="dim")
     if not analysis.runs:
-        console.print(f"[bold red]DOES NOT RUN[/] on {board.name} as it is: "
-                      f"{'no engine' if refusal is not None else f'the {analysis.engine} engine'} runs it (above); "
+        nobody = refusal is not None or not any(s.runs for s in (analysis.support or {}).values())
+        who = "no engine runs it" if nobody else f"the {analysis.engine} engine does not run it"
+        console.print(f"[bold red]DOES NOT RUN[/] on {board.name} as it is: {who} (above); "
                       "the figures are what it would need" + (" (its memory would fit)" if verdict.fits else ""))
     if verdict.fits and analysis.runs:
         spare = min(verdict.flash.available - verdict.flash.used, verdict.ram.available - verdict.ram.used)

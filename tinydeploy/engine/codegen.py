@@ -126,7 +126,9 @@ def _array_body(values: np.ndarray) -> str:
     return ",\n".join("    " + line for line in lines)
 
 
-def _render_call(lowered, plan: MemoryPlan) -> str:
+def _render_call(lowered, plan: MemoryPlan, pointer_arrays: list[dict]) -> str:
+    """The op's C call; a RefList becomes a static const array of addresses appended to `pointer_arrays`: a compound
+    literal would live on td_engine_invoke's stack, all of them at once, which the stack estimate does not count."""
     def arg(item) -> str:
         if isinstance(item, TensorRef):
             return f"TD_AT({item.ctype}, {plan.offsets[item.tensor]}u)"
@@ -135,8 +137,10 @@ def _render_call(lowered, plan: MemoryPlan) -> str:
                 return "NULL"  # the kernel takes it on its own stack
             return f"TD_AT({item.ctype}, {plan.scratch[lowered.op_index][0]}u)"
         if isinstance(item, RefList):
-            pointee = item.ctype if item.writable else f"const {item.ctype}"
-            return f"({pointee} *const[]){{{', '.join(arg(i) for i in item.items)}}}"
+            name = f"td_op{lowered.op_index}_pointers{len(pointer_arrays)}"
+            pointer_arrays.append({"name": name, "pointee": item.ctype if item.writable else f"const {item.ctype}",
+                                   "items": [arg(i) for i in item.items], "op": lowered.op_index})
+            return name
         return str(item)
 
     return f"{lowered.function}({', '.join(arg(a) for a in lowered.args)});"
@@ -149,13 +153,13 @@ def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryP
     offset_lines = [f"t{t} @ {offset}: {tensors[t].name} ({tensors[t].nbytes} B)"
                     for t, offset in sorted(plan.offsets.items(), key=lambda item: (item[1], item[0]))]
     offset_lines += [f"op {op} scratch @ {offset}: {size} B" for op, (offset, size) in sorted(plan.scratch.items())]
-    calls = []
+    calls, pointer_arrays = [], []
     for item in lowered.ops:
         op = model.operators[item.op_index]
         out_name = tensors[op.outputs[0]].name if op.outputs else ""
         label = item.op_name if item.function else f"{item.op_name} (a view of tensor {item.view_of}, no code)"
         calls.append({"index": item.op_index, "op": label, "output": out_name,
-                      "code": _render_call(item, plan) if item.function else ""})
+                      "code": _render_call(item, plan, pointer_arrays) if item.function else ""})
     state_resets = [{"offset": plan.offsets[t], "bytes": tensors[t].nbytes, "value": _reset_byte(tensors[t]),
                      "name": tensors[t].name} for t in variable_tensors(model)]
     arrays = [{"name": a.name, "ctype": a.ctype, "count": int(a.values.size), "comment": a.comment,
@@ -164,7 +168,8 @@ def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryP
         model_name=model.name, sha256=model.sha256, activation_bytes=plan.activation_bytes, peak_op=plan.peak_op,
         lower_bound_bytes=plan.lower_bound_bytes, flash_bytes=lowered.constants.flash_bytes,
         kernels=lowered.kernels, offset_lines=offset_lines, arrays=arrays, structs=lowered.constants.structs,
-        calls=calls, state_resets=state_resets, inputs=[_io_entry(model, plan, t) for t in model.inputs],
+        pointer_arrays=pointer_arrays, calls=calls, state_resets=state_resets,
+        inputs=[_io_entry(model, plan, t) for t in model.inputs],
         outputs=[_io_entry(model, plan, t) for t in model.outputs], profile=profile)
 
 

@@ -30,6 +30,14 @@ class EngineSupport:
         return {"runs": self.runs, "problems": list(self.problems)}
 
 
+# Ops no engine runs (neither the pinned TFLM library nor host TFLM, the native engine's reference, has them) that
+# a common layer converts to, and the layer that computes the same and converts to an op the engines run.
+LAYER_REPLACEMENTS = {
+    "TILE": "Keras's UpSampling2D converts to TILE: use keras.layers.Resizing(height, width, "
+            "interpolation='nearest') instead (the same outputs, as RESIZE_NEAREST_NEIGHBOR, which both engines run)",
+}
+
+
 def engine_support(model: TfliteModel, engine: str) -> EngineSupport:
     refusal = classification_refusal(model)
     if refusal is not None:
@@ -59,7 +67,8 @@ def fallback_hint(model: TfliteModel, refused_by: str) -> str:
         return f"use --engine {other}, which runs it"
     reasons = "; ".join(f"the {name} engine: {_summary(engine_support(model, name).problems, 2)}"
                         for name in engine_names() if name != refused_by)
-    return f"no tinydeploy engine runs this model as it is ({reasons})"
+    ways = [way for op, way in LAYER_REPLACEMENTS.items() if op in model.op_names]
+    return f"no tinydeploy engine runs this model as it is ({reasons})" + "".join(f"; {way}" for way in ways)
 
 
 def require_engine(model: TfliteModel, engine: str) -> None:

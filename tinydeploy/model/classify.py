@@ -214,9 +214,14 @@ def classification_refusal(model: TfliteModel) -> TinydeployError | None:
             "weights, which TFLM does not run (\"Hybrid models are not supported on TFLite Micro\") and the native "
             "engine does not either", _convert_hint(model))
     if kind.kind == "mixed":
-        return TinydeployError(f"{name} is only partly quantized: float32 arithmetic remains in "
-                               f"{', '.join(kind.float_ops)}",
-                               _convert_hint(model) + "; ops without int8 kernels stay float: replace them")
+        what = f"{name} is only partly quantized: float32 arithmetic remains in {', '.join(kind.float_ops)}"
+        quantized_inputs = sorted({dtype for dtype in kind.input_dtypes if dtype not in FLOAT_TYPES})
+        if quantized_inputs:
+            # convert calibrates a float32 input only, and converting the source again gives this same file
+            return TinydeployError(f"{what} while its input is already {'/'.join(quantized_inputs)}",
+                                   "calibrating again cannot help: in the source model, replace the layer that "
+                                   f"makes the {', '.join(kind.float_ops)} op(s), then convert it again")
+        return TinydeployError(what, _convert_hint(model) + "; ops without int8 kernels stay float: replace them")
     if kind.kind == "uint8":
         return TinydeployError(f"{name} uses the legacy uint8 quantization, whose kernels TFLM removed",
                                "convert the float model to int8 instead: tinydeploy convert MODEL --calib "

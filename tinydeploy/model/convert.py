@@ -530,28 +530,35 @@ def _tf_int8_model(tf, tflite: bytes) -> _Int8Model:
     return _Int8Model(tf.lite.Interpreter, tf.lite.experimental.OpResolverType, tflite)
 
 
-def _convert_saved_model(tf, export_dir: Path, calib: np.ndarray) -> bytes:
-    def representative() -> Iterator[list[np.ndarray]]:
-        for sample in calib:
-            yield [sample[None]]
+def _convert_saved_model(export_dir: Path, calib: np.ndarray) -> bytes:
+    """The int8 .tflite of the batch-1 SavedModel, converted in a child process (tinydeploy.model.tf_quantize):
+    TFLite's calibrator crashes its process on some graphs, and a crash is a one-line error here."""
+    import signal
+    import subprocess
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(export_dir))
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    # One scale per dense layer, as before TF 2.16: the pinned Arduino TFLM library's FULLY_CONNECTED applies a
-    # single scale, so per-channel dense weights would be refused by the TFLM engine (tinydeploy.tflm.resolver).
-    converter._experimental_disable_per_channel_quantization_for_dense_layers = True
-    captured: list[str] = []
-    try:
-        with _native_output_captured() as captured:
-            return converter.convert()
-    except Exception as exc:  # the converter raises ConverterError, ValueError, RuntimeError...
-        reason = next((line.strip() for line in reversed(captured) if "error" in line.lower()), _error_cause(exc))
-        raise TinydeployError(f"the TFLite converter failed: {reason}",
-                              "the model may use an op that has no int8 TFLite kernel; replace that layer") from exc
+    from tinydeploy.model.tf_quantize import REASON_PREFIX
+
+    with tempfile.TemporaryDirectory(prefix="tinydeploy-quantize-") as tmp:
+        work = Path(tmp)
+        np.save(work / "calib.npy", calib)
+        proc = subprocess.run([sys.executable, "-m", "tinydeploy.model.tf_quantize", str(export_dir),
+                               str(work / "calib.npy"), str(work / "int8.tflite")], capture_output=True, text=True)
+        if proc.returncode == 0:
+            return (work / "int8.tflite").read_bytes()
+    if proc.returncode < 0:
+        try:
+            name = signal.Signals(-proc.returncode).name
+        except ValueError:
+            name = f"signal {-proc.returncode}"
+        raise TinydeployError(f"the TFLite converter crashed ({name}) while quantizing the model to int8",
+                              "a Keras LSTM, GRU or SimpleRNN layer without unroll=True crashes TensorFlow's int8 "
+                              "calibrator: build it with unroll=True (or replace the layer the converter cannot "
+                              "quantize)")
+    lines = proc.stderr.strip().splitlines()
+    reason = next((line[len(REASON_PREFIX):] for line in reversed(lines) if line.startswith(REASON_PREFIX)),
+                  lines[-1].strip() if lines else f"exit status {proc.returncode}")
+    raise TinydeployError(f"the TFLite converter failed: {reason}",
+                          "the model may use an op that has no int8 TFLite kernel; replace that layer")
 
 
 # ---------------------------------------------------------------------------------------------- .tflite quantization
@@ -773,8 +780,8 @@ def model_warnings(model: TfliteModel) -> list[str]:
     float_ops = sorted({op.op for op in model.operators if op.op != "DEQUANTIZE"
                         and any(i >= 0 and model.tensors[i].dtype in ("float32", "float16") for i in op.outputs)})
     if float_ops:
-        found.append(f"ops without int8 kernels stay float ({', '.join(float_ops)}): the model is not full-int8 "
-                     "and will be slow or unsupported on the microcontroller")
+        found.append(f"ops stay float ({', '.join(float_ops)}): the TFLite converter did not quantize them, and "
+                     "tinydeploy's engines do not run a partly quantized model; replace the layer that makes them")
     for op in model.operators:
         if op.op != "SOFTMAX" or not op.inputs:
             continue
@@ -891,7 +898,7 @@ def convert_to_int8(model_path: Path, calib: str | None, validate: Path | None =
                                              seed, found)
         check_samples, check_source = _check_samples_for_agreement(validate, validate_arrays, float_model.sample_shape,
                                                                    float_model.input_name, calib_samples)
-        tflite = _convert_saved_model(tf, export_dir, calib_samples)
+        tflite = _convert_saved_model(export_dir, calib_samples)
         converted = parse_tflite(tflite)
         found.extend(model_warnings(converted))
         int8_model = _tf_int8_model(tf, tflite)

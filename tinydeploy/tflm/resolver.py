@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tinydeploy.errors import TinydeployError
+from tinydeploy.golden import TFLM_MAX_CONCATENATION_INPUTS
 from tinydeploy.model.tflite import TfliteModel
 from tinydeploy.tflm.library import TFLM_LIBRARY_COMMIT
 
@@ -57,6 +58,12 @@ def tflm_problems(model: TfliteModel) -> list[str]:
                         f"({TFLM_LIBRARY_COMMIT[:7]}) applies the first channel's scale to every output (wrong "
                         "outputs); convert with per-tensor dense layers (TFLiteConverter's "
                         "_experimental_disable_per_channel_quantization_for_dense_layers = True)")
+    wide = [op.index for op in model.operators
+            if op.op == "CONCATENATION" and len(op.inputs) > TFLM_MAX_CONCATENATION_INPUTS]
+    if wide:
+        problems.append(f"CONCATENATION op {wide[0]} has {len(model.operators[wide[0]].inputs)} inputs, and TFLM's "
+                        f"kernel takes at most {TFLM_MAX_CONCATENATION_INPUTS} (it fails to allocate the model); "
+                        f"concatenate at most {TFLM_MAX_CONCATENATION_INPUTS} at a time, then the results")
     differences = rescale_differences(model)
     for op_name in sorted({d.op for d in differences}):
         found = [d for d in differences if d.op == op_name]

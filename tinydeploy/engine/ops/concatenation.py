@@ -4,6 +4,7 @@ arithmetic."""
 from __future__ import annotations
 
 from tinydeploy.engine.ops.shapes import elements
+from tinydeploy.golden import TFLM_MAX_CONCATENATION_INPUTS
 from tinydeploy.engine.registry import LoweringContext, RefList, lowering, same
 
 
@@ -21,6 +22,10 @@ def lower_concatenation(ctx: LoweringContext):
     sources = [ctx.input(i, (dtype,)) for i in range(len(ctx.op.inputs))]
     if not sources:
         raise ctx.fail("no inputs")
+    if len(sources) > TFLM_MAX_CONCATENATION_INPUTS:  # TFLM, the reference flash checks against, cannot run it
+        raise ctx.fail(f"{len(sources)} inputs, and TFLM's CONCATENATION takes at most "
+                       f"{TFLM_MAX_CONCATENATION_INPUTS} (concatenate at most {TFLM_MAX_CONCATENATION_INPUTS} at a "
+                       "time, then the results)")
     chunks, axis_total = [], 0
     for tensor in sources:
         shape = list(tensor.shape)
