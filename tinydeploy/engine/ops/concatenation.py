@@ -4,8 +4,8 @@ arithmetic."""
 from __future__ import annotations
 
 from tinydeploy.engine.ops.shapes import elements
-from tinydeploy.golden import TFLM_MAX_CONCATENATION_INPUTS
 from tinydeploy.engine.registry import LoweringContext, RefList, lowering, same
+from tinydeploy.golden import TFLM_MAX_CONCATENATION_INPUTS
 
 
 @lowering("CONCATENATION", kernel="concatenation", dtypes=same("int8", "int16"))
