@@ -490,6 +490,15 @@ class _FloatModel:
         self.output_names = sorted(self.function.structured_outputs)
         self.tf = tf
 
+    def has_loop(self) -> bool:
+        """Whether the graph holds a while loop (a Keras LSTM, GRU or SimpleRNN without unroll=True), on which
+        TensorFlow's int8 calibrator crashes."""
+        graph = self.function.graph.as_graph_def()
+        ops = {node.op for node in graph.node}
+        for function in graph.library.function:
+            ops.update(node.op for node in function.node_def)
+        return bool(ops & {"While", "StatelessWhile"})
+
     def __call__(self, sample: np.ndarray) -> dict[str, np.ndarray]:
         result = self.function(**{self.input_name: self.tf.constant(sample[None])})
         return {name: value.numpy() for name, value in result.items()}
@@ -530,7 +539,7 @@ def _tf_int8_model(tf, tflite: bytes) -> _Int8Model:
     return _Int8Model(tf.lite.Interpreter, tf.lite.experimental.OpResolverType, tflite)
 
 
-def _convert_saved_model(export_dir: Path, calib: np.ndarray) -> bytes:
+def _convert_saved_model(export_dir: Path, calib: np.ndarray, has_loop: bool) -> bytes:
     """The int8 .tflite of the batch-1 SavedModel, converted in a child process (tinydeploy.model.tf_quantize):
     TFLite's calibrator crashes its process on some graphs, and a crash is a one-line error here."""
     import signal
@@ -550,10 +559,12 @@ def _convert_saved_model(export_dir: Path, calib: np.ndarray) -> bytes:
             name = signal.Signals(-proc.returncode).name
         except ValueError:
             name = f"signal {-proc.returncode}"
+        if has_loop:
+            raise TinydeployError(f"the TFLite converter crashed ({name}) while quantizing the model to int8: the "
+                                  "model has a loop (a Keras LSTM, GRU or SimpleRNN layer without unroll=True), on "
+                                  "which TensorFlow's int8 calibrator crashes", "build those layers with unroll=True")
         raise TinydeployError(f"the TFLite converter crashed ({name}) while quantizing the model to int8",
-                              "a Keras LSTM, GRU or SimpleRNN layer without unroll=True crashes TensorFlow's int8 "
-                              "calibrator: build it with unroll=True (or replace the layer the converter cannot "
-                              "quantize)")
+                              "find the layer it fails on by converting parts of the model, and replace it")
     lines = proc.stderr.strip().splitlines()
     reason = next((line[len(REASON_PREFIX):] for line in reversed(lines) if line.startswith(REASON_PREFIX)),
                   lines[-1].strip() if lines else f"exit status {proc.returncode}")
@@ -898,7 +909,7 @@ def convert_to_int8(model_path: Path, calib: str | None, validate: Path | None =
                                              seed, found)
         check_samples, check_source = _check_samples_for_agreement(validate, validate_arrays, float_model.sample_shape,
                                                                    float_model.input_name, calib_samples)
-        tflite = _convert_saved_model(export_dir, calib_samples)
+        tflite = _convert_saved_model(export_dir, calib_samples, float_model.has_loop())
         converted = parse_tflite(tflite)
         found.extend(model_warnings(converted))
         int8_model = _tf_int8_model(tf, tflite)
