@@ -145,8 +145,11 @@ class NativeEngine(Engine):
                  f"{row['scratch_bytes']:,}" if row["scratch_bytes"] else "-", _pruned_cell(row["pruned"])]
                 for row in steps]
         peak = next((i for i, row in enumerate(steps) if row["op_index"] == native.peak_op), None)
+        # The largest live set bounds a plan only when nothing is computed in place: in-place ops go below it.
+        live = (f"largest live set {native.lower_bound_bytes:,} B"
+                + (", less by computing in place" if native.activation_bytes < native.lower_bound_bytes else ""))
         lines = [f"native engine plan: one activation buffer of [bold]{native.activation_bytes:,} B[/] "
-                 f"(scratch included; lower bound {native.lower_bound_bytes:,} B, peak at op {native.peak_op}); "
+                 f"(scratch included; filled to its end at op {native.peak_op}; {live}); "
                  f"constants in flash {native.flash_bytes:,} B"]
         if native.kernel_choice:
             lines.append(native.kernel_choice["note"])
