@@ -34,15 +34,17 @@ def test_reduce_max_matches_tflm(case, tmp_path):
 
 
 @pytest.mark.slow
-def test_int16_reduce_max_is_refused_like_tflm():
+def test_int16_reduce_max_is_refused_by_both_engines_as_tflm_fails_it():
     pytest.importorskip("tensorflow")
     from tflite_micro import runtime
 
-    from tinydeploy.engine.registry import native_problems
+    from tinydeploy.engines.support import engine_support
     from tinydeploy.model.tflite import parse_tflite
 
     model_bytes = converted(INT16, build)
-    assert any("REDUCE_MAX on int16" in problem for problem in native_problems(parse_tflite(model_bytes)))
+    model = parse_tflite(model_bytes)
+    assert any("REDUCE_MAX on int16" in problem for problem in engine_support(model, "native").problems)
+    assert any("float32 and int8 only" in problem for problem in engine_support(model, "tflm").problems)
     interpreter = runtime.Interpreter.from_bytes(model_bytes, arena_size=64 * 1024)
     with pytest.raises(Exception):  # TFLM: "Only float32 and int8 types are supported."
         interpreter.invoke()
