@@ -13,6 +13,8 @@ from tinydeploy.model.tflite import TfliteModel
 
 # TFLM's CONCATENATION kernel (kMaxInputNum) fails to allocate a model with more inputs: no golden outputs for it.
 TFLM_MAX_CONCATENATION_INPUTS = 10
+# TFLM's REDUCE_MAX and REDUCE_MIN run float32 and int8 only: an int16 one fails at invoke, so no golden outputs.
+TFLM_INT8_ONLY_REDUCTIONS = ("REDUCE_MAX", "REDUCE_MIN")
 
 
 def _random_tensor(rng: np.random.Generator, shape, dtype_name: str) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tinydeploy.errors import TinydeployError
-from tinydeploy.golden import TFLM_MAX_CONCATENATION_INPUTS
+from tinydeploy.golden import TFLM_INT8_ONLY_REDUCTIONS, TFLM_MAX_CONCATENATION_INPUTS
 from tinydeploy.model.tflite import TfliteModel
 from tinydeploy.tflm.library import TFLM_LIBRARY_COMMIT
 
@@ -64,6 +64,12 @@ def tflm_problems(model: TfliteModel) -> list[str]:
         problems.append(f"CONCATENATION op {wide[0]} has {len(model.operators[wide[0]].inputs)} inputs, and TFLM's "
                         f"kernel takes at most {TFLM_MAX_CONCATENATION_INPUTS} (it fails to allocate the model); "
                         f"concatenate at most {TFLM_MAX_CONCATENATION_INPUTS} at a time, then the results")
+    int16_reductions = [op.index for op in model.operators if op.op in TFLM_INT8_ONLY_REDUCTIONS and op.inputs and
+                        model.tensors[op.inputs[0]].dtype == "int16"]
+    if int16_reductions:
+        op = model.operators[int16_reductions[0]]
+        problems.append(f"{op.op} op {op.index} reduces int16, and TFLM's kernel runs float32 and int8 only (it fails "
+                        "the model at invoke); convert it to int8, or pool with global average pooling (MEAN)")
     differences = rescale_differences(model)
     for op_name in sorted({d.op for d in differences}):
         found = [d for d in differences if d.op == op_name]
