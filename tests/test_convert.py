@@ -342,4 +342,5 @@ def test_a_converter_crash_is_a_one_line_error_and_unrolling_the_lstm_converts(t
     result = run_cli("convert", tmp_path / "lstm_True.keras", "-o", tmp_path / "out.tflite", "--calib",
                      tmp_path / "calib.npy")
     assert result.returncode == 0, result.stderr
-    assert load_tflite(tmp_path / "out.tflite").classification.kind == "int8"
+    # TensorFlow leaves the gates' SPLIT float on about one conversion in three; convert tries again
+    assert load_tflite(tmp_path / "out.tflite").classification.kind == "int8", result.stdout
