@@ -56,6 +56,20 @@ def _many_io_model(count: int = 31) -> bytes:
                    [(32, 32, 4)] * count, 7)
 
 
+def _branches_concat_model() -> bytes:
+    """int16x8: ten 1x1 convolutions of one input, concatenated, near the RAM limit. Each convolution call has five
+    arguments, so td_engine_invoke saves every register and keeps room for the fifth (48 B): the stack went 8 B past
+    the estimate, which held one invoke frame for all models."""
+    import tensorflow as tf
+    from conformance.harness import convert, keras_input
+
+    tf.keras.utils.set_random_seed(5)
+    source = keras_input((32, 32, 4))
+    branches = [tf.keras.layers.Conv2D(6, 1, activation="relu")(source) for _ in range(10)]
+    joined = tf.keras.layers.Concatenate()(branches)
+    return convert(tf.keras.Model(source, tf.keras.layers.Conv2D(4, 1)(joined)), [(32, 32, 4)], 5, int16=True)
+
+
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
     directory = tmp_path_factory.mktemp("fit-corpus")
@@ -69,11 +83,14 @@ def corpus(tmp_path_factory):
     models["split-concat-int16"].write_bytes(_split_concat_model())
     models["many-io"] = directory / "many-io.tflite"
     models["many-io"].write_bytes(_many_io_model())
+    models["branches-concat-int16"] = directory / "branches-concat-int16.tflite"
+    models["branches-concat-int16"].write_bytes(_branches_concat_model())
     return models
 
 
 CASES = [("native", name) for name in ("ad", "kws", "conv-under-the-limit", "conv-over-the-limit",
-                                       "split-concat-int16", "many-io")] + \
+                                       "split-concat-int16", "many-io",
+                                       "branches-concat-int16")] + \
     [("tflm", name) for name in ("ad", "kws", "conv-over-the-limit")]
 
 

@@ -118,7 +118,7 @@ class NativeEngine(Engine):
         scratch it takes on its stack."""
         from tinydeploy.engine.kernel_costs import runtime_stack_bytes
 
-        return runtime_stack_bytes() + plan.layout.kernel_stack_bytes
+        return runtime_stack_bytes(plan.layout.call_args) + plan.layout.kernel_stack_bytes
 
     def budgets(self, board, model, ram_bytes, constants_bytes=None):
         # without a plan the constants are about the weights
