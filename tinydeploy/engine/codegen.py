@@ -36,6 +36,7 @@ class NativePlan:
     model_source: Path | None = None  # where emit_native_sources wrote `source`
     kernel_stack_bytes: int = 0  # the deepest kernel call's stack, its scratch taken on the stack included
     kernel_choice: dict | None = None  # the fit-aware choice when the fast kernels do not fit (engines/native.py)
+    call_args: list[int] = field(default_factory=list)  # per op that runs code: its call's argument count
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def render_model_source(model: TfliteModel, lowered: LoweredModel, plan: MemoryP
                "body": _array_body(a.values)} for a in lowered.constants.arrays]
     return render("native/model.c.j2",
         model_name=model.name, sha256=model.sha256, activation_bytes=plan.activation_bytes, peak_op=plan.peak_op,
-        lower_bound_bytes=plan.lower_bound_bytes, flash_bytes=lowered.constants.flash_bytes,
+        lower_bound_bytes=plan.lower_bound_bytes, flash_bytes=constants_flash_bytes(model, lowered),
         kernels=lowered.kernels, offset_lines=offset_lines, arrays=arrays, structs=lowered.constants.structs,
         pointer_arrays=pointer_arrays, calls=calls, state_resets=state_resets,
         inputs=[_io_entry(model, plan, t) for t in model.inputs],
@@ -353,9 +354,17 @@ def native_plan(model: TfliteModel, fast_kernels: bool = True, reference_ops: fr
     lowered, plan = plan_native(model, fast_kernels, reference_ops)
     model = lowered.model  # pruned (fast kernels): the tensors as the kernels see them
     return NativePlan(render_model_source(model, lowered, plan, profile), plan.activation_bytes, plan.peak_op,
-                      plan.lower_bound_bytes, lowered.constants.flash_bytes, plan.offsets, plan.scratch,
+                      plan.lower_bound_bytes, constants_flash_bytes(model, lowered), plan.offsets, plan.scratch,
                       kernel_files(lowered.kernels), [op.op for op in model.operators], _steps(model, lowered, plan),
-                      pruning=lowered.pruning, kernel_stack_bytes=_kernel_stack_bytes(lowered, plan))
+                      pruning=lowered.pruning, kernel_stack_bytes=_kernel_stack_bytes(lowered, plan),
+                      call_args=[len(op.args) for op in lowered.ops if op.function])
+
+
+def constants_flash_bytes(model: TfliteModel, lowered: LoweredModel) -> int:
+    """Everything const the model source puts in flash: the arrays and parameter structs, the input and output
+    tables (offset and size, 8 B per tensor) and the address arrays of calls that take lists of tensors (4 B each)."""
+    pointers = sum(len(arg.items) for op in lowered.ops if op.function for arg in op.args if isinstance(arg, RefList))
+    return lowered.constants.flash_bytes + 8 * (len(model.inputs) + len(model.outputs)) + 4 * pointers
 
 
 def _kernel_stack_bytes(lowered: LoweredModel, plan: MemoryPlan) -> int:

@@ -102,15 +102,28 @@ def kernels_code_bytes(kernel_sources: list[Path]) -> int:
     return sum(table.get(path.stem, {}).get("code_bytes", largest) for path in kernel_sources if path.suffix == ".c")
 
 
-def native_code_bytes(kernel_sources: list[Path], op_count: int) -> int:
-    """Flash of a native firmware's code on the virtual board's runtime: kernels, protocol, model glue."""
+def call_code_bytes(args: int) -> int:
+    """An upper bound on one kernel call in td_engine_invoke: a branch, each argument loaded (a literal-pool load
+    or movw + add: at most 6 B) and, past the four register arguments, stored on the stack."""
     table = kernel_costs()
-    return table["runtime_code_bytes"] + table["runtime_code_bytes_per_op"] * op_count + \
+    return table["call_code_bytes"] + table["call_code_bytes_per_argument"] * args + \
+        table["call_code_bytes_per_stack_argument"] * max(0, args - 4)
+
+
+def native_code_bytes(kernel_sources: list[Path], call_args: list[int]) -> int:
+    """Flash of a native firmware's code on the virtual board's runtime: kernels, protocol, model glue (`call_args`:
+    the argument count of each kernel call td_engine_invoke makes)."""
+    return kernel_costs()["runtime_code_bytes"] + sum(map(call_code_bytes, call_args)) + \
         kernels_code_bytes(kernel_sources)
 
 
-def runtime_stack_bytes() -> int:
-    return kernel_costs()["runtime_stack_bytes"]
+def runtime_stack_bytes(call_args: list[int] = ()) -> int:
+    """The runtime's frames down to a kernel call: protocol and sketch, then td_engine_invoke's own frame, which
+    the generated calls size (it saves up to r4-r11 and lr, and keeps room for arguments past the fourth)."""
+    table = kernel_costs()
+    stack_args = max((n - 4 for n in call_args), default=0)
+    invoke = table["invoke_frame_bytes"] + table["invoke_frame_bytes_per_stack_argument"] * max(0, stack_args)
+    return table["runtime_stack_bytes"] + (invoke + 7) // 8 * 8
 
 
 def kernel_stack_bytes(kernel: str, stack_scratch: int = 0) -> int:
@@ -130,8 +143,16 @@ def render_table(costs: dict[str, dict[str, int]]) -> str:
              "# measured (flash: firmware - constants - kernels - core: KWS 7,770 B with 13 ops, AD 7,622 B with 10, one",
              "# 1x1 conv 7,756 B; stack: high water - deepest kernel call: KWS 168 B, AD 176 B), rounded up.",
              f"runtime_code_bytes = {head.get('runtime_code_bytes', 0)}",
-             f"runtime_code_bytes_per_op = {head.get('runtime_code_bytes_per_op', 0)}",
-             f"runtime_stack_bytes = {head.get('runtime_stack_bytes', 0)}", ""]
+             f"runtime_stack_bytes = {head.get('runtime_stack_bytes', 0)}",
+             "# invoke_*: td_engine_invoke's frame, an upper bound (r4-r11 and lr with padding, then 4 B an argument past the",
+             "# fourth; measured 16-48 B, 48 B with five arguments); runtime_stack_bytes is the rest of the runtime's frames.",
+             f"invoke_frame_bytes = {head.get('invoke_frame_bytes', 0)}",
+             f"invoke_frame_bytes_per_stack_argument = {head.get('invoke_frame_bytes_per_stack_argument', 0)}",
+             "# call_*: one kernel call in td_engine_invoke, an upper bound (measured 20-22 B with 4 arguments, 28 B "
+             "with 5).",
+             f"call_code_bytes = {head.get('call_code_bytes', 0)}",
+             f"call_code_bytes_per_argument = {head.get('call_code_bytes_per_argument', 0)}",
+             f"call_code_bytes_per_stack_argument = {head.get('call_code_bytes_per_stack_argument', 0)}", ""]
     for name, entry in sorted(costs.items()):
         lines += [f"[kernel.{name}]", f"code_bytes = {entry['code_bytes']}", f"stack_bytes = {entry['stack_bytes']}",
                   f"dynamic_stack = {str(entry['dynamic_stack']).lower()}"]

@@ -110,7 +110,7 @@ class NativeEngine(Engine):
         """The kernels the plan calls (measured per kernel source) and the runtime, an estimate on the safe side."""
         from tinydeploy.engine.kernel_costs import native_code_bytes
 
-        return native_code_bytes(plan.layout.kernel_sources, len(plan.layout.ops))
+        return native_code_bytes(plan.layout.kernel_sources, plan.layout.call_args)
 
     @staticmethod
     def stack_bytes(plan: EnginePlan) -> int:
@@ -118,7 +118,7 @@ class NativeEngine(Engine):
         scratch it takes on its stack."""
         from tinydeploy.engine.kernel_costs import runtime_stack_bytes
 
-        return runtime_stack_bytes() + plan.layout.kernel_stack_bytes
+        return runtime_stack_bytes(plan.layout.call_args) + plan.layout.kernel_stack_bytes
 
     def budgets(self, board, model, ram_bytes, constants_bytes=None):
         # without a plan the constants are about the weights
