@@ -190,6 +190,28 @@ def test_exported_program_of_a_1d_net_converts_channels_last_and_runs_on_host_tf
 
 
 @pytest.mark.slow
+def test_max_pools_with_padding_keep_their_int8_range(tmp_path):
+    """onnx2tf pads such pools with float32's lowest value; calibrated, that gave their tensors scales near 1e36
+    (every value one level, the native engine refused the model). Edge copies leave the range to the data."""
+    _require("torch", "onnx", "onnx2tf", "onnxscript", "tf_keras")
+    from tinydeploy.golden import random_inputs, tflm_outputs
+    from tinydeploy.model.tflite import load_tflite
+
+    out = tmp_path / "pools.tflite"
+    result = run_cli("convert", f"{REPO / 'tests' / 'torch_models.py'}:padded_max_pools", "-o", out, "--calib",
+                     "random", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["source_info"]["float_check"]["max_abs_error"] < 1e-4
+    model = load_tflite(out)
+    scales = {t.name: max(t.quant.scales) for t in model.tensors if t.quant is not None and t.dtype == "int8"}
+    assert max(scales.values()) < 1.0, sorted(scales.items(), key=lambda item: -item[1])[:3]
+    output_scale = model.tensors[model.outputs[0]].quant.scales[0]
+    assert report["agreement"]["outputs"][0]["rmse"] < 4 * output_scale
+    assert len(tflm_outputs(model, random_inputs(model, 2, seed=0))) == 2
+
+
+@pytest.mark.slow
 def test_calibration_of_neither_layout_names_both(torch_files, tmp_path):
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((10, 12, 3, 16), np.float32))

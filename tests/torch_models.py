@@ -81,3 +81,24 @@ def tiny_conv1d():
 
     torch.manual_seed(1)
     return torch.export.export(TinyConv1d().eval(), (torch.randn(1, 4, 49),))
+
+
+def padded_max_pools():
+    """Max pools onnx2tf pads with float32's lowest value (untrained): the stem pool of ResNets (3x3, stride 2,
+    padding 1 on an even size, 10 -> 5) and a ceil_mode pool on an odd size (5 -> 3), over inputs that go negative."""
+    import torch
+
+    class PaddedMaxPools(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(2, 6, 3)
+            self.stem_pool = torch.nn.MaxPool2d(3, stride=2, padding=1)
+            self.ceil_pool = torch.nn.MaxPool2d(2, ceil_mode=True)
+            self.head = torch.nn.Linear(6 * 3 * 3, 3)
+
+        def forward(self, x):
+            x = self.ceil_pool(self.stem_pool(self.conv(x)))
+            return self.head(torch.flatten(x, 1))
+
+    torch.manual_seed(2)
+    return torch.export.export(PaddedMaxPools().eval(), (torch.randn(1, 2, 12, 12),))

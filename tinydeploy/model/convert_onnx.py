@@ -287,7 +287,8 @@ def _run_onnx2tf(onnx2tf, source: SourceModel, tmp: Path):
     try:
         with _working_directory(work), warnings.catch_warnings(), _native_output_captured() as captured:
             warnings.simplefilter("ignore")
-            model = onnx2tf.convert(onnx_graph=source.onnx_model, output_folder_path=str(work / "out"),
+            model = onnx2tf.convert(onnx_graph=_maxpool_pads_as_edges(source.onnx_model),
+                                    output_folder_path=str(work / "out"),
                                     batch_size=1, not_use_onnxsim=True, disable_model_save=True, non_verbose=True,
                                     disable_group_convolution=True)
     except (Exception, SystemExit) as exc:  # onnx2tf calls sys.exit(1) on many errors after printing them
@@ -301,6 +302,97 @@ def _run_onnx2tf(onnx2tf, source: SourceModel, tmp: Path):
         raise TinydeployError(f"onnx2tf gave no single-input model for {source.description}",
                               "export a model that takes one input tensor")
     return model
+
+
+def _maxpool_pads_as_edges(model):
+    """The graph with every MaxPool whose padding TensorFlow's SAME does not give (explicit pads, ceil_mode) padded
+    beforehand with copies of its edge elements (Slice + Concat) and pooled without padding. onnx2tf pads those
+    with float32's lowest value, which calibration takes into the range: the tensor's int8 scale becomes ~1e36 and
+    every value quantizes to one level. Every window that reaches the padding holds the edge element it copies
+    (PyTorch keeps pads <= kernel / 2 and starts the last ceil_mode window inside the input), so the maxima are
+    unchanged. Pools without a known shape or with dilations are left to onnx2tf."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    if not any(node.op_type == "MaxPool" for node in model.graph.node):
+        return model
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - without shapes nothing is rewritten
+        return model
+    shapes = {}
+    for value in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and all(d.HasField("dim_value") for d in dims[1:]):
+            shapes[value.name] = [d.dim_value for d in dims]
+    rewritten = onnx.ModelProto()
+    rewritten.CopyFrom(model)
+    nodes, changed = [], False
+    for node in rewritten.graph.node:
+        plan = _maxpool_edge_plan(node, shapes) if node.op_type == "MaxPool" else None
+        if plan is None:
+            nodes.append(node)
+            continue
+        changed = True
+        source = node.input[0]
+        for axis, (before, after) in plan.items():
+            if not before and not after:
+                continue
+            stem = f"{node.name or node.output[0]}_edge{axis}"
+            size = shapes[node.input[0]][axis]
+            for side, count, start in (("first", before, 0), ("last", after, size - 1)):
+                if not count:
+                    continue
+                consts = [numpy_helper.from_array(np.array([v], dtype=np.int64), f"{stem}_{side}_{key}")
+                          for key, v in (("starts", start), ("ends", start + 1), ("axes", axis))]
+                rewritten.graph.initializer.extend(consts)
+                nodes.append(helper.make_node("Slice", [source, *(c.name for c in consts)], [f"{stem}_{side}"],
+                                              name=f"{stem}_{side}_slice"))
+            inputs = [f"{stem}_first"] * before + [source] + [f"{stem}_last"] * after
+            nodes.append(helper.make_node("Concat", inputs, [f"{stem}_padded"], name=f"{stem}_concat", axis=axis))
+            source = f"{stem}_padded"
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        attrs.update(pads=[0] * (2 * len(attrs["kernel_shape"])), ceil_mode=0, auto_pad="NOTSET")
+        nodes.append(helper.make_node("MaxPool", [source], list(node.output), name=node.name, **attrs))
+    if not changed:
+        return model
+    del rewritten.graph.node[:]
+    rewritten.graph.node.extend(nodes)
+    return rewritten
+
+
+def _maxpool_edge_plan(node, shapes) -> dict[int, tuple[int, int]] | None:
+    """{axis: (elements before, after)} to pad a MaxPool's input with, or None to leave the node to onnx2tf."""
+    from onnx import helper
+
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    kernel = list(attrs.get("kernel_shape", []))
+    spatial = len(kernel)
+    if (len(node.output) != 1 or not spatial or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+            or any(d != 1 for d in attrs.get("dilations", [1] * spatial)) or attrs.get("storage_order", 0)):
+        return None
+    pads = list(attrs.get("pads", [0] * 2 * spatial))
+    strides = list(attrs.get("strides", [1] * spatial))
+    in_shape, out_shape = shapes.get(node.input[0]), shapes.get(node.output[0])
+    if in_shape is None or out_shape is None or len(in_shape) != spatial + 2 or len(out_shape) != spatial + 2:
+        return None
+    plan, same = {}, True
+    for i in range(spatial):
+        size, k, stride, out = in_shape[2 + i], kernel[i], strides[i], out_shape[2 + i]
+        before = pads[i]
+        after = max((out - 1) * stride + k - size - before, 0)  # the padding the last window reaches
+        if before > k - 1 or (out - 1) * stride - before > size - 1:
+            return None  # a window of padding only: no edge element to copy
+        same_out = -(-size // stride)
+        same_total = max((same_out - 1) * stride + k - size, 0)
+        same = same and out == same_out and [pads[i], pads[spatial + i]] == [same_total // 2,
+                                                                             same_total - same_total // 2]
+        plan[2 + i] = (before, after)
+    if not any(pads) and not attrs.get("ceil_mode", 0):
+        return None  # no padding
+    if any(pads) and same:
+        return None  # onnx2tf pools it with SAME padding, which never reads the padding
+    return plan
 
 
 def _onnx2tf_reason(lines: list[str]) -> str:
