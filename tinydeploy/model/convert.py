@@ -786,7 +786,7 @@ def model_warnings(model: TfliteModel) -> list[str]:
     """Things in a converted model that will hurt on a microcontroller."""
     found = []
     dynamic = sorted({op for op in model.op_names if op in DYNAMIC_BATCH_OPS})
-    if dynamic:
+    if "SHAPE" in dynamic:  # a STRIDED_SLICE or PACK of constant bounds is static; SHAPE reads one at run time
         found.append(f"the model has {', '.join(dynamic)} ops (dynamic shapes); they cost flash and arena")
     float_ops = sorted({op.op for op in model.operators if op.op != "DEQUANTIZE"
                         and any(i >= 0 and model.tensors[i].dtype in ("float32", "float16") for i in op.outputs)})
