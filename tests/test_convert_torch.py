@@ -215,6 +215,21 @@ def test_max_pools_with_padding_keep_their_int8_range(tmp_path):
 
 
 @pytest.mark.slow
+def test_onnx2tf_failure_names_the_node_its_error_and_a_way(tmp_path):
+    """onnx2tf fails on PyTorch's nn.GRU; the error once quoted onnx2tf's last line of generic advice (about
+    NonMaxSuppression) instead of the node and the error."""
+    _require("torch", "onnx", "onnx2tf", "onnxscript", "tf_keras")
+    out = tmp_path / "gru.tflite"
+    result = run_cli("convert", f"{REPO / 'tests' / 'torch_models.py'}:batch_first_gru", "-o", out, "--calib",
+                     "random")
+    assert result.returncode == 2 and not out.exists()
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "(GRU): InvalidArgumentError: Number of ways to split" in lines[0] and "nn.GRUCell" in lines[0]
+    assert "NonMaxSuppression" not in lines[0]
+
+
+@pytest.mark.slow
 def test_calibration_of_neither_layout_names_both(torch_files, tmp_path):
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((10, 12, 3, 16), np.float32))

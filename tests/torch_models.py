@@ -102,3 +102,20 @@ def padded_max_pools():
 
     torch.manual_seed(2)
     return torch.export.export(PaddedMaxPools().eval(), (torch.randn(1, 2, 12, 12),))
+
+
+def batch_first_gru():
+    """nn.GRU over (N, T, F) (untrained), which onnx2tf fails to convert."""
+    import torch
+
+    class Gru(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.GRU(6, 16, batch_first=True)
+            self.head = torch.nn.Linear(16, 4)
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1])
+
+    torch.manual_seed(3)
+    return torch.export.export(Gru().eval(), (torch.randn(1, 10, 6),))

@@ -292,10 +292,8 @@ def _run_onnx2tf(onnx2tf, source: SourceModel, tmp: Path):
                                     batch_size=1, not_use_onnxsim=True, disable_model_save=True, non_verbose=True,
                                     disable_group_convolution=True)
     except (Exception, SystemExit) as exc:  # onnx2tf calls sys.exit(1) on many errors after printing them
-        reason = _onnx2tf_reason(captured) or _first_line(exc)
-        raise TinydeployError(f"onnx2tf cannot convert {source.description}: {reason[:300]}",
-                              "the model may use an ONNX op onnx2tf does not support; replace that layer, or "
-                              "export with another opset") from exc
+        reason, hint = _onnx2tf_failure(captured, exc, source.onnx_model)
+        raise TinydeployError(f"onnx2tf cannot convert {source.description}: {reason[:300]}", hint) from exc
     finally:
         sys.setrecursionlimit(recursion_limit)
     if model is None or len(model.inputs) != 1:
@@ -395,12 +393,34 @@ def _maxpool_edge_plan(node, shapes) -> dict[int, tuple[int, int]] | None:
     return plan
 
 
-def _onnx2tf_reason(lines: list[str]) -> str:
+# onnx2tf's advice after any failure (its command-line options), which says nothing about the failure itself
+ONNX2TF_BOILERPLATE = ("The trace log is below", "input_onnx_file_path:", "onnx_op_name:", "Read this and deal with it",
+                       "Alternatively, if the input OP", "If the input OP of ONNX", "Also, for models that include")
+RECURRENT_ONNX_OPS = {"LSTM", "GRU", "RNN"}
+
+
+def _onnx2tf_failure(lines: list[str], exc: BaseException, model) -> tuple[str, str]:
+    """(what failed, a way that may work) from onnx2tf's printed log: the ONNX node it failed on and its error."""
     import re
 
     plain = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in lines]
-    errors = [line for line in plain if line.startswith("ERROR") or "Error" in line]
-    return errors[-1] if errors else ""
+    node_name = next((line.split("onnx_op_name:", 1)[1].strip() for line in reversed(plain)
+                      if "onnx_op_name:" in line), "")
+    errors = [line for line in plain if (line.startswith("ERROR") or "Error" in line)
+              and not any(text in line for text in ONNX2TF_BOILERPLATE)]
+    if not isinstance(exc, SystemExit) and str(exc).strip():
+        detail = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+    else:
+        detail = errors[-1] if errors else _first_line(exc)
+    detail = re.sub(r"^ERROR:\s*", "", re.sub(r"\{\{[^}]*\}\}\s*", "", detail))[:240]  # TF's op prefix
+    op_type = next((node.op_type for node in model.graph.node if node.name == node_name), "")
+    where = f"it fails on ONNX node {node_name} ({op_type}): " if node_name and op_type else ""
+    if op_type in RECURRENT_ONNX_OPS:
+        return (where + detail, f"onnx2tf does not convert this {op_type}; in the PyTorch model, write the "
+                f"recurrence with nn.{op_type}Cell in a loop over the time steps (torch.export unrolls it into "
+                "ops that convert)")
+    return where + detail, ("the model may use an ONNX op onnx2tf does not support; replace that layer, or export "
+                            "with another opset")
 
 
 def _save_batch1(tf, keras_model, shape: tuple[int, ...], export_dir: Path) -> None:
