@@ -230,6 +230,40 @@ def test_onnx2tf_failure_names_the_node_its_error_and_a_way(tmp_path):
 
 
 @pytest.mark.slow
+def test_constant_index_selects_become_slices_the_native_engine_runs(tmp_path):
+    """x[:, t] of an unrolled GRUCell was a GATHER, which the native engine has no kernel for."""
+    _require("torch", "onnx", "onnx2tf", "onnxscript", "tf_keras")
+    from tinydeploy.model.tflite import load_tflite
+
+    out = tmp_path / "gru_cell.tflite"
+    result = run_cli("convert", f"{REPO / 'tests' / 'torch_models.py'}:unrolled_gru_cell", "-o", out, "--calib",
+                     "random", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["source_info"]["float_check"]["max_abs_error"] < 1e-4
+    ops = load_tflite(out).op_names
+    assert "GATHER" not in ops and "STRIDED_SLICE" in ops
+    analyzed = run_cli("analyze", out, "--board", "virtual", "--engine", "native", "--json")
+    assert analyzed.returncode == 0, analyzed.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_selects_onnx2tf_slices_wrongly_stay_gathers(tmp_path):
+    """onnx2tf moves the axes of a Slice of MultiheadAttention's packed q/k/v wrongly (the float models differed by
+    0.26 on outputs of 0.46); such a graph is converted again with its Gathers, which onnx2tf gets right."""
+    _require("torch", "onnx", "onnx2tf", "onnxscript", "tf_keras")
+    from tinydeploy.model.tflite import load_tflite
+
+    out = tmp_path / "attention.tflite"
+    result = run_cli("convert", f"{REPO / 'tests' / 'torch_models.py'}:tiny_attention", "-o", out, "--calib",
+                     "random", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["source_info"]["float_check"]["max_abs_error"] < 1e-4
+    assert not any("differs from" in w for w in report["warnings"]), report["warnings"]
+    assert "GATHER" in load_tflite(out).op_names
+
+
+@pytest.mark.slow
 def test_calibration_of_neither_layout_names_both(torch_files, tmp_path):
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((10, 12, 3, 16), np.float32))

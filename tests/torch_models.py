@@ -119,3 +119,42 @@ def batch_first_gru():
 
     torch.manual_seed(3)
     return torch.export.export(Gru().eval(), (torch.randn(1, 10, 6),))
+
+
+def unrolled_gru_cell():
+    """A GRU over (N, T, F) written as nn.GRUCell in a loop (untrained): x[:, t] is a constant-index Gather."""
+    import torch
+
+    class UnrolledGru(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = torch.nn.GRUCell(6, 12)
+            self.head = torch.nn.Linear(12, 4)
+
+        def forward(self, x):
+            state = torch.zeros(x.shape[0], 12)
+            for step in range(x.shape[1]):
+                state = self.cell(x[:, step], state)
+            return self.head(state)
+
+    torch.manual_seed(4)
+    return torch.export.export(UnrolledGru().eval(), (torch.randn(1, 5, 6),))
+
+
+def tiny_attention():
+    """nn.MultiheadAttention (untrained): q, k and v are Gathers of one packed projection."""
+    import torch
+
+    class Attention(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Linear(8, 16)
+            self.attention = torch.nn.MultiheadAttention(16, 2, batch_first=True)
+            self.head = torch.nn.Linear(16, 3)
+
+        def forward(self, x):
+            h = self.embed(x)
+            return self.head((h + self.attention(h, h, h, need_weights=False)[0]).mean(dim=1))
+
+    torch.manual_seed(5)
+    return torch.export.export(Attention().eval(), (torch.randn(1, 6, 8),))

@@ -221,18 +221,28 @@ def convert_source_to_int8(source: SourceModel, calib: str, validate: Path | Non
     with tempfile.TemporaryDirectory(prefix="tinydeploy-onnx-") as tmp_name:
         tmp = Path(tmp_name)
         started = time.perf_counter()
-        keras_model = _run_onnx2tf(onnx2tf, source, tmp)
-        tf_shape = tuple(int(d) if d is not None else 1 for d in keras_model.inputs[0].shape)
-        stages["onnx2tf"] = time.perf_counter() - started
-
-        started = time.perf_counter()
         if calib == RANDOM_CALIB:
             check_samples = np.random.default_rng(seed).uniform(-1.0, 1.0, (FLOAT_CHECK_SAMPLES,
                                                                             *source.input_shape[1:]))
         else:
             check_samples = None  # taken from the calibration data once its layout is known
-        layout = _match_layouts(source, keras_model, tf_shape, calib, calib_arrays, check_samples)
-        stages["float_check"] = time.perf_counter() - started
+        stages["onnx2tf"] = stages["float_check"] = 0.0
+        graphs = _graphs_for_onnx2tf(source.onnx_model)
+        for attempt, graph in enumerate(graphs):
+            started = time.perf_counter()
+            try:
+                keras_model = _run_onnx2tf(onnx2tf, source, graph, tmp / f"onnx2tf{attempt}")
+            except TinydeployError:
+                if attempt + 1 == len(graphs):
+                    raise
+                continue
+            tf_shape = tuple(int(d) if d is not None else 1 for d in keras_model.inputs[0].shape)
+            stages["onnx2tf"] += time.perf_counter() - started
+            started = time.perf_counter()
+            layout = _match_layouts(source, keras_model, tf_shape, calib, calib_arrays, check_samples)
+            stages["float_check"] += time.perf_counter() - started
+            if not layout.warnings:
+                break  # else onnx2tf may have moved the axes of a Slice where it gets a Gather right
 
         export_dir = tmp / "saved_model"
         _save_batch1(tf, keras_model, tf_shape, export_dir)
@@ -273,12 +283,11 @@ def _working_directory(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def _run_onnx2tf(onnx2tf, source: SourceModel, tmp: Path):
+def _run_onnx2tf(onnx2tf, source: SourceModel, graph, work: Path):
     """onnx2tf's Keras model of the graph (batch 1). It runs in a scratch directory: it writes there and reads its
     sample images from there (written here from a fixed seed, so nothing is downloaded)."""
     from tinydeploy.model.convert import _native_output_captured
 
-    work = tmp / "onnx2tf"
     work.mkdir()
     samples = np.random.default_rng(0).uniform(0.0, 1.0, ONNX2TF_SAMPLE_SHAPE).astype(np.float32)
     np.save(work / ONNX2TF_SAMPLE_FILE, samples)
@@ -287,7 +296,7 @@ def _run_onnx2tf(onnx2tf, source: SourceModel, tmp: Path):
     try:
         with _working_directory(work), warnings.catch_warnings(), _native_output_captured() as captured:
             warnings.simplefilter("ignore")
-            model = onnx2tf.convert(onnx_graph=_maxpool_pads_as_edges(source.onnx_model),
+            model = onnx2tf.convert(onnx_graph=graph,
                                     output_folder_path=str(work / "out"),
                                     batch_size=1, not_use_onnxsim=True, disable_model_save=True, non_verbose=True,
                                     disable_group_convolution=True)
@@ -302,7 +311,71 @@ def _run_onnx2tf(onnx2tf, source: SourceModel, tmp: Path):
     return model
 
 
-def _maxpool_pads_as_edges(model):
+def _graphs_for_onnx2tf(model) -> list:
+    """The graph with the nodes onnx2tf would make into ops that quantize or run badly written another way, and
+    then (when it differs) the same without the Gathers written as slices, to try in that order."""
+    import onnx
+
+    if not any(node.op_type in ("MaxPool", "Gather") for node in model.graph.node):
+        return [model]
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - without shapes nothing is rewritten
+        return [model]
+    shapes = {}
+    for value in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and all(d.HasField("dim_value") for d in dims[1:]):
+            shapes[value.name] = [d.dim_value for d in dims]
+    pools = _maxpool_pads_as_edges(model, shapes)
+    selects = _selects_as_slices(pools, shapes)
+    return [selects] if selects is pools else [selects, pools]
+
+
+def _selects_as_slices(model, shapes):
+    """Gather of one constant index (PyTorch's x[:, t], unbind, chunk of a packed projection) as Slice + Squeeze:
+    onnx2tf makes it a GATHER, which the native engine has no kernel for; STRIDED_SLICE and RESHAPE it has."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    constants = {init.name: init for init in model.graph.initializer}
+    constants.update({node.output[0]: node.attribute[0].t for node in model.graph.node if node.op_type == "Constant"
+                      and len(node.attribute) == 1 and node.attribute[0].name == "value"})
+    rewritten = onnx.ModelProto()
+    rewritten.CopyFrom(model)
+    nodes, changed = [], False
+    for node in rewritten.graph.node:
+        index = constants.get(node.input[1]) if node.op_type == "Gather" and len(node.input) == 2 else None
+        shape = shapes.get(node.input[0])
+        if index is None or shape is None or list(index.dims) or index.data_type not in (6, 7):  # INT32, INT64
+            nodes.append(node)
+            continue
+        axis = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), 0)
+        axis += len(shape) if axis < 0 else 0
+        position = int(numpy_helper.to_array(index))
+        position += shape[axis] if position < 0 else 0
+        if not 0 <= axis < len(shape) or not 0 <= position < shape[axis]:
+            nodes.append(node)  # a dynamic axis, or an index out of range (which ONNX Runtime reports)
+            continue
+        changed = True
+        stem = f"{node.name or node.output[0]}_slice"
+        consts = [numpy_helper.from_array(np.array([value], dtype=np.int64), f"{stem}_{key}")
+                  for key, value in (("starts", position), ("ends", position + 1), ("axes", axis))]
+        rewritten.graph.initializer.extend(consts)
+        nodes.append(helper.make_node("Slice", [node.input[0], *(c.name for c in consts)], [f"{stem}_out"],
+                                      name=stem))
+        kept = numpy_helper.from_array(np.array(shape[:axis] + shape[axis + 1:], dtype=np.int64), f"{stem}_shape")
+        rewritten.graph.initializer.append(kept)
+        nodes.append(helper.make_node("Reshape", [f"{stem}_out", kept.name], list(node.output),
+                                      name=node.name or f"{stem}_reshape"))
+    if not changed:
+        return model
+    del rewritten.graph.node[:]
+    rewritten.graph.node.extend(nodes)
+    return rewritten
+
+
+def _maxpool_pads_as_edges(model, shapes):
     """The graph with every MaxPool whose padding TensorFlow's SAME does not give (explicit pads, ceil_mode) padded
     beforehand with copies of its edge elements (Slice + Concat) and pooled without padding. onnx2tf pads those
     with float32's lowest value, which calibration takes into the range: the tensor's int8 scale becomes ~1e36 and
@@ -314,15 +387,6 @@ def _maxpool_pads_as_edges(model):
 
     if not any(node.op_type == "MaxPool" for node in model.graph.node):
         return model
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # noqa: BLE001 - without shapes nothing is rewritten
-        return model
-    shapes = {}
-    for value in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output):
-        dims = value.type.tensor_type.shape.dim
-        if dims and all(d.HasField("dim_value") for d in dims[1:]):
-            shapes[value.name] = [d.dim_value for d in dims]
     rewritten = onnx.ModelProto()
     rewritten.CopyFrom(model)
     nodes, changed = [], False
