@@ -97,6 +97,34 @@ def test_missing_onnx2tf_names_the_install_command_monkeypatched(monkeypatch):
     assert "onnx2tf" in line and "pip install 'tinydeploy[onnx]'" in line and "--no-deps 'tf-keras==" in line
 
 
+@pytest.mark.parametrize("size, kernel, stride, pads, ceil_mode", [
+    ((8, 8), 3, 2, 1, 0), ((7, 9), 2, 2, 0, 1), ((10, 5), 3, 2, 1, 1), ((6, 6), 3, 1, 1, 0), ((9, 9), 3, 3, 0, 1),
+])
+def test_max_pool_padding_written_as_edge_copies_computes_the_same(size, kernel, stride, pads, ceil_mode):
+    """The graph onnx2tf gets pads MaxPools with copies of edge elements instead of -inf: the same maxima."""
+    _require("onnx", "onnxruntime")
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    from tinydeploy.model.convert_onnx import _graphs_for_onnx2tf
+
+    node = helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[kernel, kernel],
+                            strides=[stride, stride], pads=[pads] * 4, ceil_mode=ceil_mode)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, *size])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    rewritten = _graphs_for_onnx2tf(model)[0]
+    pools = [n for n in rewritten.graph.node if n.op_type == "MaxPool"]
+    attrs = {a.name: helper.get_attribute_value(a) for a in pools[0].attribute}
+    same_padding = pads and not ceil_mode and (size[0] % stride == 0 and kernel - stride == 2 * pads)
+    assert rewritten is model if same_padding else (not any(attrs["pads"]) and not attrs["ceil_mode"])
+    x = np.random.default_rng(0).normal(-5.0, 1.0, (1, 3, *size)).astype(np.float32)  # all negative: pads show
+    outputs = [onnxruntime.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0] for m in (model, rewritten)]
+    assert outputs[0].shape == outputs[1].shape and np.array_equal(outputs[0], outputs[1])
+
+
 def test_bad_onnx_file_is_one_line_error(tmp_path):
     _require("onnx")
     bad = tmp_path / "broken.onnx"
