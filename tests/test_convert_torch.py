@@ -292,6 +292,20 @@ def test_selects_onnx2tf_slices_wrongly_stay_gathers(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_float_limit_mask_is_refused_not_converted_to_one_level(tmp_path):
+    """A mask of float32's lowest value gave its tensors int8 scales near 1e36 (every value one level), converted
+    without a word; the native engine then refused it with 'quantization multiplier ... too large'."""
+    _require("torch", "onnx", "onnx2tf", "onnxscript", "tf_keras")
+    out = tmp_path / "mask.tflite"
+    result = run_cli("convert", f"{REPO / 'tests' / 'torch_models.py'}:float_limit_mask", "-o", out, "--calib",
+                     "random")
+    assert result.returncode == 2 and not out.exists(), result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "unusable" in lines[0] and "e+36" in lines[0] and "mask with a finite value" in lines[0]
+
+
+@pytest.mark.slow
 def test_calibration_of_neither_layout_names_both(torch_files, tmp_path):
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((10, 12, 3, 16), np.float32))

@@ -158,3 +158,21 @@ def tiny_attention():
 
     torch.manual_seed(5)
     return torch.export.export(Attention().eval(), (torch.randn(1, 6, 8),))
+
+
+def float_limit_mask():
+    """Scores masked with float32's lowest value before a max (untrained): calibration takes the mask into range."""
+    import torch
+
+    class Masked(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.score = torch.nn.Linear(8, 8)
+            self.register_buffer("mask", torch.tensor([[False, True] * 4]))
+
+        def forward(self, x):
+            scores = self.score(x).masked_fill(self.mask, torch.finfo(torch.float32).min)
+            return scores.amax(dim=1, keepdim=True)
+
+    torch.manual_seed(6)
+    return torch.export.export(Masked().eval(), (torch.randn(1, 8),))
