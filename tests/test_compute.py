@@ -233,3 +233,16 @@ def test_a_model_no_engine_runs_because_of_upsampling_names_the_layer_that_does(
         line = caught.value.one_line()
         assert "no tinydeploy engine runs" in line and "TILE" in line
         assert "keras.layers.Resizing(height, width, interpolation='nearest')" in line
+
+
+def test_a_model_no_engine_runs_because_of_gelu_names_a_replacement_both_run():
+    """PyTorch's nn.GELU converts to GELU, which neither engine has; the refusal gave no way out."""
+    from tinydeploy.engines.support import require_engine
+    from tinydeploy.errors import TinydeployError
+
+    gelu = parse_tflite(single_op_model("GELU", [((1, 8), "int8", False, True)], [((1, 8), "int8", True)]))
+    for engine in ("tflm", "native"):
+        with pytest.raises(TinydeployError) as caught:
+            require_engine(gelu, engine)
+        line = caught.value.one_line()
+        assert "no tinydeploy engine runs" in line and "x * sigmoid(1.702 * x)" in line

@@ -97,6 +97,34 @@ def test_missing_onnx2tf_names_the_install_command_monkeypatched(monkeypatch):
     assert "onnx2tf" in line and "pip install 'tinydeploy[onnx]'" in line and "--no-deps 'tf-keras==" in line
 
 
+@pytest.mark.parametrize("size, kernel, stride, pads, ceil_mode", [
+    ((8, 8), 3, 2, 1, 0), ((7, 9), 2, 2, 0, 1), ((10, 5), 3, 2, 1, 1), ((6, 6), 3, 1, 1, 0), ((9, 9), 3, 3, 0, 1),
+])
+def test_max_pool_padding_written_as_edge_copies_computes_the_same(size, kernel, stride, pads, ceil_mode):
+    """The graph onnx2tf gets pads MaxPools with copies of edge elements instead of -inf: the same maxima."""
+    _require("onnx", "onnxruntime")
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    from tinydeploy.model.convert_onnx import _graphs_for_onnx2tf
+
+    node = helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[kernel, kernel],
+                            strides=[stride, stride], pads=[pads] * 4, ceil_mode=ceil_mode)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, *size])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    rewritten = _graphs_for_onnx2tf(model)[0]
+    pools = [n for n in rewritten.graph.node if n.op_type == "MaxPool"]
+    attrs = {a.name: helper.get_attribute_value(a) for a in pools[0].attribute}
+    same_padding = pads and not ceil_mode and (size[0] % stride == 0 and kernel - stride == 2 * pads)
+    assert rewritten is model if same_padding else (not any(attrs["pads"]) and not attrs["ceil_mode"])
+    x = np.random.default_rng(0).normal(-5.0, 1.0, (1, 3, *size)).astype(np.float32)  # all negative: pads show
+    outputs = [onnxruntime.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0] for m in (model, rewritten)]
+    assert outputs[0].shape == outputs[1].shape and np.array_equal(outputs[0], outputs[1])
+
+
 def test_bad_onnx_file_is_one_line_error(tmp_path):
     _require("onnx")
     bad = tmp_path / "broken.onnx"
@@ -187,6 +215,94 @@ def test_exported_program_of_a_1d_net_converts_channels_last_and_runs_on_host_tf
     model = load_tflite(out)
     assert model.is_quantized_int8()
     assert len(tflm_outputs(model, random_inputs(model, 2, seed=0))) == 2
+
+
+@pytest.mark.slow
+def test_max_pools_with_padding_keep_their_int8_range(tmp_path):
+    """onnx2tf pads such pools with float32's lowest value; calibrated, that gave their tensors scales near 1e36
+    (every value one level, the native engine refused the model). Edge copies leave the range to the data."""
+    _require("torch", "onnx", "onnx2tf", "onnxscript", "tf_keras")
+    from tinydeploy.golden import random_inputs, tflm_outputs
+    from tinydeploy.model.tflite import load_tflite
+
+    out = tmp_path / "pools.tflite"
+    result = run_cli("convert", f"{REPO / 'tests' / 'torch_models.py'}:padded_max_pools", "-o", out, "--calib",
+                     "random", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["source_info"]["float_check"]["max_abs_error"] < 1e-4
+    model = load_tflite(out)
+    scales = {t.name: max(t.quant.scales) for t in model.tensors if t.quant is not None and t.dtype == "int8"}
+    assert max(scales.values()) < 1.0, sorted(scales.items(), key=lambda item: -item[1])[:3]
+    # the edge copies are static slices, not the dynamic shapes the warning is about
+    assert "STRIDED_SLICE" in model.op_names and "SHAPE" not in model.op_names
+    assert not any("dynamic shapes" in w for w in report["warnings"]), report["warnings"]
+    output_scale = model.tensors[model.outputs[0]].quant.scales[0]
+    assert report["agreement"]["outputs"][0]["rmse"] < 4 * output_scale
+    assert len(tflm_outputs(model, random_inputs(model, 2, seed=0))) == 2
+
+
+@pytest.mark.slow
+def test_onnx2tf_failure_names_the_node_its_error_and_a_way(tmp_path):
+    """onnx2tf fails on PyTorch's nn.GRU; the error once quoted onnx2tf's last line of generic advice (about
+    NonMaxSuppression) instead of the node and the error."""
+    _require("torch", "onnx", "onnx2tf", "onnxscript", "tf_keras")
+    out = tmp_path / "gru.tflite"
+    result = run_cli("convert", f"{REPO / 'tests' / 'torch_models.py'}:batch_first_gru", "-o", out, "--calib",
+                     "random")
+    assert result.returncode == 2 and not out.exists()
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "(GRU): InvalidArgumentError: Number of ways to split" in lines[0] and "nn.GRUCell" in lines[0]
+    assert "NonMaxSuppression" not in lines[0]
+
+
+@pytest.mark.slow
+def test_constant_index_selects_become_slices_the_native_engine_runs(tmp_path):
+    """x[:, t] of an unrolled GRUCell was a GATHER, which the native engine has no kernel for."""
+    _require("torch", "onnx", "onnx2tf", "onnxscript", "tf_keras")
+    from tinydeploy.model.tflite import load_tflite
+
+    out = tmp_path / "gru_cell.tflite"
+    result = run_cli("convert", f"{REPO / 'tests' / 'torch_models.py'}:unrolled_gru_cell", "-o", out, "--calib",
+                     "random", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["source_info"]["float_check"]["max_abs_error"] < 1e-4
+    ops = load_tflite(out).op_names
+    assert "GATHER" not in ops and "STRIDED_SLICE" in ops
+    analyzed = run_cli("analyze", out, "--board", "virtual", "--engine", "native", "--json")
+    assert analyzed.returncode == 0, analyzed.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_selects_onnx2tf_slices_wrongly_stay_gathers(tmp_path):
+    """onnx2tf moves the axes of a Slice of MultiheadAttention's packed q/k/v wrongly (the float models differed by
+    0.26 on outputs of 0.46); such a graph is converted again with its Gathers, which onnx2tf gets right."""
+    _require("torch", "onnx", "onnx2tf", "onnxscript", "tf_keras")
+    from tinydeploy.model.tflite import load_tflite
+
+    out = tmp_path / "attention.tflite"
+    result = run_cli("convert", f"{REPO / 'tests' / 'torch_models.py'}:tiny_attention", "-o", out, "--calib",
+                     "random", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["source_info"]["float_check"]["max_abs_error"] < 1e-4
+    assert not any("differs from" in w for w in report["warnings"]), report["warnings"]
+    assert "GATHER" in load_tflite(out).op_names
+
+
+@pytest.mark.slow
+def test_a_float_limit_mask_is_refused_not_converted_to_one_level(tmp_path):
+    """A mask of float32's lowest value gave its tensors int8 scales near 1e36 (every value one level), converted
+    without a word; the native engine then refused it with 'quantization multiplier ... too large'."""
+    _require("torch", "onnx", "onnx2tf", "onnxscript", "tf_keras")
+    out = tmp_path / "mask.tflite"
+    result = run_cli("convert", f"{REPO / 'tests' / 'torch_models.py'}:float_limit_mask", "-o", out, "--calib",
+                     "random")
+    assert result.returncode == 2 and not out.exists(), result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "unusable" in lines[0] and "e+36" in lines[0] and "mask with a finite value" in lines[0]
 
 
 @pytest.mark.slow

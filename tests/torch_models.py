@@ -81,3 +81,98 @@ def tiny_conv1d():
 
     torch.manual_seed(1)
     return torch.export.export(TinyConv1d().eval(), (torch.randn(1, 4, 49),))
+
+
+def padded_max_pools():
+    """Max pools onnx2tf pads with float32's lowest value (untrained): the stem pool of ResNets (3x3, stride 2,
+    padding 1 on an even size, 10 -> 5) and a ceil_mode pool on an odd size (5 -> 3), over inputs that go negative."""
+    import torch
+
+    class PaddedMaxPools(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(2, 6, 3)
+            self.stem_pool = torch.nn.MaxPool2d(3, stride=2, padding=1)
+            self.ceil_pool = torch.nn.MaxPool2d(2, ceil_mode=True)
+            self.head = torch.nn.Linear(6 * 3 * 3, 3)
+
+        def forward(self, x):
+            x = self.ceil_pool(self.stem_pool(self.conv(x)))
+            return self.head(torch.flatten(x, 1))
+
+    torch.manual_seed(2)
+    return torch.export.export(PaddedMaxPools().eval(), (torch.randn(1, 2, 12, 12),))
+
+
+def batch_first_gru():
+    """nn.GRU over (N, T, F) (untrained), which onnx2tf fails to convert."""
+    import torch
+
+    class Gru(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.GRU(6, 16, batch_first=True)
+            self.head = torch.nn.Linear(16, 4)
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1])
+
+    torch.manual_seed(3)
+    return torch.export.export(Gru().eval(), (torch.randn(1, 10, 6),))
+
+
+def unrolled_gru_cell():
+    """A GRU over (N, T, F) written as nn.GRUCell in a loop (untrained): x[:, t] is a constant-index Gather."""
+    import torch
+
+    class UnrolledGru(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = torch.nn.GRUCell(6, 12)
+            self.head = torch.nn.Linear(12, 4)
+
+        def forward(self, x):
+            state = torch.zeros(x.shape[0], 12)
+            for step in range(x.shape[1]):
+                state = self.cell(x[:, step], state)
+            return self.head(state)
+
+    torch.manual_seed(4)
+    return torch.export.export(UnrolledGru().eval(), (torch.randn(1, 5, 6),))
+
+
+def tiny_attention():
+    """nn.MultiheadAttention (untrained): q, k and v are Gathers of one packed projection."""
+    import torch
+
+    class Attention(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Linear(8, 16)
+            self.attention = torch.nn.MultiheadAttention(16, 2, batch_first=True)
+            self.head = torch.nn.Linear(16, 3)
+
+        def forward(self, x):
+            h = self.embed(x)
+            return self.head((h + self.attention(h, h, h, need_weights=False)[0]).mean(dim=1))
+
+    torch.manual_seed(5)
+    return torch.export.export(Attention().eval(), (torch.randn(1, 6, 8),))
+
+
+def float_limit_mask():
+    """Scores masked with float32's lowest value before a max (untrained): calibration takes the mask into range."""
+    import torch
+
+    class Masked(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.score = torch.nn.Linear(8, 8)
+            self.register_buffer("mask", torch.tensor([[False, True] * 4]))
+
+        def forward(self, x):
+            scores = self.score(x).masked_fill(self.mask, torch.finfo(torch.float32).min)
+            return scores.amax(dim=1, keepdim=True)
+
+    torch.manual_seed(6)
+    return torch.export.export(Masked().eval(), (torch.randn(1, 8),))

@@ -35,6 +35,8 @@ class EngineSupport:
 LAYER_REPLACEMENTS = {
     "TILE": "Keras's UpSampling2D converts to TILE: use keras.layers.Resizing(height, width, "
             "interpolation='nearest') instead (the same outputs, as RESIZE_NEAREST_NEIGHBOR, which both engines run)",
+    "GELU": "PyTorch's nn.GELU and Keras's gelu convert to GELU: use x * sigmoid(1.702 * x) instead (GELU's sigmoid "
+            "approximation, as LOGISTIC and MUL, which both engines run)",
 }
 
 

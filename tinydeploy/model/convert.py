@@ -32,6 +32,8 @@ RANDOM_CALIB_SAMPLES = 64
 MAX_CALIB_SAMPLES = 300  # calibration time grows with samples; a few hundred pin the ranges down
 MAX_VALIDATE_SAMPLES = 1000
 DYNAMIC_BATCH_OPS = ("SHAPE", "STRIDED_SLICE", "PACK")
+# An activation scale no real signal has (int8 range of +-1e8): the range took in an 'infinite' constant.
+ABSURD_ACTIVATION_SCALE = 1e6
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 INSTALL_HINT = "pip install 'tinydeploy[convert]'"
 # TFLM's int8 SOFTMAX asserts beta * input_scale * 2^26 > 1 in Prepare (it abort()s otherwise).
@@ -749,6 +751,7 @@ def _quantize_tflite(model_path: Path, model: TfliteModel, calib: str | None, va
                                                                float_model.input_name, calib_samples)
     tflite = _quantize_with_aeq(quantizer, recipe, float_tflite, float_model.input_name, calib_samples)
     converted = parse_tflite(tflite)
+    refuse_absurd_scales(converted)
     found.extend(model_warnings(converted))
     if kind.kind == "hybrid":
         found.append(f"the int8 weights of {', '.join(kind.hybrid_ops)} were kept as the file had them; only the "
@@ -785,11 +788,27 @@ def check_quantized_tflite(model: TfliteModel, where: Path) -> None:
         raise refusal
 
 
+def refuse_absurd_scales(model: TfliteModel) -> None:
+    """A converted model whose calibration took in an 'infinite' constant (a -inf or float32-limit padding or mask):
+    that tensor's values all quantize to one level, and TFLite fails on some such models at prepare."""
+    for op in model.operators:
+        for index in op.outputs:
+            tensor = model.tensors[index] if index >= 0 else None
+            if tensor is None or tensor.quant is None or not tensor.quant.scales:
+                continue
+            scale = max(tensor.quant.scales)
+            if scale > ABSURD_ACTIVATION_SCALE:
+                raise TinydeployError(
+                    f"the int8 model is unusable: {op.op} (op {op.index}) output '{tensor.name}' got scale "
+                    f"{scale:.3g}, so its values quantize to one level (calibration took in a -inf or float32-limit "
+                    "padding or mask)", "replace the layer that makes it, or mask with a finite value (e.g. -100)")
+
+
 def model_warnings(model: TfliteModel) -> list[str]:
     """Things in a converted model that will hurt on a microcontroller."""
     found = []
     dynamic = sorted({op for op in model.op_names if op in DYNAMIC_BATCH_OPS})
-    if dynamic:
+    if "SHAPE" in dynamic:  # a STRIDED_SLICE or PACK of constant bounds is static; SHAPE reads one at run time
         found.append(f"the model has {', '.join(dynamic)} ops (dynamic shapes); they cost flash and arena")
     float_ops = sorted({op.op for op in model.operators if op.op != "DEQUANTIZE"
                         and any(i >= 0 and model.tensors[i].dtype in ("float32", "float16") for i in op.outputs)})
@@ -922,6 +941,7 @@ def convert_to_int8(model_path: Path, calib: str | None, validate: Path | None =
                 break
             tflite = _convert_saved_model(export_dir, calib_samples, has_loop)
             converted = parse_tflite(tflite)
+        refuse_absurd_scales(converted)
         found.extend(model_warnings(converted))
         int8_model = _tf_int8_model(tf, tflite)
         agreement = _agreement(float_model, int8_model, check_samples, check_source, converted)

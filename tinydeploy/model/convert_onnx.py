@@ -221,18 +221,28 @@ def convert_source_to_int8(source: SourceModel, calib: str, validate: Path | Non
     with tempfile.TemporaryDirectory(prefix="tinydeploy-onnx-") as tmp_name:
         tmp = Path(tmp_name)
         started = time.perf_counter()
-        keras_model = _run_onnx2tf(onnx2tf, source, tmp)
-        tf_shape = tuple(int(d) if d is not None else 1 for d in keras_model.inputs[0].shape)
-        stages["onnx2tf"] = time.perf_counter() - started
-
-        started = time.perf_counter()
         if calib == RANDOM_CALIB:
             check_samples = np.random.default_rng(seed).uniform(-1.0, 1.0, (FLOAT_CHECK_SAMPLES,
                                                                             *source.input_shape[1:]))
         else:
             check_samples = None  # taken from the calibration data once its layout is known
-        layout = _match_layouts(source, keras_model, tf_shape, calib, calib_arrays, check_samples)
-        stages["float_check"] = time.perf_counter() - started
+        stages["onnx2tf"] = stages["float_check"] = 0.0
+        graphs = _graphs_for_onnx2tf(source.onnx_model)
+        for attempt, graph in enumerate(graphs):
+            started = time.perf_counter()
+            try:
+                keras_model = _run_onnx2tf(onnx2tf, source, graph, tmp / f"onnx2tf{attempt}")
+            except TinydeployError:
+                if attempt + 1 == len(graphs):
+                    raise
+                continue
+            tf_shape = tuple(int(d) if d is not None else 1 for d in keras_model.inputs[0].shape)
+            stages["onnx2tf"] += time.perf_counter() - started
+            started = time.perf_counter()
+            layout = _match_layouts(source, keras_model, tf_shape, calib, calib_arrays, check_samples)
+            stages["float_check"] += time.perf_counter() - started
+            if not layout.warnings:
+                break  # else onnx2tf may have moved the axes of a Slice where it gets a Gather right
 
         export_dir = tmp / "saved_model"
         _save_batch1(tf, keras_model, tf_shape, export_dir)
@@ -273,12 +283,11 @@ def _working_directory(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def _run_onnx2tf(onnx2tf, source: SourceModel, tmp: Path):
+def _run_onnx2tf(onnx2tf, source: SourceModel, graph, work: Path):
     """onnx2tf's Keras model of the graph (batch 1). It runs in a scratch directory: it writes there and reads its
     sample images from there (written here from a fixed seed, so nothing is downloaded)."""
     from tinydeploy.model.convert import _native_output_captured
 
-    work = tmp / "onnx2tf"
     work.mkdir()
     samples = np.random.default_rng(0).uniform(0.0, 1.0, ONNX2TF_SAMPLE_SHAPE).astype(np.float32)
     np.save(work / ONNX2TF_SAMPLE_FILE, samples)
@@ -287,14 +296,13 @@ def _run_onnx2tf(onnx2tf, source: SourceModel, tmp: Path):
     try:
         with _working_directory(work), warnings.catch_warnings(), _native_output_captured() as captured:
             warnings.simplefilter("ignore")
-            model = onnx2tf.convert(onnx_graph=source.onnx_model, output_folder_path=str(work / "out"),
+            model = onnx2tf.convert(onnx_graph=graph,
+                                    output_folder_path=str(work / "out"),
                                     batch_size=1, not_use_onnxsim=True, disable_model_save=True, non_verbose=True,
                                     disable_group_convolution=True)
     except (Exception, SystemExit) as exc:  # onnx2tf calls sys.exit(1) on many errors after printing them
-        reason = _onnx2tf_reason(captured) or _first_line(exc)
-        raise TinydeployError(f"onnx2tf cannot convert {source.description}: {reason[:300]}",
-                              "the model may use an ONNX op onnx2tf does not support; replace that layer, or "
-                              "export with another opset") from exc
+        reason, hint = _onnx2tf_failure(captured, exc, source.onnx_model)
+        raise TinydeployError(f"onnx2tf cannot convert {source.description}: {reason[:300]}", hint) from exc
     finally:
         sys.setrecursionlimit(recursion_limit)
     if model is None or len(model.inputs) != 1:
@@ -303,12 +311,180 @@ def _run_onnx2tf(onnx2tf, source: SourceModel, tmp: Path):
     return model
 
 
-def _onnx2tf_reason(lines: list[str]) -> str:
+def _graphs_for_onnx2tf(model) -> list:
+    """The graph with the nodes onnx2tf would make into ops that quantize or run badly written another way, and
+    then (when it differs) the same without the Gathers written as slices, to try in that order."""
+    import onnx
+
+    if not any(node.op_type in ("MaxPool", "Gather") for node in model.graph.node):
+        return [model]
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - without shapes nothing is rewritten
+        return [model]
+    shapes = {}
+    for value in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and all(d.HasField("dim_value") for d in dims[1:]):
+            shapes[value.name] = [d.dim_value for d in dims]
+    pools = _maxpool_pads_as_edges(model, shapes)
+    selects = _selects_as_slices(pools, shapes)
+    return [selects] if selects is pools else [selects, pools]
+
+
+def _selects_as_slices(model, shapes):
+    """Gather of one constant index (PyTorch's x[:, t], unbind, chunk of a packed projection) as Slice + Squeeze:
+    onnx2tf makes it a GATHER, which the native engine has no kernel for; STRIDED_SLICE and RESHAPE it has."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    constants = {init.name: init for init in model.graph.initializer}
+    constants.update({node.output[0]: node.attribute[0].t for node in model.graph.node if node.op_type == "Constant"
+                      and len(node.attribute) == 1 and node.attribute[0].name == "value"})
+    rewritten = onnx.ModelProto()
+    rewritten.CopyFrom(model)
+    nodes, changed = [], False
+    for node in rewritten.graph.node:
+        index = constants.get(node.input[1]) if node.op_type == "Gather" and len(node.input) == 2 else None
+        shape = shapes.get(node.input[0])
+        if index is None or shape is None or list(index.dims) or index.data_type not in (6, 7):  # INT32, INT64
+            nodes.append(node)
+            continue
+        axis = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), 0)
+        axis += len(shape) if axis < 0 else 0
+        position = int(numpy_helper.to_array(index))
+        position += shape[axis] if position < 0 else 0
+        if not 0 <= axis < len(shape) or not 0 <= position < shape[axis]:
+            nodes.append(node)  # a dynamic axis, or an index out of range (which ONNX Runtime reports)
+            continue
+        changed = True
+        stem = f"{node.name or node.output[0]}_slice"
+        consts = [numpy_helper.from_array(np.array([value], dtype=np.int64), f"{stem}_{key}")
+                  for key, value in (("starts", position), ("ends", position + 1), ("axes", axis))]
+        rewritten.graph.initializer.extend(consts)
+        nodes.append(helper.make_node("Slice", [node.input[0], *(c.name for c in consts)], [f"{stem}_out"],
+                                      name=stem))
+        kept = numpy_helper.from_array(np.array(shape[:axis] + shape[axis + 1:], dtype=np.int64), f"{stem}_shape")
+        rewritten.graph.initializer.append(kept)
+        nodes.append(helper.make_node("Reshape", [f"{stem}_out", kept.name], list(node.output),
+                                      name=node.name or f"{stem}_reshape"))
+    if not changed:
+        return model
+    del rewritten.graph.node[:]
+    rewritten.graph.node.extend(nodes)
+    return rewritten
+
+
+def _maxpool_pads_as_edges(model, shapes):
+    """The graph with every MaxPool whose padding TensorFlow's SAME does not give (explicit pads, ceil_mode) padded
+    beforehand with copies of its edge elements (Slice + Concat) and pooled without padding. onnx2tf pads those
+    with float32's lowest value, which calibration takes into the range: the tensor's int8 scale becomes ~1e36 and
+    every value quantizes to one level. Every window that reaches the padding holds the edge element it copies
+    (PyTorch keeps pads <= kernel / 2 and starts the last ceil_mode window inside the input), so the maxima are
+    unchanged. Pools without a known shape or with dilations are left to onnx2tf."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    if not any(node.op_type == "MaxPool" for node in model.graph.node):
+        return model
+    rewritten = onnx.ModelProto()
+    rewritten.CopyFrom(model)
+    nodes, changed = [], False
+    for node in rewritten.graph.node:
+        plan = _maxpool_edge_plan(node, shapes) if node.op_type == "MaxPool" else None
+        if plan is None:
+            nodes.append(node)
+            continue
+        changed = True
+        source = node.input[0]
+        for axis, (before, after) in plan.items():
+            if not before and not after:
+                continue
+            stem = f"{node.name or node.output[0]}_edge{axis}"
+            size = shapes[node.input[0]][axis]
+            for side, count, start in (("first", before, 0), ("last", after, size - 1)):
+                if not count:
+                    continue
+                consts = [numpy_helper.from_array(np.array([v], dtype=np.int64), f"{stem}_{side}_{key}")
+                          for key, v in (("starts", start), ("ends", start + 1), ("axes", axis))]
+                rewritten.graph.initializer.extend(consts)
+                nodes.append(helper.make_node("Slice", [source, *(c.name for c in consts)], [f"{stem}_{side}"],
+                                              name=f"{stem}_{side}_slice"))
+            inputs = [f"{stem}_first"] * before + [source] + [f"{stem}_last"] * after
+            nodes.append(helper.make_node("Concat", inputs, [f"{stem}_padded"], name=f"{stem}_concat", axis=axis))
+            source = f"{stem}_padded"
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        attrs.update(pads=[0] * (2 * len(attrs["kernel_shape"])), ceil_mode=0, auto_pad="NOTSET")
+        nodes.append(helper.make_node("MaxPool", [source], list(node.output), name=node.name, **attrs))
+    if not changed:
+        return model
+    del rewritten.graph.node[:]
+    rewritten.graph.node.extend(nodes)
+    return rewritten
+
+
+def _maxpool_edge_plan(node, shapes) -> dict[int, tuple[int, int]] | None:
+    """{axis: (elements before, after)} to pad a MaxPool's input with, or None to leave the node to onnx2tf."""
+    from onnx import helper
+
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    kernel = list(attrs.get("kernel_shape", []))
+    spatial = len(kernel)
+    if (len(node.output) != 1 or not spatial or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+            or any(d != 1 for d in attrs.get("dilations", [1] * spatial)) or attrs.get("storage_order", 0)):
+        return None
+    pads = list(attrs.get("pads", [0] * 2 * spatial))
+    strides = list(attrs.get("strides", [1] * spatial))
+    in_shape, out_shape = shapes.get(node.input[0]), shapes.get(node.output[0])
+    if in_shape is None or out_shape is None or len(in_shape) != spatial + 2 or len(out_shape) != spatial + 2:
+        return None
+    plan, same = {}, True
+    for i in range(spatial):
+        size, k, stride, out = in_shape[2 + i], kernel[i], strides[i], out_shape[2 + i]
+        before = pads[i]
+        after = max((out - 1) * stride + k - size - before, 0)  # the padding the last window reaches
+        if before > k - 1 or (out - 1) * stride - before > size - 1:
+            return None  # a window of padding only: no edge element to copy
+        same_out = -(-size // stride)
+        same_total = max((same_out - 1) * stride + k - size, 0)
+        same = same and out == same_out and [pads[i], pads[spatial + i]] == [same_total // 2,
+                                                                             same_total - same_total // 2]
+        plan[2 + i] = (before, after)
+    if not any(pads) and not attrs.get("ceil_mode", 0):
+        return None  # no padding
+    if any(pads) and same:
+        return None  # onnx2tf pools it with SAME padding, which never reads the padding
+    return plan
+
+
+# onnx2tf's advice after any failure (its command-line options), which says nothing about the failure itself
+ONNX2TF_BOILERPLATE = ("The trace log is below", "input_onnx_file_path:", "onnx_op_name:", "Read this and deal with it",
+                       "Alternatively, if the input OP", "If the input OP of ONNX", "Also, for models that include")
+RECURRENT_ONNX_OPS = {"LSTM", "GRU", "RNN"}
+
+
+def _onnx2tf_failure(lines: list[str], exc: BaseException, model) -> tuple[str, str]:
+    """(what failed, a way that may work) from onnx2tf's printed log: the ONNX node it failed on and its error."""
     import re
 
     plain = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in lines]
-    errors = [line for line in plain if line.startswith("ERROR") or "Error" in line]
-    return errors[-1] if errors else ""
+    node_name = next((line.split("onnx_op_name:", 1)[1].strip() for line in reversed(plain)
+                      if "onnx_op_name:" in line), "")
+    errors = [line for line in plain if (line.startswith("ERROR") or "Error" in line)
+              and not any(text in line for text in ONNX2TF_BOILERPLATE)]
+    if not isinstance(exc, SystemExit) and str(exc).strip():
+        detail = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+    else:
+        detail = errors[-1] if errors else _first_line(exc)
+    detail = re.sub(r"^ERROR:\s*", "", re.sub(r"\{\{[^}]*\}\}\s*", "", detail))[:240]  # TF's op prefix
+    op_type = next((node.op_type for node in model.graph.node if node.name == node_name), "")
+    where = f"it fails on ONNX node {node_name} ({op_type}): " if node_name and op_type else ""
+    if op_type in RECURRENT_ONNX_OPS:
+        return (where + detail, f"onnx2tf does not convert this {op_type}; in the PyTorch model, write the "
+                f"recurrence with nn.{op_type}Cell in a loop over the time steps (torch.export unrolls it into "
+                "ops that convert)")
+    return where + detail, ("the model may use an ONNX op onnx2tf does not support; replace that layer, or export "
+                            "with another opset")
 
 
 def _save_batch1(tf, keras_model, shape: tuple[int, ...], export_dir: Path) -> None:
