@@ -544,7 +544,7 @@ def _tf_int8_model(tf, tflite: bytes) -> _Int8Model:
 PARTLY_QUANTIZED_RETRIES = 3  # conversions again after one that left ops float
 
 
-def _convert_saved_model(export_dir: Path, calib: np.ndarray, has_loop: bool) -> bytes:
+def _convert_saved_model(export_dir: Path, calib: np.ndarray, float_model: "_FloatModel") -> bytes:
     """The int8 .tflite of the batch-1 SavedModel, converted in a child process (tinydeploy.model.tf_quantize):
     TFLite's calibrator crashes its process on some graphs, and a crash is a one-line error here."""
     import signal
@@ -564,7 +564,7 @@ def _convert_saved_model(export_dir: Path, calib: np.ndarray, has_loop: bool) ->
             name = signal.Signals(-proc.returncode).name
         except ValueError:
             name = f"signal {-proc.returncode}"
-        if has_loop:
+        if float_model.has_loop():  # read only after a crash: it serializes the graph
             raise TinydeployError(f"the TFLite converter crashed ({name}) while quantizing the model to int8: the "
                                   "model has a loop (a Keras LSTM, GRU or SimpleRNN layer without unroll=True), on "
                                   "which TensorFlow's int8 calibrator crashes", "build those layers with unroll=True")
@@ -931,15 +931,14 @@ def convert_to_int8(model_path: Path, calib: str | None, validate: Path | None =
                                              seed, found)
         check_samples, check_source = _check_samples_for_agreement(validate, validate_arrays, float_model.sample_shape,
                                                                    float_model.input_name, calib_samples)
-        has_loop = float_model.has_loop()
-        tflite = _convert_saved_model(export_dir, calib_samples, has_loop)
+        tflite = _convert_saved_model(export_dir, calib_samples, float_model)
         converted = parse_tflite(tflite)
         # TensorFlow 2.21's quantizer leaves some ops of the same graph float on some runs and not on others
         # (the SPLIT of an unrolled Keras LSTM's gates, about one run in three): convert again before giving up.
         for _ in range(PARTLY_QUANTIZED_RETRIES):
             if converted.classification.kind != "mixed":
                 break
-            tflite = _convert_saved_model(export_dir, calib_samples, has_loop)
+            tflite = _convert_saved_model(export_dir, calib_samples, float_model)
             converted = parse_tflite(tflite)
         refuse_absurd_scales(converted)
         found.extend(model_warnings(converted))

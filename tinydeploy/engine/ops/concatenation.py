@@ -38,10 +38,16 @@ def lower_concatenation(ctx: LoweringContext):
         axis_total += int(shape[axis])
     if axis_total != result.shape[axis]:
         raise ctx.fail("the inputs' sizes along the axis do not add up to the output's")
+    return concatenation_call(ctx, sources, result, axis, chunks)
+
+
+def concatenation_call(ctx: LoweringContext, sources, result, axis: int, chunks: list[int]):
+    """The call of concatenation.c: `chunks[i]` bytes of input i per index of the dimensions before `axis`, in turn
+    (also PACK's, whose inputs are the pieces with a 1-wide axis)."""
     chunk_array = ctx.constants.array(f"op{ctx.op.index}_chunks", "int32_t", chunks,
                                       f"op {ctx.op.index}: bytes per input and outer index")
     params = ctx.constants.struct(f"op{ctx.op.index}_params", "td_concatenation_params", [
         ("inputs", len(sources)), ("outer", elements(result.shape[:axis])), ("chunks", chunk_array),
-    ], f"op {ctx.op.index}: CONCATENATION along axis {axis}")
+    ], f"op {ctx.op.index}: {ctx.op.op} along axis {axis}")
     pointers = RefList(tuple(ctx.constants.raw_bytes(t) if t.is_constant else ctx.ref(t, "int8_t") for t in sources))
     return ctx.lowered("td_concatenation_s8", (params, pointers, ctx.ref(result, "int8_t")))

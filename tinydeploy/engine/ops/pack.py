@@ -5,8 +5,10 @@ piece only reshapes: a view, no code runs (the converter already makes a one-inp
 
 from __future__ import annotations
 
+from tinydeploy.engine.ops.concatenation import concatenation_call
 from tinydeploy.engine.ops.shapes import elements
-from tinydeploy.engine.registry import LoweringContext, RefList, lowering, same
+from tinydeploy.engine.ops.split import split_call
+from tinydeploy.engine.registry import LoweringContext, lowering, same
 from tinydeploy.model.tflite import Tensor
 
 PACK_DTYPES = ("int8", "int16")
@@ -41,13 +43,7 @@ def lower_pack(ctx: LoweringContext):
     for tensor in sources:
         _check_piece(ctx, tensor, result, axis)
     chunk = elements(result.shape[axis + 1:]) * result.itemsize
-    chunk_array = ctx.constants.array(f"op{ctx.op.index}_chunks", "int32_t", [chunk] * len(sources),
-                                      f"op {ctx.op.index}: bytes per input and outer index")
-    params = ctx.constants.struct(f"op{ctx.op.index}_params", "td_concatenation_params", [
-        ("inputs", len(sources)), ("outer", elements(result.shape[:axis])), ("chunks", chunk_array),
-    ], f"op {ctx.op.index}: PACK along axis {axis}")
-    pointers = RefList(tuple(ctx.constants.raw_bytes(t) if t.is_constant else ctx.ref(t, "int8_t") for t in sources))
-    return ctx.lowered("td_concatenation_s8", (params, pointers, ctx.ref(result, "int8_t")))
+    return concatenation_call(ctx, sources, result, axis, [chunk] * len(sources))
 
 
 @lowering("UNPACK", kernel="split", dtypes=same(*PACK_DTYPES))
@@ -64,10 +60,4 @@ def lower_unpack(ctx: LoweringContext):
     if len(results) == 1:
         return ctx.lowered(None, view_of=source.index)
     chunk = elements(source.shape[axis + 1:]) * source.itemsize
-    params = ctx.constants.struct(f"op{ctx.op.index}_params", "td_split_params", [
-        ("outputs", len(results)), ("outer", elements(source.shape[:axis])),
-        ("chunks", ctx.constants.array(f"op{ctx.op.index}_chunks", "int32_t", [chunk] * len(results),
-                                       f"op {ctx.op.index}: bytes per output and outer index")),
-    ], f"op {ctx.op.index}: UNPACK along axis {axis}")
-    outputs = RefList(tuple(ctx.ref(t, "uint8_t") for t in results), "uint8_t", writable=True)
-    return ctx.lowered("td_split", (params, ctx.ref(source, "uint8_t"), outputs))
+    return split_call(ctx, source, results, axis, [chunk] * len(results))

@@ -29,6 +29,12 @@ def _lower_split(ctx: LoweringContext, value_position: int, axis_position: int):
         total += shape[axis]
     if total != source.shape[axis]:
         raise ctx.fail("the outputs' sizes along the axis do not add up to the input's")
+    return split_call(ctx, source, results, axis, chunks)
+
+
+def split_call(ctx: LoweringContext, source, results, axis: int, chunks: list[int]):
+    """The call of split.c: `chunks[i]` bytes to output i per index of the dimensions before `axis`, in turn (also
+    UNPACK's, whose outputs are the pieces without the axis)."""
     index = ctx.op.index
     params = ctx.constants.struct(f"op{index}_params", "td_split_params", [
         ("outputs", len(results)), ("outer", elements(source.shape[:axis])),
